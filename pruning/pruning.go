@@ -136,11 +136,11 @@ type PreDecoder interface {
 
 // Boundary is what an InDecoder sees at a layer boundary of the prefill.
 type Boundary struct {
-	Layer     int       // the boundary is after this decoder layer (0-based)
-	Hidden    Matrix    // hidden states of the whole current sequence, L × D
-	Attn      Matrix    // attention probabilities of the last query, heads × L
-	ImageIdx  []int     // sequence indices of the visual tokens still present, ascending
-	LastToken int       // sequence index of the last prompt token
+	Layer     int    // the boundary is after this decoder layer (0-based)
+	Hidden    Matrix // hidden states of the whole current sequence, L × D
+	Attn      Matrix // attention probabilities of the last query, heads × L
+	ImageIdx  []int  // sequence indices of the visual tokens still present, ascending
+	LastToken int    // sequence index of the last prompt token
 }
 
 // InDecoder drops visual tokens inside the decoder at run-time chosen layers.
