@@ -147,15 +147,22 @@ func (s Scene) compose(r raster) *image.NRGBA {
 		row := img.Pix[y*img.Stride : y*img.Stride+4*size]
 		for x := range size {
 			p := y*size + x
-			free := float64(ssSamples - bits.OnesCount16(r.covered[p]))
-			for c := range 3 {
-				v := (float64(r.sum[3*p+c]) + free*bg[c]) / ssSamples
-				if std > 0 {
-					v += std * rng.NormFloat64()
+			px := row[4*x : 4*x+4 : 4*x+4]
+			v := bg
+			if m := r.covered[p]; m != 0 {
+				free := float64(ssSamples - bits.OnesCount16(m))
+				sum := r.sum[3*p : 3*p+3 : 3*p+3]
+				for c := range 3 {
+					v[c] = (float64(sum[c]) + free*bg[c]) / ssSamples
 				}
-				row[4*x+c] = uint8(min(max(v, 0), 255) + 0.5)
 			}
-			row[4*x+3] = 255
+			for c := range 3 {
+				if std > 0 {
+					v[c] += std * rng.NormFloat64()
+				}
+				px[c] = uint8(min(max(v[c], 0), 255) + 0.5)
+			}
+			px[3] = 255
 		}
 	}
 	return img
