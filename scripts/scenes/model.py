@@ -141,8 +141,13 @@ class DecoderLayer(nn.Module):
             k = torch.cat([past_k, k], 2)
             v = torch.cat([past_v, v], 2)
         rep = c.n_heads // c.n_kv_heads
-        kk = k.repeat_interleave(rep, dim=1)
-        vv = v.repeat_interleave(rep, dim=1)
+        t = k.shape[2]
+        # repeat each KV head for its query heads (repeat_interleave on dim 1,
+        # written as expand + reshape so it exports with dynamic shapes)
+        kk = k[:, :, None].expand(b, c.n_kv_heads, rep, t, c.head_dim).reshape(
+            b, c.n_heads, t, c.head_dim)
+        vv = v[:, :, None].expand(b, c.n_kv_heads, rep, t, c.head_dim).reshape(
+            b, c.n_heads, t, c.head_dim)
         scores = q @ kk.transpose(-1, -2) / math.sqrt(c.head_dim) + add_mask
         att = torch.softmax(scores, -1)
         y = (att @ vv).transpose(1, 2).reshape(b, s, c.n_heads * c.head_dim)

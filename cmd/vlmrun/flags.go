@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vlmrun/vlmrun/decoder"
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/pipeline"
+
+	_ "github.com/vlmrun/vlmrun/models/scenes" // model families
+)
+
+// defaultModel is the embedded model's folder inside the repository.
+const defaultModel = "models/scenes-tiny"
+
+// modelFlags are the flags every command that opens a model takes.
+type modelFlags struct {
+	model     string
+	ortLib    string
+	threads   int
+	device    string
+	resizer   string
+	maxPixels int64
+}
+
+func (m *modelFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&m.model, "model", "", "model folder (default: the embedded "+defaultModel+")")
+	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the repo's third_party/)")
+	fs.IntVar(&m.threads, "threads", 0, "ONNX Runtime intra-op threads (0 = all cores)")
+	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
+	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
+	fs.Int64Var(&m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, "refuse images with more pixels than this")
+}
+
+// resolveModel finds the model folder: the flag, else the embedded model
+// beside the executable or in the repository holding it or the working dir.
+func (m *modelFlags) resolveModel() (string, error) {
+	if m.model != "" {
+		return m.model, nil
+	}
+	var tried []string
+	try := func(dir string) bool {
+		if dir == "" {
+			return false
+		}
+		p := filepath.Join(dir, defaultModel)
+		tried = append(tried, p)
+		st, err := os.Stat(filepath.Join(p, "config.json"))
+		return err == nil && !st.IsDir()
+	}
+	exe := ortx.ExeDir()
+	wd, _ := os.Getwd()
+	for _, d := range []string{exe, filepath.Dir(exe), ortx.RepoDir(exe), ortx.RepoDir(wd)} {
+		if try(d) {
+			return filepath.Join(d, defaultModel), nil
+		}
+	}
+	return "", fmt.Errorf("no --model given and the embedded model was not found; tried:\n  %s",
+		strings.Join(tried, "\n  "))
+}
+
+// open loads the ORT library and the model.
+func (m *modelFlags) open() (*pipeline.Pipeline, error) {
+	if _, _, err := ortx.ParseDevice(m.device); err != nil {
+		return nil, err
+	}
+	if m.resizer != "" && m.resizer != "nfnt" && m.resizer != "pil" {
+		return nil, fmt.Errorf("unknown --resizer %q (want nfnt or pil)", m.resizer)
+	}
+	dir, err := m.resolveModel()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ortx.Setup(m.ortLib); err != nil {
+		return nil, err
+	}
+	lim := encoder.DefaultLimits
+	lim.MaxPixels = m.maxPixels
+	return pipeline.Open(dir, pipeline.Options{
+		ORT:     ortx.Options{Threads: m.threads, Device: m.device},
+		Limits:  lim,
+		Resizer: m.resizer,
+	})
+}
+
+// genFlags are the generation settings.
+type genFlags struct {
+	prompt    string
+	maxNew    int
+	temp      float64
+	topK      int
+	topP      float64
+	seed      uint64
+	form      string
+	recompute bool
+}
+
+func (g *genFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&g.prompt, "prompt", "", "prompt text (default: the model's captioning task)")
+	fs.IntVar(&g.maxNew, "max-new-tokens", 0, "maximum generated tokens (default: the model's generation_config)")
+	fs.Float64Var(&g.temp, "temperature", 0, "sampling temperature (0 = greedy)")
+	fs.IntVar(&g.topK, "top-k", 0, "sample among the k most likely tokens (0 = all)")
+	fs.Float64Var(&g.topP, "top-p", 1, "nucleus sampling mass (1 = off)")
+	fs.Uint64Var(&g.seed, "seed", 0, "random seed for sampling")
+	fs.StringVar(&g.form, "decoder-form", "auto", "decoder graphs: auto, merged or layers")
+	fs.BoolVar(&g.recompute, "no-kv-cache", false, "recompute the whole sequence every step (slow reference)")
+}
+
+func (g *genFlags) request() (pipeline.Request, error) {
+	s := decoder.Sampling{Temperature: g.temp, TopK: g.topK, TopP: g.topP, Seed: g.seed}
+	if err := s.Validate(); err != nil {
+		return pipeline.Request{}, err
+	}
+	f := decoder.Form(g.form)
+	switch f {
+	case decoder.FormAuto, decoder.FormMerged, decoder.FormLayers:
+	default:
+		return pipeline.Request{}, fmt.Errorf("unknown --decoder-form %q (want auto, merged or layers)", g.form)
+	}
+	if g.maxNew < 0 {
+		return pipeline.Request{}, fmt.Errorf("--max-new-tokens must be >= 0")
+	}
+	return pipeline.Request{Prompt: g.prompt, MaxNewTokens: g.maxNew, Sampling: s, Form: f,
+		Recompute: g.recompute}, nil
+}

@@ -1,0 +1,257 @@
+package decoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/pruning"
+)
+
+// Form selects which decoder graphs run.
+type Form string
+
+// Decoder forms.
+const (
+	FormAuto   Form = "auto"   // merged unless an in-decoder method needs layers
+	FormMerged Form = "merged" // decoder_model_merged: one Run per step
+	FormLayers Form = "layers" // one Run per layer per step, plus the head
+)
+
+// Input is a prefill: the prompt's embeddings with visual tokens spliced in.
+type Input struct {
+	Embeds    []float32 // L × Hidden
+	Positions []int64   // L position ids
+	NextPos   int64     // position id of the first generated token
+	// ImageIdx are the sequence indices of the visual tokens (ascending);
+	// TotalVisual is the visual-token count before any pruning.
+	ImageIdx    []int
+	TotalVisual int
+}
+
+// Options controls generation.
+type Options struct {
+	MaxNewTokens int
+	EOS          []int
+	Sampling     Sampling
+	Form         Form
+	// Prune is an optional in-decoder pruning method (needs FormLayers).
+	Prune pruning.InDecoder
+	// Recompute disables the KV cache: every step re-runs the whole sequence
+	// through the merged graph. Slow; a reference for tests.
+	Recompute bool
+}
+
+// Output is the result of Generate.
+type Output struct {
+	IDs     []int         // generated ids, including a final EOS if one was produced
+	Prefill time.Duration // time to first token
+	Decode  time.Duration // the remaining tokens
+	// KVBytes is the live KV cache size at the end; LayerRows lists the rows
+	// each layer's cache held right after prefill.
+	KVBytes   int64
+	LayerRows []int
+	Form      Form
+}
+
+// ErrStopped is returned (wrapped) when the emit callback stops generation.
+var ErrStopped = errors.New("generation stopped")
+
+// Generate runs prefill then decoding, calling emit with every new id.
+// If emit returns an error, generation stops and that error is returned.
+func (m *LM) Generate(ctx context.Context, in Input, opt Options, emit func(id int) error) (*Output, error) {
+	L := len(in.Positions)
+	if L == 0 || len(in.Embeds) != L*m.d.Hidden {
+		return nil, fmt.Errorf("decoder: prefill has %d positions and %d embedding values (hidden %d)",
+			L, len(in.Embeds), m.d.Hidden)
+	}
+	if opt.MaxNewTokens <= 0 {
+		return nil, fmt.Errorf("decoder: max new tokens must be > 0")
+	}
+	if err := opt.Sampling.Validate(); err != nil {
+		return nil, err
+	}
+	form := opt.Form
+	if form == "" || form == FormAuto {
+		form = FormMerged
+		if opt.Prune != nil {
+			form = FormLayers
+		}
+	}
+	if opt.Prune != nil && form != FormLayers {
+		return nil, fmt.Errorf("decoder: in-decoder pruning (%s) needs the per-layer decoder form", opt.Prune.Name())
+	}
+	if form == FormLayers && !m.HasLayers() {
+		return nil, fmt.Errorf("decoder: this model has no per-layer decoder graphs")
+	}
+	if opt.Recompute && form != FormMerged {
+		return nil, fmt.Errorf("decoder: cache-free recomputation uses the merged form")
+	}
+	g := &gen{m: m, opt: opt, sm: newSampler(opt.Sampling), out: &Output{Form: form}, emit: emit}
+	var err error
+	switch {
+	case opt.Recompute:
+		err = g.recompute(ctx, in)
+	case form == FormMerged:
+		err = g.merged(ctx, in)
+	case form == FormLayers:
+		err = g.layered(ctx, in)
+	default:
+		err = fmt.Errorf("decoder: unknown form %q", form)
+	}
+	return g.out, err
+}
+
+type gen struct {
+	m     *LM
+	opt   Options
+	sm    *sampler
+	out   *Output
+	emit  func(int) error
+	start time.Time
+	ones  []int64
+}
+
+// accept records a sampled id and reports whether generation is over.
+func (g *gen) accept(id int) (bool, error) {
+	now := time.Now()
+	if len(g.out.IDs) == 0 {
+		g.out.Prefill = now.Sub(g.start)
+	} else {
+		g.out.Decode = now.Sub(g.start) - g.out.Prefill
+	}
+	g.out.IDs = append(g.out.IDs, id)
+	if g.emit != nil {
+		if err := g.emit(id); err != nil {
+			return true, err
+		}
+	}
+	return slices.Contains(g.opt.EOS, id) || len(g.out.IDs) >= g.opt.MaxNewTokens, nil
+}
+
+func (g *gen) mask(n int) []int64 {
+	for len(g.ones) < n {
+		g.ones = append(g.ones, 1)
+	}
+	return g.ones[:n]
+}
+
+// merged runs the merged graph with the double-buffered cache.
+func (g *gen) merged(ctx context.Context, in Input) error {
+	d := g.m.d
+	L := len(in.Positions)
+	caches := make([]*kvCache, d.Layers)
+	for i := range caches {
+		caches[i] = newKVCache(d.KVHeads, d.HeadDim, L+g.opt.MaxNewTokens)
+	}
+	logits := make([]float32, L*d.Vocab)
+	x, pos := in.Embeds, in.Positions
+	next := in.NextPos
+	g.start = time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("decoder: %w", err)
+		}
+		s := len(pos)
+		if err := g.stepMerged(caches, x, pos, logits[:s*d.Vocab]); err != nil {
+			return err
+		}
+		if len(g.out.IDs) == 0 {
+			g.recordRows(caches)
+		}
+		id := g.sm.next(logits[(s-1)*d.Vocab : s*d.Vocab])
+		done, err := g.accept(id)
+		if err != nil || done {
+			g.out.KVBytes = cacheBytes(caches)
+			return err
+		}
+		if x, err = g.m.Embed([]int{id}); err != nil {
+			return err
+		}
+		pos = []int64{next}
+		next++
+	}
+}
+
+func (g *gen) stepMerged(caches []*kvCache, x []float32, pos []int64, logits []float32) error {
+	d := g.m.d
+	s := len(pos)
+	past := caches[0].Len
+	vals := newValues()
+	defer vals.destroy()
+	ins := []ort.Value{
+		vals.f32(x, 1, int64(s), int64(d.Hidden)),
+		vals.i64(g.mask(past+s), 1, int64(past+s)),
+		vals.i64(pos, 1, int64(s)),
+	}
+	outs := []ort.Value{vals.f32(logits, 1, int64(s), int64(d.Vocab))}
+	for _, c := range caches {
+		pk, pv := c.past()
+		nk, nv := c.present(s)
+		ins = append(ins, vals.f32(pk, c.shape(c.Len)...), vals.f32(pv, c.shape(c.Len)...))
+		outs = append(outs, vals.f32(nk, c.shape(c.Len+s)...), vals.f32(nv, c.shape(c.Len+s)...))
+	}
+	if vals.err != nil {
+		return vals.err
+	}
+	if err := g.m.merged.Run(ins, outs); err != nil {
+		return fmt.Errorf("decoder: %w", err)
+	}
+	for _, c := range caches {
+		c.commit(s)
+	}
+	return nil
+}
+
+// recompute re-runs the whole sequence without a cache at every step.
+func (g *gen) recompute(ctx context.Context, in Input) error {
+	d := g.m.d
+	x := slices.Clone(in.Embeds)
+	pos := slices.Clone(in.Positions)
+	next := in.NextPos
+	g.start = time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("decoder: %w", err)
+		}
+		caches := make([]*kvCache, d.Layers)
+		for i := range caches {
+			caches[i] = newKVCache(d.KVHeads, d.HeadDim, len(pos))
+		}
+		s := len(pos)
+		logits := make([]float32, s*d.Vocab)
+		if err := g.stepMerged(caches, x, pos, logits); err != nil {
+			return err
+		}
+		id := g.sm.next(logits[(s-1)*d.Vocab:])
+		done, err := g.accept(id)
+		if err != nil || done {
+			return err
+		}
+		e, err := g.m.Embed([]int{id})
+		if err != nil {
+			return err
+		}
+		x = append(x, e...)
+		pos = append(pos, next)
+		next++
+	}
+}
+
+func (g *gen) recordRows(caches []*kvCache) {
+	for _, c := range caches {
+		g.out.LayerRows = append(g.out.LayerRows, c.Len)
+	}
+}
+
+func cacheBytes(caches []*kvCache) int64 {
+	var n int64
+	for _, c := range caches {
+		n += c.bytes()
+	}
+	return n
+}

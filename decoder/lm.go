@@ -1,0 +1,196 @@
+// Package decoder runs a VLM's language model on ONNX Runtime: token
+// embedding, prefill over a prompt whose visual tokens are already spliced
+// in, and generation with a KV cache.
+//
+// Two forms of the same model are supported and must give the same tokens:
+// the merged graph (all layers in one Run per step) and the per-layer form
+// (one graph per layer plus the LM head), which lets a pruning method cut
+// the sequence at a layer boundary. In the per-layer form every layer keeps
+// its own KV cache holding exactly the rows that layer saw, its own attention
+// mask length and its own next position id.
+//
+// The KV cache is never copied in Go: each cache tensor has two Go buffers
+// of the final length; ORT reads the past from one and writes the present
+// into the other, and the two swap roles after every step.
+package decoder
+
+import (
+	"fmt"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+)
+
+// Dims are the decoder's dimensions.
+type Dims struct {
+	Hidden, Layers, Heads, KVHeads, HeadDim, Vocab int
+}
+
+// Files are the decoder graphs. Layers and Head are optional (the per-layer
+// form); Embed and Merged are required.
+type Files struct {
+	Embed  string
+	Merged string
+	Layers []string
+	Head   string
+}
+
+// LM is an opened language model. It owns its sessions.
+type LM struct {
+	d      Dims
+	embed  *ortx.Session
+	merged *ortx.Session
+	layers []*ortx.Session
+	head   *ortx.Session
+}
+
+// Merged-graph port names (the onnx-community convention).
+func mergedPorts(d Dims) (in, out []ortx.Port) {
+	in = []ortx.Port{ortx.Float("inputs_embeds"), ortx.Int64("attention_mask"), ortx.Int64("position_ids")}
+	out = []ortx.Port{ortx.Float("logits")}
+	for i := 0; i < d.Layers; i++ {
+		for _, kv := range []string{"key", "value"} {
+			in = append(in, ortx.Float(fmt.Sprintf("past_key_values.%d.%s", i, kv)))
+			out = append(out, ortx.Float(fmt.Sprintf("present.%d.%s", i, kv)))
+		}
+	}
+	return in, out
+}
+
+var (
+	layerIn = []ortx.Port{ortx.Float("hidden_states"), ortx.Int64("attention_mask"),
+		ortx.Int64("position_ids"), ortx.Float("past_key"), ortx.Float("past_value")}
+	layerOut = []ortx.Port{ortx.Float("hidden_states_out"), ortx.Float("present_key"),
+		ortx.Float("present_value"), ortx.Float("last_attention")}
+)
+
+// Open opens the decoder graphs and checks their inputs and outputs.
+func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
+	if d.Hidden <= 0 || d.Layers <= 0 || d.KVHeads <= 0 || d.HeadDim <= 0 || d.Vocab <= 0 || d.Heads <= 0 {
+		return nil, fmt.Errorf("decoder: bad dimensions %+v", d)
+	}
+	if len(f.Layers) != 0 && len(f.Layers) != d.Layers {
+		return nil, fmt.Errorf("decoder: %d layer graphs for %d layers", len(f.Layers), d.Layers)
+	}
+	m := &LM{d: d}
+	var err error
+	if m.embed, err = ortx.Open(f.Embed, []ortx.Port{ortx.Int64("input_ids")},
+		[]ortx.Port{ortx.Float("inputs_embeds")}, o); err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	in, out := mergedPorts(d)
+	if m.merged, err = ortx.Open(f.Merged, in, out, o); err != nil {
+		m.Destroy()
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	if len(f.Layers) > 0 {
+		for _, p := range f.Layers {
+			s, err := ortx.Open(p, layerIn, layerOut, o)
+			if err != nil {
+				m.Destroy()
+				return nil, fmt.Errorf("decoder: %w", err)
+			}
+			m.layers = append(m.layers, s)
+		}
+		if m.head, err = ortx.Open(f.Head, []ortx.Port{ortx.Float("hidden_states")},
+			[]ortx.Port{ortx.Float("logits")}, o); err != nil {
+			m.Destroy()
+			return nil, fmt.Errorf("decoder: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Dims returns the model's dimensions.
+func (m *LM) Dims() Dims { return m.d }
+
+// HasLayers reports whether the per-layer form is available.
+func (m *LM) HasLayers() bool { return len(m.layers) > 0 }
+
+// Sessions returns every open session (for run-time statistics).
+func (m *LM) Sessions() []*ortx.Session {
+	s := []*ortx.Session{m.embed, m.merged}
+	s = append(s, m.layers...)
+	if m.head != nil {
+		s = append(s, m.head)
+	}
+	return s
+}
+
+// Destroy releases every session.
+func (m *LM) Destroy() {
+	if m == nil {
+		return
+	}
+	m.embed.Destroy()
+	m.merged.Destroy()
+	for _, l := range m.layers {
+		l.Destroy()
+	}
+	m.head.Destroy()
+}
+
+// Embed returns the embeddings (len(ids) × Hidden) of the token ids.
+func (m *LM) Embed(ids []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("decoder: embed: no tokens")
+	}
+	ids64 := make([]int64, len(ids))
+	for i, id := range ids {
+		if id < 0 || id >= m.d.Vocab {
+			return nil, fmt.Errorf("decoder: embed: token id %d outside the vocabulary (%d)", id, m.d.Vocab)
+		}
+		ids64[i] = int64(id)
+	}
+	out := make([]float32, len(ids)*m.d.Hidden)
+	vals := newValues()
+	defer vals.destroy()
+	in := vals.i64(ids64, 1, int64(len(ids)))
+	o := vals.f32(out, 1, int64(len(ids)), int64(m.d.Hidden))
+	if vals.err != nil {
+		return nil, vals.err
+	}
+	if err := m.embed.Run([]ort.Value{in}, []ort.Value{o}); err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	return out, nil
+}
+
+// values collects the ORT tensor wrappers of one Run so that one deferred
+// call releases them all, and remembers the first error in creating them.
+// The Go buffers they wrap are owned elsewhere.
+type values struct {
+	v   []ort.Value
+	err error
+}
+
+func newValues() *values { return &values{} }
+
+func (vs *values) f32(data []float32, shape ...int64) ort.Value {
+	t, err := ortx.Tensor(data, shape...)
+	return vs.keep(t, err)
+}
+
+func (vs *values) i64(data []int64, shape ...int64) ort.Value {
+	t, err := ortx.Tensor(data, shape...)
+	return vs.keep(t, err)
+}
+
+func (vs *values) keep(t ort.Value, err error) ort.Value {
+	if err != nil {
+		if vs.err == nil {
+			vs.err = fmt.Errorf("decoder: %w", err)
+		}
+		return nil
+	}
+	vs.v = append(vs.v, t)
+	return t
+}
+
+func (vs *values) destroy() {
+	for _, v := range vs.v {
+		v.Destroy()
+	}
+	vs.v = nil
+}

@@ -1,0 +1,179 @@
+// Package models maps a model folder to the description the rest of vlmrun
+// runs: which ONNX files, how images are preprocessed, how the prompt is
+// built and where visual tokens go. Each model family lives in its own
+// package (models/scenes, ...) and registers itself by the config.json
+// model_type it handles; nothing outside the family package special-cases it.
+package models
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/tokenizer"
+)
+
+// Family builds a Spec from a model folder whose config.json names one of
+// the family's model types.
+type Family interface {
+	// Load reads the family-specific files of dir; config is config.json.
+	Load(dir string, config []byte) (*Spec, error)
+}
+
+// VisionOutputs names the vision graph's outputs. Features is required;
+// the extras are "" when the model does not provide them.
+type VisionOutputs struct {
+	Features string // post-projector visual tokens (1, N, D)
+	PreProj  string // pre-projector patch features (1, N, Dz)
+	CLSAttn  string // CLS attention over patches (1, N)
+	Keys     string // last-layer key vectors (1, N, Dk)
+}
+
+// Files are the ONNX graphs of a decoder-only VLM, as absolute paths.
+type Files struct {
+	Vision string
+	Embed  string
+	// Decoder is the merged decoder (all layers, logits, KV cache).
+	Decoder string
+	// Layers and Head are the optional per-layer form: one graph per decoder
+	// layer plus the final norm and LM head. Needed for in-decoder pruning.
+	Layers []string
+	Head   string
+}
+
+// Text describes the decoder's dimensions.
+type Text struct {
+	Hidden, Layers, Heads, KVHeads, HeadDim, Vocab int
+}
+
+// Prompt is a tokenized prompt with ImageTokens placeholders for the visual
+// tokens, at sequence indices ImagePos (ascending).
+type Prompt struct {
+	IDs      []int
+	ImagePos []int
+}
+
+// Spec is everything the runner needs to know about one model folder.
+type Spec struct {
+	Dir        string
+	Family     string // model_type
+	Files      Files
+	Preprocess encoder.Preprocess
+	Outputs    VisionOutputs
+	// TokensPerImage is the number of visual tokens the vision graph returns
+	// for one image; GridH × GridW is their layout.
+	TokensPerImage int
+	GridH, GridW   int
+	Text           Text
+	ImageTokenID   int
+	MaxNewTokens   int
+	EOS            []int
+	Tokenizer      *tokenizer.Tokenizer
+	// BuildPrompt turns the user's text (may be empty: the family's default
+	// task) into ids with nImage placeholder tokens.
+	BuildPrompt func(user string, nImage int) (Prompt, error)
+}
+
+var (
+	mu       sync.RWMutex
+	families = map[string]Family{}
+)
+
+// Register makes a family available for the given model types. Registering
+// a type twice is a programming error and is reported by Types.
+func Register(f Family, modelTypes ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, t := range modelTypes {
+		families[t] = f
+	}
+}
+
+// Types lists the registered model types.
+func Types() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var t []string
+	for k := range families {
+		t = append(t, k)
+	}
+	sort.Strings(t)
+	return t
+}
+
+// ErrUnknownFamily is returned (wrapped) for a model_type no family handles.
+var ErrUnknownFamily = errors.New("unsupported model type")
+
+// Load reads dir/config.json and hands the folder to the family registered
+// for its model_type.
+func Load(dir string) (*Spec, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("models: open model folder: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("models: %s is not a model folder", dir)
+	}
+	cfgPath := filepath.Join(abs, "config.json")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("models: read %s: %w", cfgPath, err)
+	}
+	var head struct {
+		ModelType string `json:"model_type"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("models: parse %s: %w", cfgPath, err)
+	}
+	mu.RLock()
+	f, ok := families[head.ModelType]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("models: %s: model_type %q: %w (supported: %v)",
+			cfgPath, head.ModelType, ErrUnknownFamily, Types())
+	}
+	spec, err := f.Load(abs, data)
+	if err != nil {
+		return nil, err
+	}
+	spec.Dir = abs
+	spec.Family = head.ModelType
+	return spec, nil
+}
+
+// RequireFiles checks that every named file exists, naming the first that
+// does not.
+func RequireFiles(paths ...string) error {
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("models: model file missing: %w", err)
+		}
+		if st.IsDir() {
+			return fmt.Errorf("models: model file %s is a directory", p)
+		}
+	}
+	return nil
+}
+
+// ReadJSON decodes dir/name into v.
+func ReadJSON(dir, name string, v any) error {
+	p := filepath.Join(dir, name)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("models: read %s: %w", p, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("models: parse %s: %w", p, err)
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+// Package pipeline wires vlmrun's stages for one model folder:
+//
+//	image bytes → encoder (decode, orient, resize, normalize, vision graph)
+//	→ pruning before the decoder → decoder (prompt, splice, prefill,
+//	in-decoder pruning, generation with a KV cache) → text
+//
+// and fills a Timings record at every step. It knows nothing about any
+// model family: the family's models.Spec says how each step is done.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/vlmrun/vlmrun/decoder"
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pruning"
+)
+
+// Options configures how a model is opened.
+type Options struct {
+	ORT    ortx.Options
+	Limits encoder.Limits
+	// Resizer overrides the preprocessing resizer ("nfnt" or "pil"); "" keeps
+	// the default.
+	Resizer string
+}
+
+// Pipeline is an opened model. It owns its ORT sessions; call Close.
+type Pipeline struct {
+	Spec   *models.Spec
+	vision *encoder.Vision
+	lm     *decoder.LM
+	opt    Options
+}
+
+// Open loads the model folder dir.
+func Open(dir string, o Options) (*Pipeline, error) {
+	spec, err := models.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if o.Limits == (encoder.Limits{}) {
+		o.Limits = encoder.DefaultLimits
+	}
+	if o.Resizer != "" {
+		spec.Preprocess.Resizer = o.Resizer
+	}
+	vis, err := encoder.OpenVision(encoder.VisionGraph{
+		Path: spec.Files.Vision, Width: spec.Preprocess.Width, Height: spec.Preprocess.Height,
+		Features: spec.Outputs.Features, PreProj: spec.Outputs.PreProj,
+		CLSAttn: spec.Outputs.CLSAttn, Keys: spec.Outputs.Keys,
+		GridH: spec.GridH, GridW: spec.GridW,
+	}, o.ORT)
+	if err != nil {
+		return nil, err
+	}
+	t := spec.Text
+	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder,
+		Layers: spec.Files.Layers, Head: spec.Files.Head},
+		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
+			HeadDim: t.HeadDim, Vocab: t.Vocab}, o.ORT)
+	if err != nil {
+		vis.Destroy()
+		return nil, err
+	}
+	return &Pipeline{Spec: spec, vision: vis, lm: lm, opt: o}, nil
+}
+
+// Close releases every ORT session.
+func (p *Pipeline) Close() {
+	p.vision.Destroy()
+	p.lm.Destroy()
+}
+
+// Budget turns a visual-token count into the number to keep.
+type Budget interface {
+	Count(n int) (int, error)
+}
+
+// Request is one captioning request.
+type Request struct {
+	Prompt       string // "" = the family's default task
+	MaxNewTokens int    // 0 = the model's generation_config default
+	Sampling     decoder.Sampling
+	Form         decoder.Form
+	// Pre runs before the decoder with Keep; In runs inside the decoder.
+	Pre  pruning.PreDecoder
+	Keep Budget
+	In   pruning.InDecoder
+	// Recompute disables the KV cache (a slow reference path for tests).
+	Recompute bool
+}
+
+// Result is one caption with its record.
+type Result struct {
+	Caption      string            `json:"caption"`
+	PromptIDs    []int             `json:"prompt_ids"`
+	GeneratedIDs []int             `json:"generated_ids"`
+	Visual       VisualCount       `json:"visual_tokens"`
+	Image        encoder.ImageInfo `json:"image"`
+	Timings      Timings           `json:"timings"`
+}
+
+// VisualCount is the number of visual tokens before and after pruning.
+type VisualCount struct {
+	Before    int    `json:"before"`
+	AfterPre  int    `json:"after_pre_decoder"`
+	LayerRows []int  `json:"kv_rows_per_layer"`
+	PreMethod string `json:"pre_method,omitempty"`
+	InMethod  string `json:"in_method,omitempty"`
+}
+
+// Caption runs the whole pipeline on one image read from r (name is used in
+// errors). stream, if not nil, receives text as it is generated.
+func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Request,
+	stream func(string) error) (*Result, error) {
+	rec := newRecorder(p.sessions())
+	res := &Result{}
+	// 1. decode and orient
+	img, info, err := encoder.DecodeImage(name, r, p.opt.Limits)
+	if err != nil {
+		return nil, err
+	}
+	res.Image = info
+	rec.mark(&rec.t.ImageDecode)
+	// 2. resize and normalize
+	pix, err := p.Spec.Preprocess.Tensor(img)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: preprocess %s: %w", name, err)
+	}
+	rec.mark(&rec.t.Preprocess)
+	// 3. vision graph
+	vis, err := p.vision.Encode(pix)
+	if err != nil {
+		return nil, fmt.Errorf("%w (image %s)", err, name)
+	}
+	rec.mark(&rec.t.Encode)
+	n := vis.Features.Rows
+	res.Visual.Before = n
+	// prompt ids and their embeddings (counted as prefill)
+	prompt, err := p.Spec.BuildPrompt(req.Prompt, n)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := p.lm.Embed(prompt.IDs)
+	if err != nil {
+		return nil, err
+	}
+	prefillPrep := rec.since()
+	// 4. pruning before the decoder
+	sel, err := p.prune(vis, prompt, embeds, req)
+	if err != nil {
+		return nil, err
+	}
+	res.Visual.AfterPre = len(sel.Source)
+	if req.Pre != nil {
+		res.Visual.PreMethod = req.Pre.Name()
+	}
+	if req.In != nil {
+		res.Visual.InMethod = req.In.Name()
+	}
+	rec.mark(&rec.t.Prune)
+	// 5. splice and generate
+	in := splice(p.Spec.Text.Hidden, prompt, embeds, sel)
+	in.TotalVisual = n
+	maxNew := req.MaxNewTokens
+	if maxNew <= 0 {
+		maxNew = p.Spec.MaxNewTokens
+	}
+	if maxNew <= 0 {
+		maxNew = 64
+	}
+	tok := p.Spec.Tokenizer
+	st := tok.NewStream(true)
+	emit := func(id int) error {
+		piece, err := st.Add(id)
+		if err != nil {
+			return err
+		}
+		if stream != nil && piece != "" {
+			return stream(piece)
+		}
+		return nil
+	}
+	out, err := p.lm.Generate(ctx, in, decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
+		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}, emit)
+	if err != nil {
+		return nil, err
+	}
+	if tail := st.Flush(); tail != "" && stream != nil {
+		if err := stream(tail); err != nil {
+			return nil, err
+		}
+	}
+	rec.t.Prefill = ms(out.Prefill) + prefillPrep
+	rec.t.Decode = ms(out.Decode)
+	rec.t.GeneratedTokens = len(out.IDs)
+	if len(out.IDs) > 1 && out.Decode > 0 {
+		rec.t.DecodeTokensPerSec = float64(len(out.IDs)-1) / out.Decode.Seconds()
+	}
+	rec.t.KVBytes = out.KVBytes
+	rec.t.DecoderForm = string(out.Form)
+	res.Visual.LayerRows = out.LayerRows
+	res.PromptIDs = prompt.IDs
+	res.GeneratedIDs = out.IDs
+	if res.Caption, err = tok.Decode(out.IDs, true); err != nil {
+		return nil, err
+	}
+	rec.finish()
+	res.Timings = rec.t
+	return res, nil
+}
+
+func (p *Pipeline) sessions() []*ortx.Session {
+	return append([]*ortx.Session{p.vision.Session()}, p.lm.Sessions()...)
+}
+
+// prune runs the pre-decoder method (or keeps everything) and checks the
+// in-decoder method's needs.
+func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []float32,
+	req Request) (pruning.Result, error) {
+	n := vis.Features.Rows
+	if req.In != nil {
+		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden); err != nil {
+			return pruning.Result{}, err
+		}
+		if !p.lm.HasLayers() {
+			return pruning.Result{}, fmt.Errorf("pipeline: %s prunes inside the decoder, but %s has no per-layer decoder graphs",
+				req.In.Name(), p.Spec.Dir)
+		}
+	}
+	if req.Pre == nil {
+		return pruning.Identity{}.Apply(vis, n)
+	}
+	if pruning.Need(req.Pre.Needs())&pruning.NeedText != 0 {
+		vis.Text = textRows(p.Spec.Text.Hidden, prompt, embeds)
+	}
+	if err := pruning.Check(req.Pre, vis.Has()); err != nil {
+		return pruning.Result{}, err
+	}
+	keep := n
+	if req.Keep != nil {
+		k, err := req.Keep.Count(n)
+		if err != nil {
+			return pruning.Result{}, err
+		}
+		keep = k
+	}
+	res, err := req.Pre.Apply(vis, keep)
+	if err != nil {
+		return res, err
+	}
+	if res.Features.Rows != len(res.Source) || res.Features.Cols != vis.Features.Cols {
+		return res, fmt.Errorf("pipeline: %s returned %d×%d features for %d tokens",
+			req.Pre.Name(), res.Features.Rows, res.Features.Cols, len(res.Source))
+	}
+	for i, s := range res.Source {
+		if s < 0 || s >= n || (i > 0 && res.Source[i-1] >= s) {
+			return res, fmt.Errorf("pipeline: %s returned invalid token indices", req.Pre.Name())
+		}
+	}
+	return res, nil
+}
+
+// textRows returns the embeddings of the prompt's non-visual tokens.
+func textRows(hidden int, prompt models.Prompt, embeds []float32) pruning.Matrix {
+	isImg := make(map[int]bool, len(prompt.ImagePos))
+	for _, j := range prompt.ImagePos {
+		isImg[j] = true
+	}
+	m := pruning.Matrix{Cols: hidden}
+	for i := range prompt.IDs {
+		if !isImg[i] {
+			m.Data = append(m.Data, embeds[i*hidden:(i+1)*hidden]...)
+			m.Rows++
+		}
+	}
+	return m
+}
+
+// splice builds the decoder input: the prompt embeddings with the visual
+// placeholders replaced by the selected visual tokens (dropped placeholders
+// removed), and position ids following the method's policy.
+func splice(hidden int, prompt models.Prompt, embeds []float32, sel pruning.Result) decoder.Input {
+	L := len(prompt.IDs)
+	keepAt := make(map[int]int, len(sel.Source)) // prompt index -> selected row
+	for row, src := range sel.Source {
+		keepAt[prompt.ImagePos[src]] = row
+	}
+	isImg := make(map[int]bool, len(prompt.ImagePos))
+	for _, j := range prompt.ImagePos {
+		isImg[j] = true
+	}
+	var in decoder.Input
+	for i := 0; i < L; i++ {
+		if isImg[i] {
+			row, ok := keepAt[i]
+			if !ok {
+				continue
+			}
+			in.ImageIdx = append(in.ImageIdx, len(in.Positions))
+			in.Embeds = append(in.Embeds, sel.Features.Row(row)...)
+		} else {
+			in.Embeds = append(in.Embeds, embeds[i*hidden:(i+1)*hidden]...)
+		}
+		in.Positions = append(in.Positions, int64(i))
+	}
+	in.NextPos = int64(L)
+	if sel.Positions == pruning.Renumber {
+		for i := range in.Positions {
+			in.Positions[i] = int64(i)
+		}
+		in.NextPos = int64(len(in.Positions))
+	}
+	return in
+}

@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+)
+
+// Timings is the per-stage record of one request, in milliseconds.
+//
+// Prefill is the time to the first generated token, counted from the end of
+// pruning: prompt tokenization and embedding, splicing, the decoder's prefill
+// and the first sampling. Decode covers the remaining tokens; its rate
+// excludes the first token. ORTMs is the time spent inside ONNX Runtime Run
+// calls and OverheadFrac the share of Total spent outside them.
+type Timings struct {
+	ImageDecode        float64 `json:"image_decode_ms"`
+	Preprocess         float64 `json:"preprocess_ms"`
+	Encode             float64 `json:"encode_ms"`
+	Prune              float64 `json:"prune_ms"`
+	Prefill            float64 `json:"prefill_ms"`
+	Decode             float64 `json:"decode_ms"`
+	Total              float64 `json:"total_ms"`
+	GeneratedTokens    int     `json:"generated_tokens"`
+	DecodeTokensPerSec float64 `json:"decode_tokens_per_s"`
+	ORTMs              float64 `json:"ort_ms"`
+	ORTCalls           int64   `json:"ort_calls"`
+	OverheadFrac       float64 `json:"runner_overhead_frac"`
+	KVBytes            int64   `json:"kv_cache_bytes"`
+	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
+	DecoderForm        string  `json:"decoder_form"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// recorder measures consecutive stages and the ORT time spent meanwhile.
+type recorder struct {
+	t        Timings
+	start    time.Time
+	last     time.Time
+	sessions []*ortx.Session
+	ort0     time.Duration
+	calls0   int64
+}
+
+func ortTotals(ss []*ortx.Session) (int64, time.Duration) {
+	var c int64
+	var d time.Duration
+	for _, s := range ss {
+		n, t := s.Stats()
+		c += n
+		d += t
+	}
+	return c, d
+}
+
+func newRecorder(ss []*ortx.Session) *recorder {
+	now := time.Now()
+	r := &recorder{start: now, last: now, sessions: ss}
+	r.calls0, r.ort0 = ortTotals(ss)
+	return r
+}
+
+// mark sets *f to the time since the previous mark.
+func (r *recorder) mark(f *float64) {
+	*f = r.since()
+}
+
+// since returns the milliseconds since the previous mark and moves it.
+func (r *recorder) since() float64 {
+	now := time.Now()
+	d := ms(now.Sub(r.last))
+	r.last = now
+	return d
+}
+
+func (r *recorder) finish() {
+	r.t.Total = ms(time.Since(r.start))
+	c, d := ortTotals(r.sessions)
+	r.t.ORTCalls = c - r.calls0
+	r.t.ORTMs = ms(d - r.ort0)
+	if r.t.Total > 0 {
+		r.t.OverheadFrac = 1 - r.t.ORTMs/r.t.Total
+	}
+	r.t.PeakRSSBytes = PeakRSS()
+}
+
+// PeakRSS returns the process's peak resident set size (VmHWM), or 0 when
+// it cannot be read.
+func PeakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) >= 1 {
+				kb, err := strconv.ParseInt(fields[0], 10, 64)
+				if err == nil {
+					return kb * 1024
+				}
+			}
+		}
+	}
+	return 0
+}
