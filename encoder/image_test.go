@@ -191,7 +191,8 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	pngData, _ := os.ReadFile("testdata/decode/rgb.png")
 	corruptPNG := bytes.Clone(pngData)
-	corruptPNG[60] ^= 0xff // inside IDAT: checksum or inflate error
+	// Flip a byte inside IDAT: a checksum or inflate error.
+	corruptPNG[60] ^= 0xff
 	bigBMP := []byte("BM\x00\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00" + // file header, data at 54
 		"\x28\x00\x00\x00\x40\x1f\x00\x00\x40\x1f\x00\x00\x01\x00\x18\x00" + // 8000×8000, 24 bpp
 		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + "abc")

@@ -1,0 +1,86 @@
+package encoder
+
+import (
+	"fmt"
+	"image"
+	"math"
+)
+
+// Preprocess turns a decoded image into a vision model's pixel_values,
+// following the fields of a Hugging Face preprocessor_config.json: resize
+// to Width×Height with Resample, multiply by RescaleFactor, subtract Mean
+// and divide by Std, per RGB channel.
+type Preprocess struct {
+	Width, Height int
+	Resample      Resample
+	// RescaleFactor scales 0–255 values, usually 1/255. Zero means 1/255.
+	// Being float32, it cannot hold the JSON's float64 1/255 exactly; see
+	// rescale for how Tensor recovers it.
+	RescaleFactor float32
+	Mean, Std     [3]float32
+	// Resizer is ResizerNFNT ("nfnt", also for "") or ResizerPIL ("pil").
+	Resizer string
+}
+
+// Tensor returns img as a CHW float32 tensor of length 3×Height×Width,
+// value ((pixel × RescaleFactor) − Mean[c]) / Std[c], after resizing to
+// Width×Height when img has another size. The arithmetic is Hugging Face's:
+// the rescale in float64 rounded to float32, the normalisation in float32.
+func (p Preprocess) Tensor(img *image.NRGBA) ([]float32, error) {
+	if p.Width <= 0 || p.Height <= 0 {
+		return nil, fmt.Errorf("encoder: preprocess: image size %d×%d must be positive", p.Width, p.Height)
+	}
+	for c, s := range p.Std {
+		if s == 0 {
+			return nil, fmt.Errorf("encoder: preprocess: std[%d] is zero", c)
+		}
+	}
+	if img == nil || img.Rect.Empty() {
+		return nil, fmt.Errorf("encoder: preprocess: empty image")
+	}
+	if img.Rect.Dx() != p.Width || img.Rect.Dy() != p.Height || img.Rect.Min != (image.Point{}) {
+		var err error
+		if img, err = ResizeNRGBA(img, p.Width, p.Height, p.Resample, p.Resizer); err != nil {
+			return nil, err
+		}
+	} else if p.Resizer != "" && p.Resizer != ResizerNFNT && p.Resizer != ResizerPIL {
+		return nil, fmt.Errorf("encoder: unknown resizer %q (want %q or %q)", p.Resizer, ResizerNFNT, ResizerPIL)
+	}
+	scale := rescale(p.RescaleFactor)
+	// The 256 possible values of each channel, computed once.
+	var lut [3][256]float32
+	for c := range lut {
+		for v := range lut[c] {
+			x := float32(float64(v) * scale)
+			lut[c][v] = (x - p.Mean[c]) / p.Std[c]
+		}
+	}
+	w, h := p.Width, p.Height
+	plane := w * h
+	out := make([]float32, 3*plane)
+	for y := 0; y < h; y++ {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+		o := y * w
+		for x := 0; x < w; x++ {
+			out[o+x] = lut[0][row[4*x]]
+			out[plane+o+x] = lut[1][row[4*x+1]]
+			out[2*plane+o+x] = lut[2][row[4*x+2]]
+		}
+	}
+	return out, nil
+}
+
+// rescale returns the float64 factor Hugging Face would multiply by. When
+// f is the float32 rounding of 1/k for k a multiple of 0.5 (1/255, 1/127.5),
+// that is the float64 1/k of the JSON file; otherwise it is f itself. Zero
+// means 1/255.
+func rescale(f float32) float64 {
+	if f == 0 {
+		return 1.0 / 255
+	}
+	k := math.Round(2/float64(f)) / 2
+	if k != 0 && float32(1/k) == f {
+		return 1 / k
+	}
+	return float64(f)
+}
