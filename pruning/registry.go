@@ -1,0 +1,317 @@
+package pruning
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Stage says where a method acts.
+type Stage int
+
+const (
+	// PreDecoderStage: on the encoder output, before the decoder (PreDecoder).
+	PreDecoderStage Stage = iota
+	// InDecoderStage: at decoder layer boundaries during the prefill (InDecoder).
+	InDecoderStage
+)
+
+func (s Stage) String() string {
+	if s == InDecoderStage {
+		return "in-decoder"
+	}
+	return "pre-decoder"
+}
+
+// Param describes one method parameter.
+type Param struct {
+	Name    string
+	Default string // "" = unset (the doc says what that means)
+	Doc     string
+}
+
+// Info describes a method for `vlmrun prune list`.
+type Info struct {
+	Name      string
+	Stage     Stage
+	Needs     Need           // with default parameters (Parse: with the given ones)
+	Positions PositionPolicy // position ids after the drop
+	// DefaultKeep is the budget of the reference setting, for when no --keep
+	// is given ("" for in-decoder methods whose parameters set the counts).
+	DefaultKeep string
+	Count       string // how the kept count follows from the budget
+	Params      []Param
+	Doc         string // one line
+}
+
+// Method is a parsed method specification: exactly one of Pre and In is set.
+type Method struct {
+	Info Info
+	Pre  PreDecoder
+	In   InDecoder
+	vals [][2]string // every parameter, in Info.Params order
+}
+
+// String returns the canonical specification, every parameter included;
+// Parse reads it back to the same method.
+func (m Method) String() string {
+	if len(m.vals) == 0 {
+		return m.Info.Name
+	}
+	parts := make([]string, len(m.vals))
+	for i, kv := range m.vals {
+		parts[i] = kv[0] + "=" + kv[1]
+	}
+	return m.Info.Name + ":" + strings.Join(parts, ",")
+}
+
+type entry struct {
+	info  Info
+	build func(a *args) any
+}
+
+func p(name, def, doc string) Param { return Param{Name: name, Default: def, Doc: doc} }
+
+var registry = []entry{
+	{Info{Name: "none", DefaultKeep: "1.0", Count: "all tokens", Doc: "keep every visual token (no pruning)"},
+		func(a *args) any { return Identity{} }},
+	{Info{Name: "random", DefaultKeep: "0.25", Count: "exactly keep",
+		Params: []Param{p("seed", "0", "seed of the splitmix64 generator")},
+		Doc:    "uniformly random tokens, seeded (baseline)"},
+		func(a *args) any { return Random{Seed: a.uint64v("seed")} }},
+	{Info{Name: "stride", DefaultKeep: "0.25", Count: "exactly keep",
+		Params: []Param{p("mode", "grid", "grid: a×b lattice of the token grid; 1d: floor(i·N/keep)")},
+		Doc:    "regular lattice of the token grid (baseline)"},
+		func(a *args) any { return Stride{Mode: a.enum("mode", "grid", "1d")} }},
+	{Info{Name: "pool", DefaultKeep: "0.25", Count: "exactly keep",
+		Params: []Param{p("mode", "grid", "grid: adaptive 2-D average pooling to a×b; 1d: pool raster runs")},
+		Doc:    "2-D average pooling of the token grid to the budget (baseline)"},
+		func(a *args) any { return Pool{Mode: a.enum("mode", "grid", "1d")} }},
+	{Info{Name: "divprune", DefaultKeep: "0.098", Count: "exactly keep",
+		Doc: "greedy max-min cosine diversity of the projected tokens (DivPrune, CVPR'25)"},
+		func(a *args) any { return DivPrune{} }},
+	{Info{Name: "fastervlm", DefaultKeep: "0.1", Count: "exactly keep",
+		Doc: "top tokens by the encoder's [CLS] attention (FasterVLM)"},
+		func(a *args) any { return FasterVLM{} }},
+	{Info{Name: "fopru", DefaultKeep: "0.25", Count: "exactly keep",
+		Params: []Param{p("strategy", "rank", "rank: global top by CLS attention; row: best grid rows, the last one partial")},
+		Doc:    "encoder-attention pruning with rank or row strategy (FoPru; paper-only)"},
+		func(a *args) any { return FoPru{Strategy: a.enum("strategy", "rank", "row")} }},
+	{Info{Name: "visionzip", DefaultKeep: "64", Count: "keep (dominant+contextual if both set; fewer when too few patches remain)",
+		Params: []Param{
+			p("dominant", "0", "dominant tokens incl. CLS; 0 = keep − contextual"),
+			p("contextual", "0", "contextual (merged) tokens; 0 = round(keep·10/64)"),
+			p("cls", "auto", "auto: include the CLS token when the model provides it; on: require it; off"),
+			p("order", "official", "official: dominant then contextual; spatial: sorted by source")},
+		Doc: "dominant by CLS attention + contextual key-similarity merges (VisionZip, CVPR'25)"},
+		func(a *args) any {
+			return VisionZip{Dominant: a.intv("dominant", 0, 1<<30), Contextual: a.intv("contextual", 0, 1<<30),
+				CLS: a.enum("cls", "auto", "on", "off"), Order: a.enum("order", "official", "spatial")}
+		}},
+	{Info{Name: "dart-pre", DefaultKeep: "128", Count: "p_img + (p_img+p_txt)·⌊keep/(p_img+p_txt)⌋ (132 for 128) unless exact",
+		Params: []Param{
+			p("image_pivots", "4", "visual pivots (largest L1 norm)"),
+			p("text_pivots", "4", "text pivots from the prompt embeddings; 0 = no text needed"),
+			p("pivot", "features", "features or keys (encoder keys) for the visual pivots' L1 norm"),
+			p("exact", "false", "spend exactly keep tokens")},
+		Doc: "DART's duplicate-avoiding pivots run on the projected tokens (approximation)"},
+		func(a *args) any {
+			return DARTPre{ImagePivots: a.intv("image_pivots", 1, 1<<20), TextPivots: a.intv("text_pivots", 0, 1<<20),
+				Pivot: a.enum("pivot", "features", "keys"), Exact: a.boolean("exact")}
+		}},
+	{Info{Name: "cdpruner", DefaultKeep: "64", Count: "exactly keep",
+		Params: []Param{
+			p("relevance", "neg", "neg: official inverted text relevance; pos; none: plain DPP"),
+			p("theta", "0", "0 = off; else rel ← exp(θ/(2(1−θ))·rel)")},
+		Doc: "conditional DPP MAP over similarity and text relevance (CDPruner, NeurIPS'25)"},
+		func(a *args) any {
+			return CDPruner{Relevance: a.enum("relevance", "neg", "pos", "none"),
+				Theta: a.float("theta", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 })}
+		}},
+	{Info{Name: "tome", DefaultKeep: "0.25", Count: "exactly keep",
+		Params: []Param{
+			p("mode", "wavg", "wavg: ToMe size-weighted mean; mean: AIM plain mean"),
+			p("metric", "features", "features (AIM) or keys (ToMe-ViT)"),
+			p("order", "official", "official: unmerged then destinations; spatial: sorted by source")},
+		Doc: "bipartite soft matching merges, rounds until keep (ToMe ICLR'23 / AIM merge)"},
+		func(a *args) any {
+			return ToMe{Mode: a.enum("mode", "wavg", "mean"), Metric: a.enum("metric", "features", "keys"),
+				Order: a.enum("order", "official", "spatial")}
+		}},
+	{Info{Name: "todre", DefaultKeep: "0.1", Count: "exactly keep",
+		Params: []Param{
+			p("mode", "kcenter", "kcenter (ToDRE v1) or maxsum (v2)"),
+			p("dist", "cosine", "cosine or euclid")},
+		Doc: "ToDRE stage 1: greedy diversity selection (paper-only)"},
+		func(a *args) any {
+			return ToDRE{Mode: a.enum("mode", "kcenter", "maxsum"), Dist: a.enum("dist", "cosine", "euclid")}
+		}},
+	{Info{Name: "adaptive", DefaultKeep: "1.0", Count: "smallest set with score mass >= mass, in [min, min(max, keep)]",
+		Params: []Param{
+			p("mass", "0.9", "score mass to keep, in (0, 1]"),
+			p("min", "1", "lower bound (ratio or count)"),
+			p("max", "", "upper bound (ratio or count); unset = keep"),
+			p("score", "cls", "cls: CLS attention; norm: feature L2 norm")},
+		Doc: "adaptive per-image budget by attention mass (ATP-LLaVA idea, training-free)"},
+		func(a *args) any {
+			return NewAdaptive(a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
+				a.budget("min"), a.budget("max"), a.enum("score", "cls", "norm"))
+		}},
+	{Info{Name: "fastv", Stage: InDecoderStage, Count: "round(N·(1−r)), or the --keep count",
+		Params: []Param{p("k", "2", "prune after layer k−1"), p("r", "0.5", "drop ratio in [0, 1)")},
+		Doc:    "drop low last-token attention after layer K−1 (FastV, ECCV'24)"},
+		func(a *args) any {
+			return FastV{K: a.intv("k", 1, 1<<16), R: a.float("r", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 })}
+		}},
+	{Info{Name: "pdrop", Stage: InDecoderStage, Count: "int(N·ratio) per stage (576→288→144→72); --keep k: geometric to k",
+		Params: []Param{
+			p("layers", "8/16/24", "stage starts b (boundary after layer b−1)"),
+			p("ratios", "0.5/0.25/0.125", "fraction of N kept from each stage")},
+		Doc: "pyramid of last-token attention drops, renumbered per stage (PyramidDrop, CVPR'25)"},
+		func(a *args) any {
+			m := PDrop{LayerList: a.ints("layers", 1, 1<<16, true),
+				Ratios: a.floats("ratios", "numbers in (0, 1] separated by /", func(x float64) bool { return x > 0 && x <= 1 })}
+			a.check(len(m.LayerList) > 0 && len(m.LayerList) == len(m.Ratios), "%d layers but %d ratios", len(m.LayerList), len(m.Ratios))
+			return m
+		}},
+	{Info{Name: "sparsevlm", Stage: InDecoderStage, DefaultKeep: "64", Count: "per-layer counts (+ recycled clusters); --keep is layer-averaged",
+		Params: []Param{
+			p("layers", "2/6/15", "prune the output of these layers"),
+			p("counts", "", "tokens kept per layer; unset = from --keep (64 → 66/30/17)"),
+			p("recycle", "true", "merge the best pruned tokens back (DPC-kNN)")},
+		Doc: "text-rater attention pruning with recycling (SparseVLM v1.5, ICML'25)"},
+		func(a *args) any {
+			m := SparseVLM{LayerList: a.ints("layers", 0, 1<<16, true), Counts: a.ints("counts", 1, 1<<30, false), Recycle: a.boolean("recycle")}
+			a.check(len(m.LayerList) > 0, "no layers")
+			a.check(m.Counts == nil || len(m.Counts) == len(m.LayerList), "%d counts for %d layers", len(m.Counts), len(m.LayerList))
+			return m
+		}},
+	{Info{Name: "aim", Stage: InDecoderStage, Count: "int(retain·N) per layer, down to 0 (or the --keep floor)",
+		Params: []Param{
+			p("start", "14", "first pruning layer"),
+			p("step", "0.125", "retention lost per layer"),
+			p("tau", "0.1", "attention temperature")},
+		Doc: "progressive attention-importance pruning to zero (AIM, ICCV'25; last-row approximation)"},
+		func(a *args) any {
+			return AIMPrune{Start: a.intv("start", 0, 1<<16),
+				Step: a.float("step", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
+				Tau:  a.float("tau", "a number > 0", func(x float64) bool { return x > 0 })}
+		}},
+	{Info{Name: "dart", Stage: InDecoderStage, DefaultKeep: "128", Count: "p_img + (p_img+p_txt)·⌊B/(p_img+p_txt)⌋, B = 128 or --keep (132 for 128)",
+		Params: []Param{
+			p("k", "2", "prune after layer k−1"),
+			p("image_pivots", "4", "visual pivots"),
+			p("text_pivots", "4", "text pivots"),
+			p("pivot", "keys", "keys: L1 norm of decoder keys; hidden: of hidden states"),
+			p("exact", "false", "spend exactly the budget")},
+		Doc: "keep tokens least similar to key-norm pivots (DART, EMNLP'25)"},
+		func(a *args) any {
+			return DART{K: a.intv("k", 1, 1<<16), ImagePivots: a.intv("image_pivots", 1, 1<<20),
+				TextPivots: a.intv("text_pivots", 0, 1<<20), Pivot: a.enum("pivot", "keys", "hidden"), Exact: a.boolean("exact")}
+		}},
+	{Info{Name: "adaptive-fastv", Stage: InDecoderStage, Count: "smallest set with attention mass >= mass, in [min, max]",
+		Params: []Param{
+			p("k", "2", "prune after layer k−1"),
+			p("mass", "0.9", "attention mass to keep, in (0, 1]"),
+			p("min", "1", "lower bound (ratio or count)"),
+			p("max", "", "upper bound (ratio or count); unset = all")},
+		Doc: "adaptive per-image budget at FastV's layer by attention mass"},
+		func(a *args) any {
+			return NewAdaptiveFastV(a.intv("k", 1, 1<<16),
+				a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
+				a.budget("min"), a.budget("max"))
+		}},
+}
+
+func init() {
+	for i := range registry {
+		e := &registry[i]
+		m, err := build(e, nil)
+		if err != nil {
+			panic("pruning: registry default of " + e.info.Name + ": " + err.Error())
+		}
+		e.info.Needs, e.info.Positions = m.Info.Needs, m.Info.Positions
+	}
+}
+
+// Methods lists every method, pre-decoder methods first, in a fixed order.
+func Methods() []Info {
+	out := make([]Info, len(registry))
+	for i, e := range registry {
+		out[i] = e.info
+		out[i].Params = slices.Clone(e.info.Params)
+	}
+	return out
+}
+
+func names() string {
+	n := make([]string, len(registry))
+	for i, e := range registry {
+		n[i] = e.info.Name
+	}
+	return strings.Join(n, ", ")
+}
+
+// Parse reads a method specification "name[:param=value,...]" (names and
+// parameter names are case-insensitive; list values are separated by "/"
+// or by further commas, as in pdrop:layers=8,16,24). Unknown methods,
+// unknown parameters and bad values are errors (ErrUnknownMethod,
+// ErrUnknownParam, ErrBadValue) that list what is valid.
+func Parse(spec string) (Method, error) {
+	name, kv, err := splitSpec(spec)
+	if err != nil {
+		return Method{}, err
+	}
+	i := slices.IndexFunc(registry, func(e entry) bool { return e.info.Name == name })
+	if i < 0 {
+		return Method{}, fmt.Errorf("pruning: %w %q (valid: %s)", ErrUnknownMethod, name, names())
+	}
+	return build(&registry[i], kv)
+}
+
+func build(e *entry, kv [][2]string) (Method, error) {
+	a := &args{method: e.info.Name, vals: map[string]string{}}
+	for _, p := range e.info.Params {
+		a.vals[p.Name] = p.Default
+	}
+	given := map[string]bool{}
+	for _, x := range kv {
+		if _, ok := a.vals[x[0]]; !ok {
+			valid := "none"
+			if len(e.info.Params) > 0 {
+				ps := make([]string, len(e.info.Params))
+				for i, p := range e.info.Params {
+					ps[i] = p.Name
+				}
+				valid = strings.Join(ps, ", ")
+			}
+			return Method{}, fmt.Errorf("pruning: %s: %w %q (valid: %s)", e.info.Name, ErrUnknownParam, x[0], valid)
+		}
+		if given[x[0]] {
+			return Method{}, fmt.Errorf("pruning: %s: parameter %s given twice: %w", e.info.Name, x[0], ErrBadValue)
+		}
+		given[x[0]] = true
+		a.vals[x[0]] = x[1]
+	}
+	v := e.build(a)
+	if a.err != nil {
+		return Method{}, a.err
+	}
+	m := Method{Info: e.info}
+	m.Info.Params = slices.Clone(e.info.Params)
+	for _, p := range e.info.Params {
+		m.vals = append(m.vals, [2]string{p.Name, a.vals[p.Name]})
+	}
+	switch x := v.(type) {
+	case PreDecoder:
+		m.Pre, m.Info.Needs, m.Info.Positions = x, x.Needs(), Renumber
+		if _, ok := x.(Identity); ok {
+			m.Info.Positions = KeepOriginal
+		}
+	case InDecoder:
+		m.In, m.Info.Needs, m.Info.Positions = x, x.Needs(), x.Positions()
+	default:
+		return Method{}, fmt.Errorf("pruning: %s: registry builds %T: %w", e.info.Name, v, ErrUnknownMethod)
+	}
+	return m, nil
+}
