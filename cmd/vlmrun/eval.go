@@ -28,7 +28,7 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	gf.register(fs)
 	pf.register(fs)
 	count := fs.Int("count", 1000, "number of scenes")
-	seed := fs.Uint64("seed", eval.HeldOutSeed, "scene generator seed (1000 = the held-out set)")
+	seed := fs.Uint64("scene-seed", eval.HeldOutSeed, "scene generator seed (1000 = the held-out set)")
 	start := fs.Int("start", 0, "first scene index")
 	size := fs.Int("size", 300, "rendered image side in pixels")
 	blank := fs.Bool("blank", false, "render only the background (a check that the model looks)")

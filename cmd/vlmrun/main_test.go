@@ -182,3 +182,14 @@ func TestORTLibNotFound(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// Every command's --help works (this also catches duplicate flag names,
+// which pflag reports with a panic).
+func TestHelp(t *testing.T) {
+	for _, c := range commands() {
+		code, _, stderr := runCLI(t, nil, c.name, "--help")
+		if code != 0 {
+			t.Errorf("%s --help: exit %d: %s", c.name, code, stderr)
+		}
+	}
+}
