@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"image/color"
+	"image/gif"
 	"image/png"
 	"io"
 	"math"
@@ -328,4 +330,67 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("image %v (opaque %v) for info %+v", m.Rect, m.Opaque(), info)
 		}
 	})
+}
+
+// encode returns m encoded with enc, for round trips through DecodeImage.
+func encode(t *testing.T, enc func(io.Writer, image.Image) error, m image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := enc(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestDecode16Bit: 16-bit PNGs keep their high byte, alpha over white.
+func TestDecode16Bit(t *testing.T) {
+	n := image.NewNRGBA64(image.Rect(0, 0, 2, 1))
+	n.SetNRGBA64(0, 0, color.NRGBA64{0x1234, 0xabcd, 0xff00, 0xffff})
+	n.SetNRGBA64(1, 0, color.NRGBA64{0x0000, 0x8000, 0xffff, 0x8000})
+	o := image.NewRGBA64(image.Rect(0, 0, 2, 1)) // opaque: written as 16-bit RGB
+	o.SetRGBA64(0, 0, color.RGBA64{0x1234, 0xabcd, 0xff00, 0xffff})
+	o.SetRGBA64(1, 0, color.RGBA64{0x00ff, 0x0100, 0xfeff, 0xffff})
+	for _, tc := range []struct {
+		name string
+		m    image.Image
+		want []uint8
+	}{
+		{"nrgba64", n, []uint8{0x12, 0xab, 0xff, 255, 127, 191, 255, 255}},
+		{"rgb48", o, []uint8{0x12, 0xab, 0xff, 255, 0x00, 0x01, 0xfe, 255}},
+	} {
+		got, _, err := DecodeImage(tc.name, bytes.NewReader(encode(t, png.Encode, tc.m)), DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Pix, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got.Pix, tc.want)
+		}
+	}
+}
+
+// TestDecodeGIFFrameOffset: a first frame smaller than the GIF's screen
+// lands at its offset on a white canvas of the screen's size.
+func TestDecodeGIFFrameOffset(t *testing.T) {
+	frame := image.NewPaletted(image.Rect(2, 1, 4, 3), color.Palette{color.RGBA{10, 20, 30, 255}})
+	g := &gif.GIF{Image: []*image.Paletted{frame}, Delay: []int{0},
+		Config: image.Config{ColorModel: frame.Palette, Width: 5, Height: 4}}
+	data := encode(t, func(w io.Writer, _ image.Image) error { return gif.EncodeAll(w, g) }, nil)
+	got, info, err := DecodeImage("offset.gif", bytes.NewReader(data), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Width != 5 || info.Height != 4 || got.Rect != image.Rect(0, 0, 5, 4) {
+		t.Fatalf("info %+v, image %v; want 5×4", info, got.Rect)
+	}
+	for y := 0; y < 4; y++ {
+		for x := 0; x < 5; x++ {
+			want := color.NRGBA{255, 255, 255, 255}
+			if image.Pt(x, y).In(frame.Rect) {
+				want = color.NRGBA{10, 20, 30, 255}
+			}
+			if c := got.NRGBAAt(x, y); c != want {
+				t.Errorf("(%d,%d) = %v, want %v", x, y, c, want)
+			}
+		}
+	}
 }

@@ -185,3 +185,20 @@ func TestResampleParsing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkResize: a 12 Mpx photo-sized image to a 384×384 model input.
+func BenchmarkResize(b *testing.B) {
+	src := image.NewNRGBA(image.Rect(0, 0, 4000, 3000))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i * 7 / 3)
+	}
+	for _, resizer := range []string{ResizerNFNT, ResizerPIL} {
+		b.Run(resizer, func(b *testing.B) {
+			for range b.N {
+				if _, err := ResizeNRGBA(src, 384, 384, ResampleBicubic, resizer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
