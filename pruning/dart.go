@@ -24,7 +24,8 @@ import (
 //
 // Exact = true (not in the reference) spends the budget exactly: p_img is
 // capped at B, topk = (B − p_img) // P and the first (B − p_img) mod P pivots
-// take one more.
+// take one more. B >= N keeps every visual token (so keep 1.0 is the
+// identity; the reference's formula could keep fewer than B).
 type DART struct {
 	K           int    // prune after layer K−1
 	ImagePivots int    // p_img
@@ -72,6 +73,9 @@ func (m DART) Schedule(total int) ([]int, error) {
 	B, err := m.b(total)
 	if err != nil {
 		return nil, err
+	}
+	if B >= total {
+		return []int{total}, nil
 	}
 	pi := min(m.ImagePivots, total)
 	per := dartPerPivot(B, &pi, m.TextPivots, m.Exact)

@@ -266,7 +266,8 @@ func (m SparseVLM) selectRecycle(b *Boundary, total int, recycle bool) ([]int, M
 // merged row per cluster in centre order: distances are Euclidean/sqrt(C);
 // density = exp(−mean of the squared distances to the k = clusters nearest
 // rows, self included); δ_i = distance to the nearest denser row (the
-// largest distance overall if none); centres = top clusters by δ·density
+// largest distance overall if none), where equal densities count the lower
+// index as denser (the reference breaks ties with 1e-6 random noise); centres = top clusters by δ·density
 // (ties: lowest index); each row joins its nearest centre (ties: the
 // higher-ranked centre), centres their own cluster; merged = Σ rows /
 // (count + 1e-6).
@@ -298,7 +299,8 @@ func dpcKnnMerge(x Matrix, clusters int) Matrix {
 	for i := range n {
 		delta := dmax
 		for j := range n {
-			if density[j] > density[i] && dist[i*n+j] < delta {
+			denser := density[j] > density[i] || (density[j] == density[i] && j < i)
+			if denser && dist[i*n+j] < delta {
 				delta = dist[i*n+j]
 			}
 		}

@@ -248,7 +248,7 @@ func checkVisual(m interface {
 	if v == nil {
 		return 0, fmt.Errorf("pruning: %s: nil visual input: %w", name, ErrBadInput)
 	}
-	if err := Check(m, v.Has()|NeedFeatures); err != nil {
+	if err := Check(m, v.Has()); err != nil {
 		return 0, err
 	}
 	n := v.Features.Rows
