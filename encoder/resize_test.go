@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -200,5 +201,21 @@ func BenchmarkResize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPILResizeParallel: splitting rows among goroutines changes nothing.
+func TestPILResizeParallel(t *testing.T) {
+	src := image.NewNRGBA(image.Rect(0, 0, 1500, 1000))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*7/3 + i/6000)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	serial := pilResize(src, 301, 199, ResampleLanczos)
+	runtime.GOMAXPROCS(4)
+	parallel := pilResize(src, 301, 199, ResampleLanczos)
+	runtime.GOMAXPROCS(prev)
+	if d := compareRGB(t, parallel, serial); d.Max != 0 {
+		t.Errorf("parallel vs serial: %v", d)
 	}
 }
