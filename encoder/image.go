@@ -85,8 +85,10 @@ func (e *imageError) Unwrap() []error {
 //
 // JPEG chroma is upsampled and converted as libjpeg-turbo does (fancy
 // upsampling, libjpeg's fixed-point tables), WebP lossy with libwebp's fancy
-// upsampler and limited-range BT.601 conversion; see the package tests for
-// the measured differences from PIL.
+// upsampler and limited-range BT.601 conversion. Against PIL (Pillow 9.4,
+// libjpeg-turbo 2.1.5, libwebp 1.2.4) PNG, GIF, BMP and WebP decode
+// identically and JPEG within a mean of 0.04 and a maximum of 3 levels
+// (IDCT rounding); testdata/decode/vs-pil.golden has the numbers.
 func DecodeImage(name string, r io.Reader, lim Limits) (*image.NRGBA, ImageInfo, error) {
 	fail := func(kind, cause error, format string, args ...any) (*image.NRGBA, ImageInfo, error) {
 		return nil, ImageInfo{}, &imageError{name: name, msg: fmt.Sprintf(format, args...), kind: kind, cause: cause}
