@@ -21,6 +21,8 @@ func (FasterVLM) Name() string { return "fastervlm" }
 // Needs implements PreDecoder.
 func (FasterVLM) Needs() Need { return NeedFeatures | NeedCLSAttn }
 
+func (FasterVLM) featureValuesUnread() bool { return true }
+
 // Apply implements PreDecoder.
 func (m FasterVLM) Apply(v *Visual, keep int) (Result, error) {
 	n, err := checkVisual(m, v, keep)
@@ -51,6 +53,8 @@ func (FoPru) Name() string { return "fopru" }
 
 // Needs implements PreDecoder.
 func (FoPru) Needs() Need { return NeedFeatures | NeedCLSAttn }
+
+func (FoPru) featureValuesUnread() bool { return true }
 
 // Apply implements PreDecoder.
 func (m FoPru) Apply(v *Visual, keep int) (Result, error) {
@@ -130,6 +134,8 @@ func (m *Adaptive) Needs() Need {
 
 // KeptStats implements KeptCounter.
 func (m *Adaptive) KeptStats() (int, float64) { return m.stats.get() }
+
+func (m *Adaptive) featureValuesUnread() bool { return m.Score != "norm" }
 
 // Apply implements PreDecoder.
 func (m *Adaptive) Apply(v *Visual, keep int) (Result, error) {

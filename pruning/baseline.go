@@ -25,6 +25,8 @@ func (Random) Name() string { return "random" }
 // Needs implements PreDecoder.
 func (Random) Needs() Need { return NeedFeatures }
 
+func (Random) featureValuesUnread() bool { return true }
+
 // Apply implements PreDecoder.
 func (r Random) Apply(v *Visual, keep int) (Result, error) {
 	n, err := checkVisual(r, v, keep)
@@ -83,6 +85,8 @@ func (Stride) Name() string { return "stride" }
 // Needs implements PreDecoder.
 func (Stride) Needs() Need { return NeedFeatures }
 
+func (Stride) featureValuesUnread() bool { return true }
+
 // Apply implements PreDecoder.
 func (s Stride) Apply(v *Visual, keep int) (Result, error) {
 	n, err := checkVisual(s, v, keep)
@@ -138,7 +142,8 @@ func latticeFor(mode string, v *Visual, keep int) (h, w, a, b int, ok bool) {
 // with Mode "1d" or when no factorisation fits, it pools raster order:
 // output i averages tokens [floor(i·N/keep), ceil((i+1)·N/keep)). Source is
 // each bin's first (top-left) token, the Stride lattice; Sizes the bin
-// sizes. Pre-projector features are pooled the same way when provided.
+// sizes. Pre-projector features are pooled the same way when provided
+// with N rows.
 // Exactly keep tokens, ascending, renumbered positions.
 type Pool struct {
 	Mode string // "grid" (default) or "1d"
@@ -149,6 +154,8 @@ func (Pool) Name() string { return "pool" }
 
 // Needs implements PreDecoder.
 func (Pool) Needs() Need { return NeedFeatures }
+
+func (Pool) featureValuesUnread() bool { return true }
 
 // Apply implements PreDecoder.
 func (p Pool) Apply(v *Visual, keep int) (Result, error) {
@@ -185,7 +192,7 @@ func (p Pool) Apply(v *Visual, keep int) (Result, error) {
 		res.Source[i], res.Sizes[i] = bin[0], len(bin)
 	}
 	res.Features = meanRows(v.Features, bins, nil)
-	if v.PreProj.Rows > 0 {
+	if preProjUsable(v) {
 		res.PreProj = meanRows(v.PreProj, bins, nil)
 	}
 	return res, nil

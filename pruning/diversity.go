@@ -19,8 +19,10 @@ import (
 // keep count (the reference's int(round(ratio·N)), default ratio 0.098 → 56
 // of 576, is what Budget.Count computes for a ratio).
 //
-// Instead of the N×N matrix, a running minimum per token is kept (O(N) memory,
-// O(N²D) for the first pick and O(K·N·D) after). A token already picked is
+// The distance matrix is computed once (each pair once, float64 sums) and
+// kept in float32 — the reference's precision — for N <= 4096 (64 MiB); the
+// greedy steps keep a running minimum per token (O(N²D/2) + O(K·N); above
+// 4096 tokens the rows are recomputed per pick, O(K·N·D)). A token already picked is
 // never picked again; the reference could re-pick one only when more tokens
 // are requested than distinct tokens exist.
 type DivPrune struct{}
@@ -42,9 +44,21 @@ func (m DivPrune) Apply(v *Visual, keep int) (Result, error) {
 	}
 	d := v.Features.Cols
 	xn := normalizeRows(v.Features)
-	nn := nnDistances(xn, n, d)
+	var dist []float32
+	if n <= maxCachedDist {
+		dist = make([]float32, n*n)
+	}
+	nn := nnDistances(xn, n, d, dist)
 	first := argmaxFree(nn, make([]bool, n))
-	sel := greedyDiverse(n, keep, first, false, cosDistRow(xn, d))
+	distRow := cosDistRow(xn, d)
+	if dist != nil {
+		distRow = func(p int, out []float64) {
+			for j, x := range dist[p*n : (p+1)*n] {
+				out[j] = float64(x)
+			}
+		}
+	}
+	sel := greedyDiverse(n, keep, first, false, distRow)
 	slices.Sort(sel)
 	return selectResult(v, sel), nil
 }
@@ -114,12 +128,16 @@ func greedyDiverse(n, k, first int, sum bool, distRow func(p int, out []float64)
 	}
 }
 
+// maxCachedDist is the largest N whose N×N float32 distance matrix DivPrune
+// keeps.
+const maxCachedDist = 4096
+
 // nnDistances returns, for each column j of Dist = 1 − X̂X̂ᵀ, its
 // second-smallest entry (the diagonal included), computing each pair once in
 // 32×32 tiles spread over GOMAXPROCS workers. Each worker tracks its own two
 // smallest values per column; the merge is exact, so the result does not
-// depend on scheduling.
-func nnDistances(xn []float32, n, d int) []float64 {
+// depend on scheduling. When dist is not nil (n×n) it receives the matrix.
+func nnDistances(xn []float32, n, d int, dist []float32) []float64 {
 	const tile = 32
 	nt := ceilDiv(n, tile)
 	type pair struct{ a, b int }
@@ -161,10 +179,13 @@ func nnDistances(xn []float32, n, d int) []float64 {
 					dotRows(xn[i*d:(i+1)*d], xn[lo*d:j1*d], d, out)
 					for k, c := range out {
 						j := lo + k
-						dist := 1 - c
-						put(i, dist)
+						dd := 1 - c
+						put(i, dd)
 						if j != i {
-							put(j, dist)
+							put(j, dd)
+						}
+						if dist != nil {
+							dist[i*n+j], dist[j*n+i] = float32(dd), float32(dd)
 						}
 					}
 				}

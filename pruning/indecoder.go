@@ -13,11 +13,13 @@ func checkBoundary(name string, b *Boundary, need Need, total int) (int, error) 
 		return 0, fmt.Errorf("pruning: %s: nil boundary: %w", name, ErrBadInput)
 	}
 	L := b.Attn.Cols
-	if need&NeedHidden != 0 || b.Hidden.Rows > 0 {
+	if need&NeedHidden != 0 {
 		if err := checkMatrix(name, "hidden states", b.Hidden, -1); err != nil {
 			return 0, err
 		}
 		L = b.Hidden.Rows
+	} else if b.Hidden.Rows > 0 {
+		L = b.Hidden.Rows // the sequence length only; the values are not read
 	}
 	if need&NeedDecoderAttn != 0 {
 		if err := checkMatrix(name, "attention row", b.Attn, -1); err != nil {

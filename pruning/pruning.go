@@ -25,7 +25,10 @@
 //     are treated as zero vectors (cosine 0 with everything) instead of
 //     producing NaN as the reference code would.
 //   - No method panics on malformed input: shapes, index lists and non-finite
-//     values are checked and reported as errors prefixed "pruning: ".
+//     values are checked and reported as errors prefixed "pruning: " that
+//     wrap one of the Err* values below. (Methods that only copy or average
+//     feature rows — random, stride, pool, fastervlm, fopru — check their
+//     shape but do not scan them for NaN.)
 //   - A pre-decoder method asked to keep all N tokens returns them unchanged
 //     (the adaptive budget, whose keep is only an upper bound, excepted).
 //
@@ -193,7 +196,8 @@ type PreDecoder interface {
 	Needs() Need
 	// Apply returns the kept (or merged) tokens; keep is the number of output
 	// tokens wanted (1 <= keep <= N). Methods that cannot hit the budget
-	// exactly document their rule.
+	// exactly document their rule (Info.Count). keep == N returns every
+	// token unchanged, except for the adaptive budget.
 	Apply(v *Visual, keep int) (Result, error)
 }
 
@@ -231,7 +235,10 @@ type InDecoder interface {
 	// Layers lists the boundaries (after layer l) where Select is called.
 	Layers() []int
 	// Select returns, for the boundary, which of b.ImageIdx to keep (indices
-	// into b.ImageIdx, ascending). total is the original visual-token count.
+	// into b.ImageIdx, ascending; possibly empty — AIM drops every visual
+	// token at its last layer). total is the original visual-token count
+	// (the count the decoder started with). Selections are made once, at
+	// the prefill; decode steps do not re-select.
 	Select(b *Boundary, total int) ([]int, error)
 	Positions() PositionPolicy
 }

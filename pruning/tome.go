@@ -26,7 +26,7 @@ import (
 // Source is the destination's original index; Sizes the number of inputs
 // merged; Order "spatial" sorts the tokens by Source after every round
 // (which changes the next round's even/odd split). Pre-projector features are
-// merged alike when given. Positions renumbered.
+// merged alike when given with N rows. Positions renumbered.
 type ToMe struct {
 	Mode   string // "wavg" (default) or "mean"
 	Metric string // "features" (default) or "keys"
@@ -64,7 +64,7 @@ func (m ToMe) Apply(v *Visual, keep int) (Result, error) {
 	for i := range t.size {
 		t.size[i] = 1
 	}
-	if v.PreProj.Rows > 0 {
+	if preProjUsable(v) {
 		t.z = v.PreProj
 	}
 	if m.Metric == "keys" {

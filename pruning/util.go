@@ -12,11 +12,22 @@ import (
 // normEps: a vector whose L2 norm is below normEps is treated as zero.
 const normEps = 1e-12
 
-func finite32(x float32) bool { return x == x && x <= math.MaxFloat32 && x >= -math.MaxFloat32 }
-
+// allFinite reports whether no value is NaN or ±Inf (exponent bits all
+// ones), testing the bits so that the check costs one AND per value.
 func allFinite(xs []float32) bool {
-	for _, x := range xs {
-		if !finite32(x) {
+	const exp = 0x7f800000
+	i := 0
+	for ; i+4 <= len(xs); i += 4 {
+		a := math.Float32bits(xs[i]) & exp
+		b := math.Float32bits(xs[i+1]) & exp
+		c := math.Float32bits(xs[i+2]) & exp
+		d := math.Float32bits(xs[i+3]) & exp
+		if a == exp || b == exp || c == exp || d == exp {
+			return false
+		}
+	}
+	for ; i < len(xs); i++ {
+		if math.Float32bits(xs[i])&exp == exp {
 			return false
 		}
 	}
@@ -255,14 +266,21 @@ func checkVisual(m interface {
 	if n < 1 {
 		return 0, fmt.Errorf("pruning: %s: no visual tokens: %w", name, ErrBadInput)
 	}
-	if err := checkMatrix(name, "features", v.Features, n); err != nil {
+	f := v.Features
+	if g, ok := m.(interface{ featureValuesUnread() bool }); ok && g.featureValuesUnread() {
+		f.Rows = 0 // shape only: this method copies or averages the rows without scoring them
+		if v.Features.Cols < 1 || len(v.Features.Data) < n*v.Features.Cols || n > math.MaxInt/v.Features.Cols {
+			return 0, fmt.Errorf("pruning: %s: features are %d×%d with %d values: %w", name, n, v.Features.Cols, len(v.Features.Data), ErrBadInput)
+		}
+	}
+	if err := checkMatrix(name, "features", f, f.Rows); err != nil {
 		return 0, err
 	}
 	if keep < 1 || keep > n {
 		return 0, fmt.Errorf("pruning: %s: keep %d out of range [1, %d]: %w", name, keep, n, ErrBudget)
 	}
 	need := m.Needs()
-	if need&NeedPreProj != 0 || v.PreProj.Rows > 0 {
+	if need&NeedPreProj != 0 {
 		if err := checkMatrix(name, "pre-projector features", v.PreProj, n); err != nil {
 			return 0, err
 		}
@@ -286,6 +304,15 @@ func checkVisual(m interface {
 		}
 	}
 	return n, nil
+}
+
+// preProjUsable reports whether v.PreProj can be merged alongside the
+// features (N rows, finite). Merging methods fill Result.PreProj only then;
+// a pre-projector tensor of another length (e.g. before a patch merger) is
+// ignored.
+func preProjUsable(v *Visual) bool {
+	return v.PreProj.Rows > 0 && v.PreProj.Rows == v.Features.Rows &&
+		checkMatrix("", "", v.PreProj, v.Features.Rows) == nil
 }
 
 // grid returns the token grid of v, or an error when it is unknown or does

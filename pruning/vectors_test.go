@@ -42,7 +42,8 @@ var vecA = mat([]float32{1, 0}, []float32{0.9, 0.1}, []float32{0, 1}, []float32{
 
 func TestVectorA_DivPrune(t *testing.T) {
 	xn := normalizeRows(vecA)
-	nn := nnDistances(xn, 6, 2)
+	dist := make([]float32, 36)
+	nn := nnDistances(xn, 6, 2, dist)
 	wantNN := []float64{0.0061, 0.0061, 0.0055, 0.0055, 0.8039, 0.2191}
 	for j, w := range wantNN {
 		if !near(nn[j], w, 1e-4) {
@@ -53,7 +54,7 @@ func TestVectorA_DivPrune(t *testing.T) {
 	row := make([]float64, 6)
 	cosDistRow(xn, 2)(4, row)
 	for j, w := range []float64{1.9806, 1.9529, 0.8039, 0.9076, 0, 1.5547} {
-		if !near(row[j], w, 1e-4) {
+		if !near(row[j], w, 1e-4) || !near(float64(dist[4*6+j]), w, 1e-4) || dist[j*6+4] != dist[4*6+j] {
 			t.Errorf("Dist[4][%d] = %.4f, want %.4f", j, row[j], w)
 		}
 	}

@@ -32,8 +32,8 @@ import (
 // the model provides it (Visual.CLSFeatures; CLS "auto", the default; "on"
 // requires it, "off" never uses it — without CLS, dominant counts patches
 // only). Features are merged after the projector; the reference merges
-// before it, which Result.PreProj reproduces when Visual.PreProj (and, for
-// CLS, CLSPreProj) is given.
+// before it, which Result.PreProj reproduces when Visual.PreProj has N rows
+// (and, with CLS, CLSPreProj fits); otherwise Result.PreProj stays empty.
 type VisionZip struct {
 	Dominant   int    // dominant tokens including CLS; 0 = from keep
 	Contextual int    // contextual tokens; 0 = from keep (or none if Dominant is set)
@@ -92,12 +92,7 @@ func (m VisionZip) Apply(v *Visual, keep int) (Result, error) {
 			return Result{}, err
 		}
 	}
-	withZ := v.PreProj.Rows > 0 && (!useCLS || len(v.CLSPreProj) > 0)
-	if withZ && useCLS {
-		if err := checkVector(m.Name(), "CLS pre-projector features", v.CLSPreProj, v.PreProj.Cols); err != nil {
-			return Result{}, err
-		}
-	}
+	withZ := preProjUsable(v) && (!useCLS || checkVector("", "", v.CLSPreProj, v.PreProj.Cols) == nil)
 	patches := dom
 	if useCLS {
 		patches--
