@@ -301,3 +301,54 @@ func TestPreDecoderErrors(t *testing.T) {
 		t.Errorf("Check: %v", err)
 	}
 }
+
+func TestOptionalInputsIgnored(t *testing.T) {
+	v := testVisual(2, 12, 3, "rand")
+	v.PreProj = randMat(rng(1), 3, 5) // e.g. before a 2×2 patch merger: another length
+	for _, m := range []PreDecoder{Pool{}, ToMe{}, VisionZip{}} {
+		res, err := m.Apply(v, 6)
+		if err != nil || res.PreProj.Rows != 0 {
+			t.Errorf("%s: %v, pre-projector rows %d", m.Name(), err, res.PreProj.Rows)
+		}
+	}
+	nan := testVisual(2, 12, 3, "rand")
+	nan.Features.Data[0] = float32(math.NaN())
+	for _, m := range []PreDecoder{Random{}, Stride{}, FasterVLM{}} { // rows are copied, not scored
+		if _, err := m.Apply(nan, 6); err != nil {
+			t.Errorf("%s: %v", m.Name(), err)
+		}
+	}
+	for _, m := range []PreDecoder{DivPrune{}, ToMe{}, CDPruner{}, ToDRE{}, DARTPre{ImagePivots: 4}} {
+		if _, err := m.Apply(nan, 6); !errors.Is(err, ErrBadInput) {
+			t.Errorf("%s accepted NaN features: %v", m.Name(), err)
+		}
+	}
+}
+
+// Methods are safe for concurrent use (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	v := testVisual(4, 64, 8, "rand")
+	ad := NewAdaptive(0.5, Budget{}, Budget{}, "cls")
+	want, _ := DivPrune{}.Apply(v, 16)
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			r, err := DivPrune{}.Apply(v, 16)
+			if err == nil && !slices.Equal(r.Source, want.Source) {
+				err = fmt.Errorf("concurrent DivPrune chose %v, want %v", r.Source, want.Source)
+			}
+			if err == nil {
+				_, err = ad.Apply(v, 64)
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if c, _ := ad.KeptStats(); c != 8 {
+		t.Errorf("%d adaptive calls recorded, want 8", c)
+	}
+}
