@@ -230,8 +230,9 @@ func (m DART) Select(b *Boundary, total int) ([]int, error) {
 // "keys") or of the features (Pivot "features", default); text pivots:
 // largest L1 norm of the prompt text embeddings (Visual.Text; TextPivots=0
 // needs none); cosine similarity on the features. B = keep, so the count is
-// p_img + (p_img+p_txt)·(keep // (p_img+p_txt)) (the reference's overshoot,
-// capped at N) unless Exact. Renumbered positions, ascending.
+// p_img + (p_img+p_txt)·(keep // (p_img+p_txt)) — at most keep + p_img, the
+// reference's overshoot, capped at N — unless Exact (exactly keep).
+// Renumbered positions, ascending.
 type DARTPre struct {
 	ImagePivots, TextPivots int
 	Pivot                   string // "features" (default) or "keys"
