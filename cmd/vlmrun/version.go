@@ -16,6 +16,9 @@ func cmdVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.SetOutput(stderr)
 	lib := fs.String("ort-lib", "", "path to libonnxruntime.so.1")
 	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0
+		}
 		return 2
 	}
 	fmt.Fprintf(stdout, "vlmrun %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
