@@ -84,6 +84,10 @@ func Scenes(ctx context.Context, p *pipeline.Pipeline, cfg ScenesConfig) (*Scene
 			req.Pre = &Oracle{Scores: sc.Coverage(grid)}
 			req.Keep = fixed(cfg.Oracle)
 		}
+		if r, ok := req.Pre.(pruning.Random); ok {
+			r.Seed += uint64(idx) // a different random subset for every scene
+			req.Pre = r
+		}
 		res, err := p.Caption(ctx, fmt.Sprintf("scene-%05d.png", idx), &buf, req, nil)
 		if err != nil {
 			return nil, fmt.Errorf("eval: scene %d: %w", idx, err)

@@ -258,10 +258,16 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 		return res, fmt.Errorf("pipeline: %s returned %d×%d features for %d tokens",
 			req.Pre.Name(), res.Features.Rows, res.Features.Cols, len(res.Source))
 	}
+	seen := make(map[int]bool, len(res.Source))
 	for i, s := range res.Source {
-		if s < 0 || s >= n || (i > 0 && res.Source[i-1] >= s) {
+		bad := s < -1 || s >= n || seen[s]
+		if res.Positions == pruning.KeepOriginal {
+			bad = bad || s < 0 || (i > 0 && res.Source[i-1] >= s)
+		}
+		if bad {
 			return res, fmt.Errorf("pipeline: %s returned invalid token indices", req.Pre.Name())
 		}
+		seen[s] = true
 	}
 	return res, nil
 }
@@ -283,13 +289,26 @@ func textRows(hidden int, prompt models.Prompt, embeds []float32) pruning.Matrix
 }
 
 // splice builds the decoder input: the prompt embeddings with the visual
-// placeholders replaced by the selected visual tokens (dropped placeholders
-// removed), and position ids following the method's policy.
+// placeholders replaced by the selected visual tokens, and position ids
+// following the method's policy.
+//
+// With original positions, each kept token takes its source placeholder's
+// slot and position id, and dropped placeholders are removed (gaps in the
+// ids). With renumbered positions and ascending sources the same slots are
+// used; a result in another order (VisionZip's and ToMe's official order, or
+// one holding the CLS token, source -1) fills the placeholder slots in result
+// order. Either way renumbered ids are 0..L'-1.
 func splice(hidden int, prompt models.Prompt, embeds []float32, sel pruning.Result) decoder.Input {
 	L := len(prompt.IDs)
-	keepAt := make(map[int]int, len(sel.Source)) // prompt index -> selected row
-	for row, src := range sel.Source {
-		keepAt[prompt.ImagePos[src]] = row
+	rowAt := make(map[int]int, len(sel.Source)) // prompt index -> selected row
+	if sel.Positions == pruning.KeepOriginal || sel.Ascending() {
+		for row, src := range sel.Source {
+			rowAt[prompt.ImagePos[src]] = row
+		}
+	} else {
+		for row := range sel.Source {
+			rowAt[prompt.ImagePos[row]] = row
+		}
 	}
 	isImg := make(map[int]bool, len(prompt.ImagePos))
 	for _, j := range prompt.ImagePos {
@@ -298,7 +317,7 @@ func splice(hidden int, prompt models.Prompt, embeds []float32, sel pruning.Resu
 	var in decoder.Input
 	for i := 0; i < L; i++ {
 		if isImg[i] {
-			row, ok := keepAt[i]
+			row, ok := rowAt[i]
 			if !ok {
 				continue
 			}

@@ -28,6 +28,7 @@ func commands() []command {
 	return []command{
 		{"caption", "caption images, streaming the text and timing every stage", cmdCaption},
 		{"eval", "caption generated held-out scenes and score them (exact match, object F1)", cmdEval},
+		{"prune", "list the pruning methods (vlmrun prune list)", cmdPrune},
 		{"version", "print vlmrun's version and the ONNX Runtime library it loads", cmdVersion},
 		{"tokenize", "print the ids of stdin's text as a JSON array", func(_ context.Context, a []string, in io.Reader, out, errw io.Writer) int {
 			return cmdTokenize(a, in, out, errw)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"math"
-	"strconv"
+	"io"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/pflag"
 
 	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/pruning"
 )
 
 // pruneFlags select a visual-token pruning method and budget.
@@ -17,28 +20,99 @@ type pruneFlags struct {
 }
 
 func (p *pruneFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&p.method, "prune", "none", "pruning method, METHOD[:param=value,...] (see vlmrun prune list)")
-	fs.StringVar(&p.keep, "keep", "1.0", "visual tokens to keep: a ratio (0.25) or a count (64)")
+	fs.StringVar(&p.method, "prune", "none", "pruning method, METHOD[:param=value,...] (see: vlmrun prune list)")
+	fs.StringVar(&p.keep, "keep", "", "visual tokens to keep: a ratio (0.25), a percentage (25%) or a count (64); default: the method's")
+}
+
+// budget returns the --keep budget, or the method's default when unset.
+func (p *pruneFlags) budget(def string) (pruning.Budget, error) {
+	s := p.keep
+	if s == "" {
+		s = def
+	}
+	if s == "" {
+		return pruning.Budget{}, nil
+	}
+	b, err := pruning.ParseBudget(s)
+	if err != nil {
+		return b, fmt.Errorf("bad --keep: %w", err)
+	}
+	return b, nil
 }
 
 // count turns --keep into a token count out of n.
 func (p *pruneFlags) count(n int) (int, error) {
-	v, err := strconv.ParseFloat(p.keep, 64)
-	if err != nil || v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("bad --keep %q: want a ratio in (0, 1] or a positive count", p.keep)
+	b, err := p.budget("1.0")
+	if err != nil {
+		return 0, err
 	}
-	if v <= 1 && !(v == 1 && p.keep == "1") {
-		return max(1, int(math.RoundToEven(v*float64(n)))), nil
-	}
-	if v != math.Trunc(v) {
-		return 0, fmt.Errorf("bad --keep %q: a count must be a whole number", p.keep)
-	}
-	return min(int(v), n), nil
+	return b.Count(n)
 }
 
+// apply sets the request's pruning from the flags.
 func (p *pruneFlags) apply(req *pipeline.Request) error {
-	if p.method == "" || p.method == "none" {
-		return nil
+	m, err := pruning.Parse(p.method)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown --prune method %q", p.method)
+	b, err := p.budget(m.Info.DefaultKeep)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Pre != nil:
+		if m.Info.Name == "none" {
+			if p.keep != "" && p.keep != "1" && p.keep != "1.0" && p.keep != "100%" {
+				return fmt.Errorf("--keep %s needs a --prune method", p.keep)
+			}
+			return nil
+		}
+		req.Pre, req.Keep = m.Pre, b
+	case m.In != nil:
+		req.In = m.In
+		if bm, ok := m.In.(pruning.Budgeted); ok && !b.IsZero() {
+			if req.In, err = bm.WithBudget(b); err != nil {
+				return err
+			}
+		} else if p.keep != "" {
+			return fmt.Errorf("%s sets its counts with its own parameters; --keep does not apply", m.Info.Name)
+		}
+	}
+	return nil
+}
+
+func cmdPrune(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "list" {
+		fmt.Fprintln(stderr, "usage: vlmrun prune list")
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			return 0
+		}
+		return 2
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD\tWHERE\tNEEDS\tPOSITIONS\tDEFAULT KEEP\tDESCRIPTION")
+	for _, m := range pruning.Methods() {
+		keep := m.DefaultKeep
+		if keep == "" {
+			keep = "(params)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Stage, m.Needs, m.Positions, keep, m.Doc)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout, "\nparameters (METHOD:name=value,...):")
+	for _, m := range pruning.Methods() {
+		if len(m.Params) == 0 {
+			continue
+		}
+		var ps []string
+		for _, p := range m.Params {
+			d := p.Default
+			if d == "" {
+				d = "unset"
+			}
+			ps = append(ps, fmt.Sprintf("%s=%s (%s)", p.Name, d, p.Doc))
+		}
+		fmt.Fprintf(stdout, "  %s: %s\n", m.Name, strings.Join(ps, "; "))
+	}
+	return 0
 }
