@@ -56,6 +56,8 @@ type Output struct {
 	KVBytes   int64
 	LayerRows []int
 	Form      Form
+	// FirstLogits are the prefill's logits for the last prompt position.
+	FirstLogits []float32
 }
 
 // ErrStopped is returned (wrapped) when the emit callback stops generation.
@@ -162,6 +164,7 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 		}
 		if len(g.out.IDs) == 0 {
 			g.recordRows(caches)
+			g.out.FirstLogits = slices.Clone(logits[(s-1)*d.Vocab : s*d.Vocab])
 		}
 		id := g.sm.next(logits[(s-1)*d.Vocab : s*d.Vocab])
 		done, err := g.accept(id)

@@ -46,7 +46,7 @@ func (g *gen) layered(ctx context.Context, in Input) error {
 			if !prefill {
 				pos[0] = c.NextPos
 			}
-			if err := g.stepLayer(i, c, hid[cur][:s*d.Hidden], pos, hid[1-cur][:s*d.Hidden],
+			if err := g.stepLayer(i, c, hid[cur][:s*d.Hidden], pos, g.mask(c.Len+s), hid[1-cur][:s*d.Hidden],
 				attn[:d.Heads*(c.Len+s)]); err != nil {
 				return err
 			}
@@ -69,6 +69,9 @@ func (g *gen) layered(ctx context.Context, in Input) error {
 		last := hid[cur][(s-1)*d.Hidden : s*d.Hidden]
 		if err := g.runHead(last, logits); err != nil {
 			return err
+		}
+		if len(g.out.IDs) == 0 {
+			g.out.FirstLogits = slices.Clone(logits)
 		}
 		id := g.sm.next(logits)
 		done, err := g.accept(id)
@@ -142,7 +145,9 @@ func (g *gen) cut(i int, src, dst, attn []float32, pos []int64, imageIdx []int, 
 	return newPos, newImage, nil
 }
 
-func (g *gen) stepLayer(i int, c *kvCache, x []float32, pos []int64, out, attn []float32) error {
+// stepLayer runs layer i on x (s rows) with the given attention mask over
+// the cache's rows plus the new ones.
+func (g *gen) stepLayer(i int, c *kvCache, x []float32, pos, mask []int64, out, attn []float32) error {
 	d := g.m.d
 	s := len(pos)
 	vals := newValues()
@@ -151,7 +156,7 @@ func (g *gen) stepLayer(i int, c *kvCache, x []float32, pos []int64, out, attn [
 	nk, nv := c.present(s)
 	ins := []ort.Value{
 		vals.f32(x, 1, int64(s), int64(d.Hidden)),
-		vals.i64(g.mask(c.Len+s), 1, int64(c.Len+s)),
+		vals.i64(mask, 1, int64(c.Len+s)),
 		vals.i64(pos, 1, int64(s)),
 		vals.f32(pk, c.shape(c.Len)...),
 		vals.f32(pv, c.shape(c.Len)...),

@@ -1,0 +1,167 @@
+package decoder
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pruning"
+
+	_ "github.com/vlmrun/vlmrun/models/scenes"
+)
+
+func openLM(t *testing.T) *LM {
+	t.Helper()
+	testenv.ORT(t)
+	spec, err := models.Load(testenv.Model(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := spec.Text
+	lm, err := Open(Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder, Layers: spec.Files.Layers,
+		Head: spec.Files.Head}, Dims{Hidden: tx.Hidden, Layers: tx.Layers, Heads: tx.Heads,
+		KVHeads: tx.KVHeads, HeadDim: tx.HeadDim, Vocab: tx.Vocab}, ortx.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lm.Destroy)
+	return lm
+}
+
+// fixedDrop keeps a given subset of the visual tokens at one boundary.
+type fixedDrop struct {
+	layer  int
+	keep   []int // indices into ImageIdx
+	policy pruning.PositionPolicy
+}
+
+func (f fixedDrop) Name() string                      { return "fixed" }
+func (f fixedDrop) Needs() pruning.Need               { return pruning.NeedDecoderAttn }
+func (f fixedDrop) Layers() []int                     { return []int{f.layer} }
+func (f fixedDrop) Positions() pruning.PositionPolicy { return f.policy }
+func (f fixedDrop) Select(b *pruning.Boundary, total int) ([]int, error) {
+	return f.keep, nil
+}
+
+// maskedReference runs the unpruned sequence through the per-layer graphs,
+// with the dropped rows masked out of attention in layers after the
+// boundary only, and returns the last position's logits.
+func maskedReference(t *testing.T, lm *LM, x []float32, pos []int64, boundary int, dropped []int) []float32 {
+	t.Helper()
+	d := lm.d
+	s := len(pos)
+	g := &gen{m: lm}
+	h := slices.Clone(x)
+	out := make([]float32, len(x))
+	attn := make([]float32, d.Heads*s)
+	for i := 0; i < d.Layers; i++ {
+		mask := slices.Clone(g.mask(s))
+		if i > boundary {
+			for _, r := range dropped {
+				mask[r] = 0
+			}
+		}
+		c := newKVCache(d.KVHeads, d.HeadDim, s)
+		if err := g.stepLayer(i, c, h, pos, mask, out, attn); err != nil {
+			t.Fatal(err)
+		}
+		h, out = out, h
+	}
+	logits := make([]float32, d.Vocab)
+	if err := g.runHead(h[(s-1)*d.Hidden:], logits); err != nil {
+		t.Fatal(err)
+	}
+	return logits
+}
+
+// Dropping tokens at a layer boundary (original positions) must give the
+// same logits as masking those tokens out of attention in the later layers.
+// This checks the per-layer KV, attention-mask and position handling.
+func TestInDecoderDropEqualsMasking(t *testing.T) {
+	lm := openLM(t)
+	d := lm.d
+	rng := rand.New(rand.NewPCG(1, 2))
+	const L, first, nImg = 50, 1, 40
+	ids := make([]int, L)
+	for i := range ids {
+		ids[i] = 5 + rng.IntN(d.Vocab-5)
+	}
+	x, err := lm.Embed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := make([]int64, L)
+	for i := range pos {
+		pos[i] = int64(i)
+	}
+	var imageIdx []int
+	for i := first; i < first+nImg; i++ {
+		imageIdx = append(imageIdx, i)
+	}
+	for boundary := 0; boundary < d.Layers-1; boundary++ {
+		keep := []int{0, 3, 4, 10, 17, 22, 23, 30, 39}
+		var dropped []int
+		for j, r := range imageIdx {
+			if !slices.Contains(keep, j) {
+				dropped = append(dropped, r)
+			}
+		}
+		in := Input{Embeds: x, Positions: pos, NextPos: L, ImageIdx: imageIdx, TotalVisual: nImg}
+		out, err := lm.Generate(context.Background(), in, Options{MaxNewTokens: 1,
+			Prune: fixedDrop{layer: boundary, keep: keep, policy: pruning.KeepOriginal}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRows := []int{}
+		for i := 0; i < d.Layers; i++ {
+			if i <= boundary {
+				wantRows = append(wantRows, L)
+			} else {
+				wantRows = append(wantRows, L-len(dropped))
+			}
+		}
+		if !slices.Equal(out.LayerRows, wantRows) {
+			t.Errorf("boundary %d: KV rows per layer %v, want %v", boundary, out.LayerRows, wantRows)
+		}
+		ref := maskedReference(t, lm, x, pos, boundary, dropped)
+		maxDiff := 0.0
+		for i := range ref {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(ref[i]-out.FirstLogits[i])))
+		}
+		if maxDiff > 1e-4 {
+			t.Errorf("boundary %d: max |logit diff| %.3g > 1e-4", boundary, maxDiff)
+		}
+		t.Logf("boundary after layer %d: %d of %d visual rows kept, max |logit diff| %.2g", boundary, len(keep), nImg, maxDiff)
+	}
+}
+
+// Keeping every token at a boundary must reproduce the unpruned run.
+func TestInDecoderKeepAllIsIdentity(t *testing.T) {
+	lm := openLM(t)
+	ids := []int{1, 4, 4, 4, 4, 4, 4, 5, 6}
+	x, err := lm.Embed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8}
+	in := Input{Embeds: x, Positions: pos, NextPos: 9, ImageIdx: []int{1, 2, 3, 4, 5, 6}, TotalVisual: 6}
+	base, err := lm.Generate(context.Background(), in, Options{MaxNewTokens: 8, Form: FormLayers}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pol := range []pruning.PositionPolicy{pruning.KeepOriginal, pruning.Renumber} {
+		out, err := lm.Generate(context.Background(), in, Options{MaxNewTokens: 8,
+			Prune: fixedDrop{layer: 1, keep: []int{0, 1, 2, 3, 4, 5}, policy: pol}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out.IDs, base.IDs) {
+			t.Errorf("policy %s: ids %v, want %v", pol, out.IDs, base.IDs)
+		}
+	}
+}
