@@ -20,6 +20,15 @@ type bpe struct {
 	ignoreMerges bool
 	// byteIDs[b] is the id of the byte-fallback token <0xXX>, or -1.
 	byteIDs [256]int
+	// charIDs[r] is 1 + the id of the one-character token r (0: none), for
+	// r below 64K, so that most initial lookups avoid hashing a string.
+	charIDs []int32
+}
+
+// bpeScratch holds buffers reused across the words of one Encode call.
+type bpeScratch struct {
+	syms []symbol
+	heap candHeap
 }
 
 // symbol is one node of the doubly linked list a word is merged in.
@@ -95,8 +104,19 @@ func (m *bpe) lookupMerge(a, b int) (rank, id int, ok bool) {
 	return int(v >> 32), int(uint32(v)), true
 }
 
+// indexChars fills charIDs from the vocabulary.
+func (m *bpe) indexChars() {
+	m.charIDs = make([]int32, 1<<16)
+	for tok, id := range m.ids {
+		r, n := utf8.DecodeRuneInString(tok)
+		if n == len(tok) && r < 1<<16 && r != utf8.RuneError && id < 1<<31-1 {
+			m.charIDs[r] = int32(id) + 1
+		}
+	}
+}
+
 // tokenize appends the ids for word.
-func (m *bpe) tokenize(word string, dst []int) ([]int, error) {
+func (m *bpe) tokenize(word string, dst []int, sc *scratch) ([]int, error) {
 	if word == "" {
 		return dst, nil
 	}
@@ -105,11 +125,12 @@ func (m *bpe) tokenize(word string, dst []int) ([]int, error) {
 			return append(dst, id), nil
 		}
 	}
-	syms, err := m.initialSymbols(word)
+	syms, err := m.initialSymbols(word, sc.bpe.syms[:0])
 	if err != nil {
 		return nil, err
 	}
-	syms = m.mergeAll(syms)
+	sc.bpe.syms = syms
+	syms = m.mergeAll(syms, &sc.bpe.heap)
 	for _, s := range syms {
 		if s.size != 0 {
 			dst = append(dst, s.id)
@@ -121,15 +142,22 @@ func (m *bpe) tokenize(word string, dst []int) ([]int, error) {
 // initialSymbols splits word into characters and looks each up, applying
 // the subword prefix/suffix, byte fallback and unknown-token rules exactly in
 // the order of Rust's BPE::merge_word.
-func (m *bpe) initialSymbols(word string) ([]symbol, error) {
-	syms := make([]symbol, 0, len(word))
+func (m *bpe) initialSymbols(word string, syms []symbol) ([]symbol, error) {
 	add := func(id, size int) {
 		n := len(syms)
 		syms = append(syms, symbol{id: id, prev: n - 1, next: n + 1, size: size})
 	}
+	plain := m.prefix == "" && m.suffix == ""
 	unkID, unkLen, pending := 0, 0, false
 	for i := 0; i < len(word); {
-		_, n := utf8.DecodeRuneInString(word[i:])
+		r, n := utf8.DecodeRuneInString(word[i:])
+		if plain && r < 1<<16 && !pending {
+			if id := m.charIDs[r]; id > 0 {
+				add(int(id-1), n)
+				i += n
+				continue
+			}
+		}
 		s := word[i : i+n]
 		if i > 0 && m.prefix != "" {
 			s = m.prefix + s
@@ -189,11 +217,11 @@ func (m *bpe) allBytesKnown(s string) bool {
 
 // mergeAll applies merges lowest rank first (leftmost first on ties), with
 // the same stale-entry checks as Rust's Word::merge_all.
-func (m *bpe) mergeAll(syms []symbol) []symbol {
+func (m *bpe) mergeAll(syms []symbol, hp *candHeap) []symbol {
 	if len(syms) < 2 {
 		return syms
 	}
-	h := make(candHeap, 0, len(syms))
+	h := (*hp)[:0]
 	for i := 0; i+1 < len(syms); i++ {
 		if rank, id, ok := m.lookupMerge(syms[i].id, syms[i+1].id); ok {
 			h.push(mergeCand{rank: rank, pos: i, id: id})
@@ -228,5 +256,6 @@ func (m *bpe) mergeAll(syms []symbol) []symbol {
 			}
 		}
 	}
+	*hp = h
 	return syms
 }

@@ -221,6 +221,7 @@ func buildBPE(m *modelJSON) (*bpe, error) {
 			b.byteIDs[i] = id
 		}
 	}
+	b.indexChars()
 	for rank, mg := range merges {
 		a, ok1 := vocab[mg[0]]
 		c, ok2 := vocab[mg[1]]

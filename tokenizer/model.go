@@ -7,8 +7,8 @@ import (
 
 // model turns one pre-tokenized word into token ids.
 type model interface {
-	// tokenize appends the ids of word to dst.
-	tokenize(word string, dst []int) ([]int, error)
+	// tokenize appends the ids of word to dst; sc holds reusable buffers.
+	tokenize(word string, dst []int, sc *scratch) ([]int, error)
 	tokenToID(tok string) (int, bool)
 	idToToken(id int) (string, bool)
 	// vocabSize is the number of entries in the model vocabulary (what
@@ -78,13 +78,18 @@ func (v *vocabulary) idToToken(id int) (string, bool) {
 
 func (v *vocabulary) vocabSize() int { return len(v.ids) }
 
+// scratch holds buffers reused while encoding one text.
+type scratch struct {
+	bpe bpeScratch
+}
+
 // wordLevel maps each word to its id, or to the unknown token.
 type wordLevel struct {
 	*vocabulary
 	unk string
 }
 
-func (w *wordLevel) tokenize(word string, dst []int) ([]int, error) {
+func (w *wordLevel) tokenize(word string, dst []int, _ *scratch) ([]int, error) {
 	if id, ok := w.ids[word]; ok {
 		return append(dst, id), nil
 	}

@@ -62,6 +62,7 @@ func (t *Tokenizer) encode(text string) ([]int, error) {
 	}
 	ids := make([]int, 0, len(text)/3+4)
 	var words []piece
+	var sc scratch
 	for _, s := range parts {
 		if s.id >= 0 {
 			ids = append(ids, s.id)
@@ -79,7 +80,7 @@ func (t *Tokenizer) encode(text string) ([]int, error) {
 		}
 		for _, w := range words {
 			var err error
-			if ids, err = t.model.tokenize(w.text, ids); err != nil {
+			if ids, err = t.model.tokenize(w.text, ids, &sc); err != nil {
 				return nil, err
 			}
 		}
