@@ -1,35 +1,38 @@
 package tokenizer
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
-// fileJSON is the top level of a tokenizer.json.
+// fileJSON is the top level of a tokenizer.json, with the model already
+// parsed and the other components kept as raw JSON.
 type fileJSON struct {
-	AddedTokens   []addedToken    `json:"added_tokens"`
-	Normalizer    json.RawMessage `json:"normalizer"`
-	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
-	PostProcessor json.RawMessage `json:"post_processor"`
-	Decoder       json.RawMessage `json:"decoder"`
-	Model         json.RawMessage `json:"model"`
+	AddedTokens   json.RawMessage
+	Normalizer    json.RawMessage
+	PreTokenizer  json.RawMessage
+	PostProcessor json.RawMessage
+	Decoder       json.RawMessage
+	Model         *modelJSON
 }
 
 // modelJSON has the fields of the BPE and WordLevel models.
 type modelJSON struct {
-	Type                    *string         `json:"type"`
-	Vocab                   json.RawMessage `json:"vocab"`
-	Merges                  json.RawMessage `json:"merges"`
-	UnkToken                *string         `json:"unk_token"`
-	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
-	FuseUnk                 bool            `json:"fuse_unk"`
-	ByteFallback            bool            `json:"byte_fallback"`
-	IgnoreMerges            bool            `json:"ignore_merges"`
-	Dropout                 *float64        `json:"dropout"`
+	Type                    *string
+	Vocab                   map[string]int
+	VocabIsObject           bool
+	Merges                  [][2]string
+	HasMerges               bool
+	UnkToken                *string
+	ContinuingSubwordPrefix *string
+	EndOfWordSuffix         *string
+	FuseUnk                 bool
+	ByteFallback            bool
+	IgnoreMerges            bool
+	Dropout                 *float64
 }
 
 // LoadFile loads a tokenizer.json. Special-token ids from configuration
@@ -50,17 +53,19 @@ func LoadFile(path string) (*Tokenizer, error) {
 // Parse builds a Tokenizer from the contents of a tokenizer.json. Errors
 // are not prefixed with the package name; LoadFile and Load add it.
 func Parse(data []byte) (*Tokenizer, error) {
-	var f fileJSON
-	if err := json.Unmarshal(data, &f); err != nil {
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("parse json: not valid UTF-8")
+	}
+	f, err := scanFile(data)
+	if err != nil {
 		return nil, fmt.Errorf("parse json: %w", err)
 	}
-	if isNull(f.Model) {
+	if f.Model == nil {
 		return nil, fmt.Errorf("missing model")
 	}
 	t := &Tokenizer{specials: Specials{BOS: -1, PAD: -1, UNK: -1}}
-	var err error
 	var unk string
-	if t.model, unk, err = parseModel(f.Model); err != nil {
+	if t.model, unk, err = buildModel(f.Model); err != nil {
 		return nil, err
 	}
 	if t.normalizer, err = parseNormalizer(f.Normalizer); err != nil {
@@ -75,7 +80,13 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.decoder, err = parseDecoder(f.Decoder); err != nil {
 		return nil, err
 	}
-	if t.added, err = newAddedVocab(f.AddedTokens, t.model, t.normalizer); err != nil {
+	var added []addedToken
+	if !isNull(f.AddedTokens) {
+		if err := json.Unmarshal(f.AddedTokens, &added); err != nil {
+			return nil, fmt.Errorf("added_tokens: %w", err)
+		}
+	}
+	if t.added, err = newAddedVocab(added, t.model, t.normalizer); err != nil {
 		return nil, fmt.Errorf("added_tokens: %w", err)
 	}
 	if unk != "" {
@@ -86,16 +97,159 @@ func Parse(data []byte) (*Tokenizer, error) {
 	return t, nil
 }
 
-// parseModel builds the model and returns its unknown-token string.
-func parseModel(raw json.RawMessage) (model, string, error) {
-	var m modelJSON
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, "", fmt.Errorf("model: %w", err)
+// scanFile reads the top-level object, parsing the model on the way.
+func scanFile(data []byte) (*fileJSON, error) {
+	s := &jsonScanner{b: data}
+	f := &fileJSON{}
+	err := s.object(func(key string) error {
+		var err error
+		switch key {
+		case "model":
+			if s.peek() == 'n' {
+				_, err = s.skip(0)
+				return err
+			}
+			f.Model, err = scanModel(s)
+			if err != nil {
+				return fmt.Errorf("model: %w", err)
+			}
+			return nil
+		case "added_tokens":
+			f.AddedTokens, err = s.skip(0)
+		case "normalizer":
+			f.Normalizer, err = s.skip(0)
+		case "pre_tokenizer":
+			f.PreTokenizer, err = s.skip(0)
+		case "post_processor":
+			f.PostProcessor, err = s.skip(0)
+		case "decoder":
+			f.Decoder, err = s.skip(0)
+		default:
+			_, err = s.skip(0)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return f, s.end()
+}
+
+// scanModel reads the model object; vocab and merges are parsed directly,
+// the small fields with encoding/json.
+func scanModel(s *jsonScanner) (*modelJSON, error) {
+	m := &modelJSON{}
+	err := s.object(func(key string) error {
+		switch key {
+		case "vocab":
+			if s.peek() != '{' {
+				_, err := s.skip(0)
+				return err
+			}
+			m.VocabIsObject = true
+			return scanVocab(s, m)
+		case "merges":
+			if s.peek() == 'n' {
+				_, err := s.skip(0)
+				return err
+			}
+			m.HasMerges = true
+			return scanMerges(s, m)
+		}
+		raw, err := s.skip(0)
+		if err != nil {
+			return err
+		}
+		field := map[string]any{
+			"type": &m.Type, "unk_token": &m.UnkToken, "continuing_subword_prefix": &m.ContinuingSubwordPrefix,
+			"end_of_word_suffix": &m.EndOfWordSuffix, "fuse_unk": &m.FuseUnk, "byte_fallback": &m.ByteFallback,
+			"ignore_merges": &m.IgnoreMerges, "dropout": &m.Dropout,
+		}[key]
+		if field == nil {
+			return nil
+		}
+		if err := json.Unmarshal(raw, field); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return nil
+	})
+	return m, err
+}
+
+// scanVocab reads a {"token": id} object.
+func scanVocab(s *jsonScanner, m *modelJSON) error {
+	m.Vocab = make(map[string]int, 1024)
+	err := s.object(func(tok string) error {
+		id, err := s.id()
+		if err != nil {
+			return err
+		}
+		m.Vocab[tok] = id
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("vocab: %w", err)
+	}
+	return nil
+}
+
+// scanMerges reads merges given either as "a b" strings (skipping
+// "#version" lines, as Rust does) or as ["a", "b"] pairs.
+func scanMerges(s *jsonScanner, m *modelJSON) error {
+	pairs := -1 // unknown until the first element
+	err := s.array(func() error {
+		isPair := s.peek() == '['
+		if pairs == -1 {
+			pairs = map[bool]int{false: 0, true: 1}[isPair]
+		} else if isPair != (pairs == 1) {
+			return s.errorf("merges mix strings and pairs")
+		}
+		if isPair {
+			var p [2]string
+			n := 0
+			err := s.array(func() error {
+				str, err := s.str()
+				if err == nil && n < 2 {
+					p[n] = str
+				}
+				n++
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if n != 2 {
+				return s.errorf("merge %d has %d parts, want 2", len(m.Merges), n)
+			}
+			m.Merges = append(m.Merges, p)
+			return nil
+		}
+		line, err := s.str()
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(line, "#version") {
+			return nil
+		}
+		a, b, ok := strings.Cut(line, " ")
+		if !ok || strings.Contains(b, " ") {
+			return s.errorf("merge %q is not two space-separated tokens", line)
+		}
+		m.Merges = append(m.Merges, [2]string{a, b})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("merges: %w", err)
+	}
+	return nil
+}
+
+// buildModel builds the model and returns its unknown-token string.
+func buildModel(m *modelJSON) (model, string, error) {
 	typ := ""
 	if m.Type != nil {
 		typ = *m.Type
-	} else if !isNull(m.Merges) {
+	} else if m.HasMerges {
 		typ = "BPE" // Rust accepts an untagged BPE model
 	}
 	unk := ""
@@ -103,83 +257,30 @@ func parseModel(raw json.RawMessage) (model, string, error) {
 		unk = *m.UnkToken
 	}
 	switch typ {
-	case "BPE":
-		b, err := buildBPE(&m)
+	case "BPE", "WordLevel":
+		if !m.VocabIsObject {
+			return nil, "", fmt.Errorf("model %s: vocab must be an object", typ)
+		}
+	case "":
+		return nil, "", fmt.Errorf("model: missing type")
+	default:
+		return nil, "", fmt.Errorf("model type %q is not supported (only BPE and WordLevel are)", typ)
+	}
+	if typ == "BPE" {
+		b, err := buildBPE(m)
 		if err != nil {
 			return nil, "", fmt.Errorf("model BPE: %w", err)
 		}
 		return b, unk, nil
-	case "WordLevel":
-		vocab, err := parseVocab(m.Vocab)
-		if err != nil {
-			return nil, "", fmt.Errorf("model WordLevel: %w", err)
-		}
-		v, err := newVocabulary(vocab)
-		if err != nil {
-			return nil, "", fmt.Errorf("model WordLevel: %w", err)
-		}
-		if m.UnkToken == nil {
-			unk = "<unk>" // the Rust default
-		}
-		return &wordLevel{vocabulary: v, unk: unk}, unk, nil
-	case "":
-		return nil, "", fmt.Errorf("model: missing type")
 	}
-	return nil, "", fmt.Errorf("model type %q is not supported (only BPE and WordLevel are)", typ)
-}
-
-// parseVocab decodes a {"token": id} object.
-func parseVocab(raw json.RawMessage) (map[string]int, error) {
-	if isNull(raw) {
-		return nil, fmt.Errorf("missing vocab")
+	v, err := newVocabulary(m.Vocab)
+	if err != nil {
+		return nil, "", fmt.Errorf("model WordLevel: %w", err)
 	}
-	var vocab map[string]int
-	if err := json.Unmarshal(raw, &vocab); err != nil {
-		return nil, fmt.Errorf("vocab: %w", err)
+	if m.UnkToken == nil {
+		unk = "<unk>" // the Rust default
 	}
-	return vocab, nil
-}
-
-// parseMerges decodes merges given either as "a b" strings or as ["a", "b"]
-// pairs.
-func parseMerges(raw json.RawMessage) ([][2]string, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	trimmed := bytes.TrimLeft(raw, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		rest := bytes.TrimLeft(trimmed[1:], " \t\r\n")
-		if len(rest) > 0 && rest[0] == '[' {
-			var pairs [][]string
-			if err := json.Unmarshal(raw, &pairs); err != nil {
-				return nil, fmt.Errorf("merges: %w", err)
-			}
-			out := make([][2]string, len(pairs))
-			for i, p := range pairs {
-				if len(p) != 2 {
-					return nil, fmt.Errorf("merges: entry %d has %d parts, want 2", i, len(p))
-				}
-				out[i] = [2]string{p[0], p[1]}
-			}
-			return out, nil
-		}
-	}
-	var lines []string
-	if err := json.Unmarshal(raw, &lines); err != nil {
-		return nil, fmt.Errorf("merges: %w", err)
-	}
-	out := make([][2]string, 0, len(lines))
-	for i, l := range lines {
-		if strings.HasPrefix(l, "#version") {
-			continue
-		}
-		a, b, ok := strings.Cut(l, " ")
-		if !ok || strings.Contains(b, " ") {
-			return nil, fmt.Errorf("merges: entry %d (%q) is not two space-separated tokens", i, l)
-		}
-		out = append(out, [2]string{a, b})
-	}
-	return out, nil
+	return &wordLevel{vocabulary: v, unk: unk}, unk, nil
 }
 
 // buildBPE checks and indexes a BPE model like Rust's BpeBuilder.
@@ -187,14 +288,7 @@ func buildBPE(m *modelJSON) (*bpe, error) {
 	if m.Dropout != nil && *m.Dropout > 0 {
 		return nil, fmt.Errorf("dropout %v is not supported", *m.Dropout)
 	}
-	vocab, err := parseVocab(m.Vocab)
-	if err != nil {
-		return nil, err
-	}
-	merges, err := parseMerges(m.Merges)
-	if err != nil {
-		return nil, err
-	}
+	vocab, merges := m.Vocab, m.Merges
 	v, err := newVocabulary(vocab)
 	if err != nil {
 		return nil, err
