@@ -230,3 +230,40 @@ func TestTokenLookups(t *testing.T) {
 		t.Error("IDToken(1<<30) found")
 	}
 }
+
+// TestConcurrentUse encodes and decodes from several goroutines at once
+// (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	strs := loadStrings(t).Strings[:300]
+	for _, name := range []string{"split_mixed", "smollm_small", "llama_metaspace_first"} {
+		tk := loadTestFile(t, name)
+		want := make([][]int, len(strs))
+		for i, s := range strs {
+			want[i], _ = tk.Encode(s, true)
+		}
+		errs := make(chan error, 4)
+		for g := 0; g < 4; g++ {
+			go func() {
+				for i, s := range strs {
+					got, err := tk.Encode(s, true)
+					if err == nil && !slices.Equal(got, want[i]) {
+						err = errors.New("different ids for " + s)
+					}
+					if err == nil {
+						_, err = tk.Decode(got, g%2 == 0)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			if err := <-errs; err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+}
