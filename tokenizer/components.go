@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,6 +32,7 @@ type componentJSON struct {
 	Cleanup        *bool             `json:"cleanup"`
 	Suffix         *string           `json:"suffix"`
 	Single         []templatePiece   `json:"single"`
+	Pair           []templatePiece   `json:"pair"`
 	SpecialTokens  map[string]struct {
 		IDs []int `json:"ids"`
 	} `json:"special_tokens"`
@@ -247,7 +249,14 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 		if err := json.Unmarshal(c.Sep[1], &sep); err != nil {
 			return nil, fmt.Errorf("post_processor %s: sep: %w", c.Type, err)
 		}
-		return &templatePost{items: [][]int{{cls}, nil, {sep}}}, nil
+		t := &templatePost{
+			single: []templateItem{{ids: []int{cls}}, {seq: 'A'}, {ids: []int{sep}}},
+			pair:   []templateItem{{ids: []int{cls}}, {seq: 'A'}, {ids: []int{sep}}, {seq: 'B'}, {ids: []int{sep}}},
+		}
+		if c.Type == "RobertaProcessing" {
+			t.pair = []templateItem{{ids: []int{cls}}, {seq: 'A'}, {ids: []int{sep}}, {ids: []int{sep}}, {seq: 'B'}, {ids: []int{sep}}}
+		}
+		return t, nil
 	case "Sequence":
 		if c.Processors == nil {
 			return nil, fmt.Errorf("post_processor Sequence: missing processors")
@@ -268,30 +277,47 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 	return nil, fmt.Errorf("post_processor %q is not supported", c.Type)
 }
 
-// parseTemplate reads the "single" template of a TemplateProcessing.
+// parseTemplate reads the single and pair templates of a
+// TemplateProcessing.
 func parseTemplate(c *componentJSON) (postProcessor, error) {
 	if c.Single == nil {
 		return nil, fmt.Errorf("post_processor TemplateProcessing: missing single")
 	}
-	t := &templatePost{}
-	for i, p := range c.Single {
+	single, err := templateItems(c, c.Single, "single", "A")
+	if err != nil {
+		return nil, err
+	}
+	pair := []templateItem{{seq: 'A'}, {seq: 'B'}}
+	if c.Pair != nil {
+		if pair, err = templateItems(c, c.Pair, "pair", "AB"); err != nil {
+			return nil, err
+		}
+	}
+	return &templatePost{single: single, pair: pair}, nil
+}
+
+// templateItems converts one template, allowing the sequence ids in seqs.
+func templateItems(c *componentJSON, pieces []templatePiece, name, seqs string) ([]templateItem, error) {
+	items := make([]templateItem, 0, len(pieces))
+	for i, p := range pieces {
 		switch {
 		case p.Sequence != nil && p.SpecialToken == nil:
-			if p.Sequence.ID != "A" {
-				return nil, fmt.Errorf("post_processor TemplateProcessing: single[%d]: sequence %q in a single template", i, p.Sequence.ID)
+			id := p.Sequence.ID
+			if len(id) != 1 || !strings.Contains(seqs, id) {
+				return nil, fmt.Errorf("post_processor TemplateProcessing: %s[%d]: sequence %q not allowed", name, i, id)
 			}
-			t.items = append(t.items, nil)
+			items = append(items, templateItem{seq: id[0]})
 		case p.SpecialToken != nil && p.Sequence == nil:
 			st, ok := c.SpecialTokens[p.SpecialToken.ID]
 			if !ok {
 				return nil, fmt.Errorf("post_processor TemplateProcessing: missing special token %q", p.SpecialToken.ID)
 			}
-			t.items = append(t.items, append([]int{}, st.IDs...))
+			items = append(items, templateItem{ids: append([]int{}, st.IDs...)})
 		default:
-			return nil, fmt.Errorf("post_processor TemplateProcessing: single[%d]: want one of Sequence or SpecialToken", i)
+			return nil, fmt.Errorf("post_processor TemplateProcessing: %s[%d]: want one of Sequence or SpecialToken", name, i)
 		}
 	}
-	return t, nil
+	return items, nil
 }
 
 // parsePrependScheme reads prepend_scheme, or the older add_prefix_space.

@@ -27,8 +27,8 @@
 //     Metaspace (replacement, prepend_scheme always/first/never, split),
 //     Digits, Whitespace, WhitespaceSplit, Punctuation, BertPreTokenizer,
 //     CharDelimiterSplit, Sequence;
-//   - post-processors: TemplateProcessing (single template), BertProcessing,
-//     RobertaProcessing, ByteLevel, Sequence;
+//   - post-processors: TemplateProcessing (single and pair templates; see
+//     EncodePair), BertProcessing, RobertaProcessing, ByteLevel, Sequence;
 //   - decoders: ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace,
 //     WordPiece, BPEDecoder, Sequence. Without a decoder, tokens are joined
 //     with single spaces, as in Rust.
@@ -43,6 +43,5 @@
 // restricts its tables to match. Characters added to Unicode after 15.0 are
 // unknown to Go 1.26's tables but known to Rust's regex engines (16.0) and
 // standard library (17.0), so text containing them may be split
-// differently. Offsets, truncation, padding and pair encoding are not
-// implemented.
+// differently. Offsets, truncation and padding are not implemented.
 package tokenizer

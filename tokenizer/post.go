@@ -1,31 +1,50 @@
 package tokenizer
 
-// postProcessor adds the special tokens a model expects around a sequence.
+// postProcessor adds the special tokens a model expects around one
+// sequence, or around a pair of sequences.
 type postProcessor interface {
 	process(ids []int, addSpecial bool) []int
+	processPair(a, b []int, addSpecial bool) []int
 }
 
-// templatePost follows a TemplateProcessing "single" template: a list of
-// special-token id lists and one slot ($A) for the sequence.
+// templatePost follows a TemplateProcessing template (or the fixed layout
+// of BertProcessing/RobertaProcessing): a list of special-token id lists and
+// slots for the sequences.
 type templatePost struct {
-	// items holds, in order, the ids to insert; a nil item is the sequence.
-	items [][]int
+	single, pair []templateItem
+}
+
+// templateItem is either a run of special-token ids or a sequence slot
+// ('A' or 'B').
+type templateItem struct {
+	ids []int
+	seq byte
 }
 
 func (t *templatePost) process(ids []int, addSpecial bool) []int {
 	if !addSpecial {
 		return ids
 	}
-	n := len(ids)
-	for _, it := range t.items {
-		n += len(it)
+	return fillTemplate(t.single, ids, nil)
+}
+
+func (t *templatePost) processPair(a, b []int, addSpecial bool) []int {
+	if !addSpecial {
+		return append(append([]int{}, a...), b...)
 	}
-	out := make([]int, 0, n)
-	for _, it := range t.items {
-		if it == nil {
-			out = append(out, ids...)
-		} else {
-			out = append(out, it...)
+	return fillTemplate(t.pair, a, b)
+}
+
+func fillTemplate(items []templateItem, a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b)+8)
+	for _, it := range items {
+		switch it.seq {
+		case 'A':
+			out = append(out, a...)
+		case 'B':
+			out = append(out, b...)
+		default:
+			out = append(out, it.ids...)
 		}
 	}
 	return out
@@ -37,7 +56,12 @@ type noopPost struct{}
 
 func (noopPost) process(ids []int, _ bool) []int { return ids }
 
-// sequencePost applies post-processors in order.
+func (noopPost) processPair(a, b []int, _ bool) []int {
+	return append(append([]int{}, a...), b...)
+}
+
+// sequencePost applies post-processors in order. As in Rust, the first one
+// that joins a pair does so; later ones see a single sequence.
 type sequencePost []postProcessor
 
 func (seq sequencePost) process(ids []int, addSpecial bool) []int {
@@ -45,4 +69,14 @@ func (seq sequencePost) process(ids []int, addSpecial bool) []int {
 		ids = p.process(ids, addSpecial)
 	}
 	return ids
+}
+
+func (seq sequencePost) processPair(a, b []int, addSpecial bool) []int {
+	for i, p := range seq {
+		if _, ok := p.(noopPost); ok {
+			continue
+		}
+		return sequencePost(seq[i+1:]).process(p.processPair(a, b, addSpecial), addSpecial)
+	}
+	return append(append([]int{}, a...), b...)
 }

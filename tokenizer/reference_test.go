@@ -54,6 +54,25 @@ func (c *refCase) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// refPair is [index of A, index of B, ids, ids with special tokens].
+type refPair struct {
+	A, B            int
+	IDs, IDsSpecial []int
+}
+
+func (p *refPair) UnmarshalJSON(b []byte) error {
+	var raw [4]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for i, dst := range []any{&p.A, &p.B, &p.IDs, &p.IDsSpecial} {
+		if err := json.Unmarshal(raw[i], dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // refDecode is [ids, decode(ids, false), decode(ids, true)].
 type refDecode struct {
 	IDs          []int
@@ -81,6 +100,7 @@ type refFile struct {
 	VocabSize int                 `json:"vocab_size"`
 	Extra     []string            `json:"extra"`
 	Cases     []refCase           `json:"cases"`
+	Pairs     []refPair           `json:"pairs"`
 	Decode    []refDecode         `json:"decode"`
 	IDs       [][]json.RawMessage `json:"ids"`
 	Tokens    [][]json.RawMessage `json:"tokens"`
@@ -186,8 +206,8 @@ func TestReference(t *testing.T) {
 			checks, bad := checkReference(t, tk, ref, append(slices.Clip(strs.Strings), ref.Extra...))
 			totalChecks += checks
 			totalMismatch += bad
-			summary = append(summary, fmt.Sprintf("%-22s %5d strings × 4 checks + %3d decode sequences × 2 + %3d id/token lookups: %d mismatches",
-				ref.Name, len(ref.Cases), len(ref.Decode), len(ref.IDs)+len(ref.Tokens), bad))
+			summary = append(summary, fmt.Sprintf("%-22s %5d strings × 4 + %d pairs × 2 + %d decodes × 2 + %d lookups: %d mismatches",
+				ref.Name, len(ref.Cases), len(ref.Pairs), len(ref.Decode), len(ref.IDs)+len(ref.Tokens), bad))
 		})
 	}
 	t.Logf("differential test against Rust tokenizers 0.23.2:\n%s\ntotal: %d checks, %d mismatches", strings.Join(summary, "\n"), totalChecks, totalMismatch)
@@ -222,6 +242,19 @@ func checkReference(t *testing.T, tk *Tokenizer, ref refFile, inputs []string) (
 			checks++
 			if err != nil || dec != want {
 				m.add("decode(%v, %v) = %q, %v; want %q", c.IDsSpecial, skip, dec, err, want)
+			}
+		}
+	}
+	for _, p := range ref.Pairs {
+		for _, special := range []bool{false, true} {
+			want := p.IDs
+			if special {
+				want = p.IDsSpecial
+			}
+			got, err := tk.EncodePair(inputs[p.A], inputs[p.B], special)
+			checks++
+			if err != nil || !slices.Equal(got, want) {
+				m.add("EncodePair(%q, %q, %v) = %v, %v; want %v", inputs[p.A], inputs[p.B], special, got, err, want)
 			}
 		}
 	}

@@ -41,6 +41,27 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) ([]int, error) {
 	return ids, nil
 }
 
+// EncodePair encodes two sequences as one input (as for sentence-pair
+// models): each is tokenized separately, then the post-processor's pair
+// template joins them; without special tokens they are concatenated.
+func (t *Tokenizer) EncodePair(a, b string, addSpecial bool) ([]int, error) {
+	if !utf8.ValidString(a) || !utf8.ValidString(b) {
+		return nil, fmt.Errorf("tokenizer: encode: %w", ErrInvalidUTF8)
+	}
+	ia, err := t.encode(a)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: encode: %w", err)
+	}
+	ib, err := t.encode(b)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: encode: %w", err)
+	}
+	if t.post == nil {
+		return append(ia, ib...), nil
+	}
+	return t.post.processPair(ia, ib, addSpecial), nil
+}
+
 // encode runs added-token extraction, normalization, pre-tokenization and
 // the model, without post-processing.
 func (t *Tokenizer) encode(text string) ([]int, error) {

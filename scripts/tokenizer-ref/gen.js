@@ -18,6 +18,7 @@ const { CURATED, CHAT_PROMPT, randomStrings } = require('./strings');
 
 const SEED = 20261129;
 const N_RANDOM = 1500;
+const N_CURATED = CURATED.length;
 
 function hashSeed(name) {
   let h = 2166136261;
@@ -42,6 +43,15 @@ async function fixture(name, file, rel, inputs) {
     const plain = (await tok.encode(s, null, { addSpecialTokens: false })).getIds();
     const special = (await tok.encode(s, null, { addSpecialTokens: true })).getIds();
     cases.push([plain, special, await tok.decode(special, false), await tok.decode(special, true)]);
+  }
+  // Sentence pairs, from the hand-picked strings.
+  const pairs = [];
+  for (let k = 0; k < 80; k++) {
+    const a = (k * 2) % N_CURATED;
+    const b = (k * 5 + 3) % N_CURATED;
+    const plain = (await tok.encode(all[a], all[b], { addSpecialTokens: false })).getIds();
+    const special = (await tok.encode(all[a], all[b], { addSpecialTokens: true })).getIds();
+    pairs.push([a, b, plain, special]);
   }
   const size = tok.getVocabSize(true);
   const vocab = tok.getVocab(true);
@@ -83,7 +93,7 @@ async function fixture(name, file, rel, inputs) {
   const tokens = ids.filter(([, t]) => t !== null).map(([, t]) => t)
     .concat(['<s>', '</s>', '<image>', 'hello', '\u2581', '\u0120', 'not-a-token-xyz'])
     .map((t) => [t, tok.tokenToId(t)]);
-  const out = { name, file: rel, sha256: sha256(file), vocab_size: size, extra, cases, decode, ids, tokens };
+  const out = { name, file: rel, sha256: sha256(file), vocab_size: size, extra, cases, pairs, decode, ids, tokens };
   const gz = zlib.gzipSync(Buffer.from(JSON.stringify(out)), { level: 9 });
   fs.mkdirSync(path.join(testdata, 'ref'), { recursive: true });
   fs.writeFileSync(path.join(testdata, 'ref', `${name}.json.gz`), gz);
