@@ -10,8 +10,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/encoder"
@@ -35,7 +37,16 @@ type Pipeline struct {
 	vision *encoder.Vision
 	lm     *decoder.LM
 	opt    Options
+	// active counts running Caption calls and starts counts every call
+	// ever started; together they tell a call whether another one shared
+	// the sessions (and their ORT counters) while it ran.
+	active, starts atomic.Int64
 }
+
+// ErrStop, returned (possibly wrapped) by Caption's stream callback, ends
+// generation early without an error: Caption returns the result so far,
+// whose ids include the token whose text the callback refused.
+var ErrStop = errors.New("pipeline: stop generation")
 
 // Open loads the model folder dir.
 func Open(dir string, o Options) (*Pipeline, error) {
@@ -115,9 +126,18 @@ type VisualCount struct {
 }
 
 // Caption runs the whole pipeline on one image read from r (name is used in
-// errors). stream, if not nil, receives text as it is generated.
+// errors). stream, if not nil, receives text as it is generated; if it
+// returns ErrStop generation ends there, and any other error ends Caption
+// with that error. Generation stops with ctx's error when ctx is done.
+//
+// Caption is safe for concurrent use. Timings.ORTMs is then exact only for
+// calls that ran alone on this Pipeline (see Timings.ORTShared); a pool of
+// Pipelines, one request at a time each, keeps it exact.
 func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Request,
 	stream func(string) error) (*Result, error) {
+	alone := p.active.Add(1) == 1
+	start := p.starts.Add(1)
+	defer p.active.Add(-1)
 	rec := newRecorder(p.sessions())
 	res := &Result{}
 	// 1. decode and orient
@@ -188,10 +208,11 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	out, err := p.lm.Generate(ctx, in, decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
 		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}, emit)
-	if err != nil {
+	stopped := err != nil && out != nil && errors.Is(err, ErrStop)
+	if err != nil && !stopped {
 		return nil, err
 	}
-	if tail := st.Flush(); tail != "" && stream != nil {
+	if tail := st.Flush(); tail != "" && stream != nil && !stopped {
 		if err := stream(tail); err != nil {
 			return nil, err
 		}
@@ -210,7 +231,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	if res.Caption, err = tok.Decode(out.IDs, true); err != nil {
 		return nil, err
 	}
-	rec.finish()
+	rec.finish(!alone || p.starts.Load() != start)
 	res.Timings = rec.t
 	return res, nil
 }

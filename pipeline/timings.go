@@ -17,6 +17,14 @@ import (
 // and the first sampling. Decode covers the remaining tokens; its rate
 // excludes the first token. ORTMs is the time spent inside ONNX Runtime Run
 // calls and OverheadFrac the share of Total spent outside them.
+//
+// ORT time is read from the Pipeline's session-wide counters, so it is
+// exact when the request ran alone on its Pipeline. When other requests
+// ran on the same Pipeline meanwhile (concurrent Caption calls), ORTShared
+// is set: ORTMs and ORTCalls then include their runs too, and OverheadFrac
+// is left 0. Per-call counters would need the decoder and encoder to pass
+// an accumulator to every ORT run; serve and batch mode instead run one
+// request at a time per Pipeline (a Pool), which keeps the numbers exact.
 type Timings struct {
 	ImageDecode        float64 `json:"image_decode_ms"`
 	Preprocess         float64 `json:"preprocess_ms"`
@@ -30,6 +38,7 @@ type Timings struct {
 	ORTMs              float64 `json:"ort_ms"`
 	ORTCalls           int64   `json:"ort_calls"`
 	OverheadFrac       float64 `json:"runner_overhead_frac"`
+	ORTShared          bool    `json:"ort_shared,omitempty"`
 	KVBytes            int64   `json:"kv_cache_bytes"`
 	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
 	DecoderForm        string  `json:"decoder_form"`
@@ -78,12 +87,15 @@ func (r *recorder) since() float64 {
 	return d
 }
 
-func (r *recorder) finish() {
+// finish records the total and the ORT time; shared reports that other
+// requests used the same sessions meanwhile.
+func (r *recorder) finish(shared bool) {
 	r.t.Total = ms(time.Since(r.start))
 	c, d := ortTotals(r.sessions)
 	r.t.ORTCalls = c - r.calls0
 	r.t.ORTMs = ms(d - r.ort0)
-	if r.t.Total > 0 {
+	r.t.ORTShared = shared
+	if r.t.Total > 0 && !shared {
 		r.t.OverheadFrac = 1 - r.t.ORTMs/r.t.Total
 	}
 	r.t.PeakRSSBytes = PeakRSS()

@@ -51,34 +51,12 @@ func (p *pruneFlags) count(n int) (int, error) {
 
 // apply sets the request's pruning from the flags.
 func (p *pruneFlags) apply(req *pipeline.Request) error {
-	m, err := pruning.Parse(p.method)
-	if err != nil {
-		return err
-	}
-	b, err := p.budget(m.Info.DefaultKeep)
-	if err != nil {
-		return err
-	}
-	switch {
-	case m.Pre != nil:
-		if m.Info.Name == "none" {
-			if p.keep != "" && p.keep != "1" && p.keep != "1.0" && p.keep != "100%" {
-				return fmt.Errorf("--keep %s needs a --prune method", p.keep)
-			}
-			return nil
-		}
-		req.Pre, req.Keep = m.Pre, b
-	case m.In != nil:
-		req.In = m.In
-		if bm, ok := m.In.(pruning.Budgeted); ok && !b.IsZero() {
-			if req.In, err = bm.WithBudget(b); err != nil {
-				return err
-			}
-		} else if p.keep != "" {
-			return fmt.Errorf("%s sets its counts with its own parameters; --keep does not apply", m.Info.Name)
-		}
-	}
-	return nil
+	return p.spec().Apply(req)
+}
+
+// spec returns the flags as a pipeline.PruneSpec.
+func (p *pruneFlags) spec() pipeline.PruneSpec {
+	return pipeline.PruneSpec{Method: p.method, Keep: p.keep, MethodName: "--prune", KeepName: "--keep"}
 }
 
 func cmdPrune(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {

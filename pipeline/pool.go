@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/vlmrun/vlmrun/models"
+)
+
+// Pool holds n replicas of one model, each used by one request at a time,
+// so that n requests run in parallel and each request's ORT time
+// (Timings.ORTMs) is read from sessions no other request touches. Each
+// replica holds its own ORT sessions: memory grows with n.
+type Pool struct {
+	free chan *Pipeline
+	all  []*Pipeline
+}
+
+// OpenPool opens n (>= 1) replicas of the model folder dir.
+func OpenPool(dir string, o Options, n int) (*Pool, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("pipeline: pool of %d replicas: need at least one", n)
+	}
+	pl := &Pool{free: make(chan *Pipeline, n)}
+	for range n {
+		p, err := Open(dir, o)
+		if err != nil {
+			pl.Close()
+			return nil, err
+		}
+		pl.all = append(pl.all, p)
+		pl.free <- p
+	}
+	return pl, nil
+}
+
+// Size returns the number of replicas.
+func (pl *Pool) Size() int { return len(pl.all) }
+
+// Spec returns the model's spec (the same for every replica).
+func (pl *Pool) Spec() *models.Spec { return pl.all[0].Spec }
+
+// Get waits for a free replica, or returns ctx's error when ctx is done
+// first. Return the replica with Put.
+func (pl *Pool) Get(ctx context.Context) (*Pipeline, error) {
+	select {
+	case p := <-pl.free:
+		return p, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Put returns a replica taken with Get.
+func (pl *Pool) Put(p *Pipeline) { pl.free <- p }
+
+// Caption runs Pipeline.Caption on a free replica, waiting for one.
+func (pl *Pool) Caption(ctx context.Context, name string, r io.Reader,
+	req Request, stream func(string) error) (*Result, error) {
+	p, err := pl.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: waiting for a free model replica: %w", err)
+	}
+	defer pl.Put(p)
+	return p.Caption(ctx, name, r, req, stream)
+}
+
+// Close releases every replica. Call it only when no request is running.
+func (pl *Pool) Close() {
+	for _, p := range pl.all {
+		p.Close()
+	}
+	pl.all = nil
+}
