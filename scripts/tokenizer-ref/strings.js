@@ -61,7 +61,7 @@ const CURATED = [
   '<mask>x', '[X] y', '[X]\u2003\u2003y', 'hello Hello HELLO helloworld', 'ahello hello_ hello, (hello)', '<sep>', '<eos> <bos>',
   'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '!!!!!!!!!!', '..........', '----------', '          ', '\n\n\n\n\n\n',
   'abcabcabcabcabcabc', '\u0130stanbul', '\u03a3\u0391\u03a3', '\u00df \u1e9e', 'the-the--the', 'a photo of a red cat on the sofa .',
-  'Describe this image , please !', "What's in the photo? It's a dog.",
+  'Describe this image , please !', 'xhello x', '  <image>x hi', 'x<s>x', ' \t hello ', "What's in the photo? It's a dog.",
   'The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs! 0123456789',
   CHAT_PROMPT,
 ];

@@ -209,6 +209,14 @@ function definitions() {
       post_processor: tmpl(['<s>'], ['</s>'], { '<s>': 1, '</s>': 2 }),
       decoder: { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true },
     }),
+    // Leading characters deleted by the normalizer move the piece off
+    // offset 0, so prepend_scheme "first" must not prepend.
+    metaspace_first_strip: file(bpeModel(l, { unk_token: '<unk>', fuse_unk: true, byte_fallback: true }), {
+      added_tokens: [addedToken(0, '<unk>', true), addedToken(1, '<s>', true), addedToken(ln, '<image>', true)],
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'Strip', strip_left: true, strip_right: true }, { type: 'Replace', pattern: { String: 'x' }, content: '' }] },
+      pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true },
+      decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true },
+    }),
     metaspace_never_fuse: file(bpeModel(l, { unk_token: '<unk>', fuse_unk: true, byte_fallback: false }), {
       added_tokens: [addedToken(0, '<unk>', true), addedToken(1, '<s>', true)],
       normalizer: { type: 'Replace', pattern: { Regex: '[0-9]+' }, content: '#' },
