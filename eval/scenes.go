@@ -51,8 +51,11 @@ type Sample struct {
 type ScenesReport struct {
 	Score   scenes.Score
 	Samples []Sample
-	// MeanKept is the average number of visual tokens given to the decoder.
-	MeanKept float64
+	// MeanKept is the average number of visual tokens given to the decoder;
+	// MeanKeptLast the average number left in the last decoder layer (lower
+	// than MeanKept for in-decoder methods).
+	MeanKept     float64
+	MeanKeptLast float64
 	// TotalMs sums the per-image pipeline totals.
 	TotalMs float64
 }
@@ -64,7 +67,7 @@ func Scenes(ctx context.Context, p *pipeline.Pipeline, cfg ScenesConfig) (*Scene
 	}
 	rep := &ScenesReport{}
 	grid := p.Spec.GridH
-	keptSum := 0
+	keptSum, lastSum := 0, 0
 	for i := 0; i < cfg.Count; i++ {
 		idx := cfg.Start + i
 		sc := scenes.Generate(cfg.Seed, idx)
@@ -97,12 +100,17 @@ func Scenes(ctx context.Context, p *pipeline.Pipeline, cfg ScenesConfig) (*Scene
 		rep.Samples = append(rep.Samples, Sample{Index: idx, Reference: ref, Caption: res.Caption,
 			Exact: scenes.ExactMatch(res.Caption, ref), Kept: res.Visual.AfterPre})
 		keptSum += res.Visual.AfterPre
+		if rows := res.Visual.LayerRows; len(rows) > 0 {
+			text := len(res.PromptIDs) - res.Visual.Before
+			lastSum += rows[len(rows)-1] - text
+		}
 		rep.TotalMs += res.Timings.Total
 		if cfg.Progress != nil {
 			cfg.Progress(i+1, cfg.Count)
 		}
 	}
 	rep.MeanKept = float64(keptSum) / float64(cfg.Count)
+	rep.MeanKeptLast = float64(lastSum) / float64(cfg.Count)
 	return rep, nil
 }
 

@@ -85,7 +85,7 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if *asJSON {
 		out := map[string]any{
 			"seed": *seed, "start": *start, "count": *count, "size": *size, "blank": *blank,
-			"prune": pf.method, "keep": pf.keep, "resizer": p.Spec.Preprocess.Resizer, "mean_visual_tokens": rep.MeanKept,
+			"prune": pf.method, "keep": pf.keep, "resizer": p.Spec.Preprocess.Resizer, "mean_visual_tokens": rep.MeanKept, "mean_visual_tokens_last_layer": rep.MeanKeptLast,
 			"exact_match": rep.Score.ExactRate(), "object_f1": rep.Score.F1(),
 			"mean_total_ms": rep.TotalMs / float64(*count),
 		}
