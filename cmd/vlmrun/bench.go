@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vlmrun/vlmrun/bench"
+	"github.com/vlmrun/vlmrun/internal/ortx"
+)
+
+func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: vlmrun bench [flags] IMAGE...")
+		fmt.Fprintln(stderr, "\ntimes every stage over warm-up and measured runs for each pruning method × budget × image;")
+		fmt.Fprintln(stderr, "e.g. vlmrun bench --prune divprune,visionzip --keep 0.5,0.25,0.1 examples/scene-0.png")
+		fs.PrintDefaults()
+	}
+	var mf modelFlags
+	var gf genFlags
+	mf.register(fs)
+	gf.register(fs)
+	methods := fs.StringArray("prune", nil, "pruning method(s), METHOD[:param=value,...], comma-separated or repeated (see: vlmrun prune list)")
+	keeps := fs.String("keep", "", "budget(s) to sweep, comma-separated: ratios (0.25), percentages (25%) or counts (64); default: each method's")
+	noBase := fs.Bool("no-baseline", false, "do not add the unpruned baseline (method none) to the sweep")
+	warmup := fs.Int("warmup", 2, "warm-up runs per cell (not measured)")
+	runs := fs.IntP("runs", "n", 10, "measured runs per cell")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "vlmrun bench: %v\n", err)
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "vlmrun bench: no image given")
+		fs.Usage()
+		return 2
+	}
+	if *asJSON && *asCSV {
+		return fail(2, fmt.Errorf("--json and --csv exclude each other"))
+	}
+	if *runs < 1 || *warmup < 0 {
+		return fail(2, fmt.Errorf("--runs must be >= 1 and --warmup >= 0"))
+	}
+	base, err := gf.request()
+	if err != nil {
+		return fail(2, err)
+	}
+	list := splitMethods(*methods)
+	variants, err := sweepGrid(list, splitKeeps(*keeps), !*noBase || len(list) == 0)
+	if err != nil {
+		return fail(2, err)
+	}
+	if !*noBase && gf.form == "auto" {
+		variants = withLayersBaseline(variants)
+	}
+	var imgs []bench.Image
+	for _, path := range fs.Args() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fail(1, fmt.Errorf("read image: %w", err))
+		}
+		imgs = append(imgs, bench.Image{Name: filepath.Base(path), Data: data})
+	}
+	p, err := mf.open()
+	if err != nil {
+		return fail(1, err)
+	}
+	defer p.Close()
+	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
+		Progress: newProgress(stderr, "bench")}
+	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, Device: mf.device})
+	rep, err := bench.Run(ctx, p, env, cfg)
+	if err != nil {
+		return fail(1, err)
+	}
+	switch {
+	case *asJSON:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	case *asCSV:
+		err = bench.WriteCSV(stdout, rep)
+	default:
+		err = bench.WriteTable(stdout, rep)
+	}
+	if err != nil {
+		return fail(1, err)
+	}
+	return 0
+}
