@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"github.com/vlmrun/vlmrun/pruning"
 )
 
@@ -146,10 +144,7 @@ func (g *gen) mask(n int) []int64 {
 func (g *gen) merged(ctx context.Context, in Input) error {
 	d := g.m.d
 	L := len(in.Positions)
-	caches := make([]*kvCache, d.Layers)
-	for i := range caches {
-		caches[i] = newKVCache(d.KVHeads, d.HeadDim, L+g.opt.MaxNewTokens)
-	}
+	caches := g.m.newCaches(L + g.opt.MaxNewTokens)
 	logits := make([]float32, L*d.Vocab)
 	x, pos := in.Embeds, in.Positions
 	next := in.NextPos
@@ -159,14 +154,15 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 			return fmt.Errorf("decoder: %w", err)
 		}
 		s := len(pos)
-		if err := g.stepMerged(caches, x, pos, logits[:s*d.Vocab]); err != nil {
+		last, err := g.stepMerged(caches, x, pos, logits[:s*d.Vocab])
+		if err != nil {
 			return err
 		}
 		if len(g.out.IDs) == 0 {
 			g.recordRows(caches)
-			g.out.FirstLogits = slices.Clone(logits[(s-1)*d.Vocab : s*d.Vocab])
+			g.out.FirstLogits = slices.Clone(last)
 		}
-		id := g.sm.next(logits[(s-1)*d.Vocab : s*d.Vocab])
+		id := g.sm.next(last)
 		done, err := g.accept(id)
 		if err != nil || done {
 			g.out.KVBytes = cacheBytes(caches)
@@ -180,36 +176,6 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 	}
 }
 
-func (g *gen) stepMerged(caches []*kvCache, x []float32, pos []int64, logits []float32) error {
-	d := g.m.d
-	s := len(pos)
-	past := caches[0].Len
-	vals := newValues()
-	defer vals.destroy()
-	ins := []ort.Value{
-		vals.f32(x, 1, int64(s), int64(d.Hidden)),
-		vals.i64(g.mask(past+s), 1, int64(past+s)),
-		vals.i64(pos, 1, int64(s)),
-	}
-	outs := []ort.Value{vals.f32(logits, 1, int64(s), int64(d.Vocab))}
-	for _, c := range caches {
-		pk, pv := c.past()
-		nk, nv := c.present(s)
-		ins = append(ins, vals.f32(pk, c.shape(c.Len)...), vals.f32(pv, c.shape(c.Len)...))
-		outs = append(outs, vals.f32(nk, c.shape(c.Len+s)...), vals.f32(nv, c.shape(c.Len+s)...))
-	}
-	if vals.err != nil {
-		return vals.err
-	}
-	if err := g.m.merged.Run(ins, outs); err != nil {
-		return fmt.Errorf("decoder: %w", err)
-	}
-	for _, c := range caches {
-		c.commit(s)
-	}
-	return nil
-}
-
 // recompute re-runs the whole sequence without a cache at every step.
 func (g *gen) recompute(ctx context.Context, in Input) error {
 	d := g.m.d
@@ -221,16 +187,13 @@ func (g *gen) recompute(ctx context.Context, in Input) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("decoder: %w", err)
 		}
-		caches := make([]*kvCache, d.Layers)
-		for i := range caches {
-			caches[i] = newKVCache(d.KVHeads, d.HeadDim, len(pos))
-		}
+		caches := g.m.newCaches(len(pos))
 		s := len(pos)
-		logits := make([]float32, s*d.Vocab)
-		if err := g.stepMerged(caches, x, pos, logits); err != nil {
+		last, err := g.stepMerged(caches, x, pos, make([]float32, s*d.Vocab))
+		if err != nil {
 			return err
 		}
-		id := g.sm.next(logits[(s-1)*d.Vocab:])
+		id := g.sm.next(last)
 		done, err := g.accept(id)
 		if err != nil || done {
 			return err

@@ -1,43 +1,70 @@
 package decoder
 
+import (
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+)
+
 // kvCache holds one layer's key and value cache as double buffers.
 //
 // Contract: a cache tensor has shape (1, KVHeads, Len, HeadDim), laid out
-// contiguously, so a cache of length n occupies the first KVHeads*n*HeadDim
-// floats of a buffer. Past() wraps the current buffer at the current length;
-// Present(s) returns the other buffer sized for Len+s rows, into which ORT
-// writes the new cache; Commit(s) makes it current. No row is copied in Go.
+// contiguously, so a cache of length n occupies the first
+// KVHeads*n*HeadDim elements of a buffer. past wraps the current buffer at
+// the current length; present(s) wraps the other buffer sized for Len+s
+// rows, into which ORT writes the new cache; commit(s) makes it current. No
+// row is copied in Go. Elements are float32 or float16 (the graph's
+// declared type), held as raw bytes that only ORT reads and writes.
 type kvCache struct {
-	rowSize int // KVHeads*HeadDim
-	heads   int
-	headDim int
-	buf     [2][2][]float32 // [current/next][key/value]
-	cur     int
-	Len     int
+	rowBytes int // KVHeads*HeadDim*elem
+	heads    int
+	headDim  int
+	dtype    ort.TensorElementDataType
+	buf      [2][2][]byte // [current/next][key/value]
+	cur      int
+	Len      int
 	// NextPos is the position id the next token gets in this layer.
 	NextPos int64
 }
 
 func newKVCache(heads, headDim, capacity int) *kvCache {
-	c := &kvCache{rowSize: heads * headDim, heads: heads, headDim: headDim}
+	return newTypedKVCache(heads, headDim, capacity, ort.TensorElementDataTypeFloat)
+}
+
+func newTypedKVCache(heads, headDim, capacity int, dtype ort.TensorElementDataType) *kvCache {
+	c := &kvCache{rowBytes: heads * headDim * ortx.ElemSize(dtype), heads: heads, headDim: headDim, dtype: dtype}
+	if capacity < 1 {
+		capacity = 1
+	}
 	for i := range c.buf {
 		for j := range c.buf[i] {
-			c.buf[i][j] = make([]float32, heads*headDim*capacity)
+			c.buf[i][j] = make([]byte, c.rowBytes*capacity)
 		}
 	}
 	return c
 }
 
-// past returns the current key and value buffers (Len rows).
-func (c *kvCache) past() (k, v []float32) {
-	n := c.rowSize * c.Len
-	return c.buf[c.cur][0][:n], c.buf[c.cur][1][:n]
+// span returns the first n rows of buffer b, at least one byte long (ORT
+// values cannot wrap an empty slice; the shape says how much is used).
+func (c *kvCache) span(b []byte, n int) []byte {
+	if n == 0 {
+		return b[:1]
+	}
+	return b[:c.rowBytes*n]
 }
 
-// present returns the buffers ORT writes the Len+s-row cache into.
-func (c *kvCache) present(s int) (k, v []float32) {
-	n := c.rowSize * (c.Len + s)
-	return c.buf[1-c.cur][0][:n], c.buf[1-c.cur][1][:n]
+// pastValues wraps the current key and value buffers (Len rows).
+func (c *kvCache) pastValues(vals *values) (k, v ort.Value) {
+	sh := c.shape(c.Len)
+	return vals.raw(c.dtype, c.span(c.buf[c.cur][0], c.Len), sh...),
+		vals.raw(c.dtype, c.span(c.buf[c.cur][1], c.Len), sh...)
+}
+
+// presentValues wraps the buffers ORT writes the Len+s-row cache into.
+func (c *kvCache) presentValues(vals *values, s int) (k, v ort.Value) {
+	sh := c.shape(c.Len + s)
+	return vals.raw(c.dtype, c.span(c.buf[1-c.cur][0], c.Len+s), sh...),
+		vals.raw(c.dtype, c.span(c.buf[1-c.cur][1], c.Len+s), sh...)
 }
 
 // commit makes the present buffers current after a step of s tokens.
@@ -51,5 +78,5 @@ func (c *kvCache) shape(n int) []int64 {
 	return []int64{1, int64(c.heads), int64(n), int64(c.headDim)}
 }
 
-// bytes is the memory the live cache holds (keys and values, float32).
-func (c *kvCache) bytes() int64 { return int64(2 * 4 * c.rowSize * c.Len) }
+// bytes is the memory the live cache holds (keys and values).
+func (c *kvCache) bytes() int64 { return int64(2 * c.rowBytes * c.Len) }

@@ -152,19 +152,17 @@ func (g *gen) stepLayer(i int, c *kvCache, x []float32, pos, mask []int64, out, 
 	s := len(pos)
 	vals := newValues()
 	defer vals.destroy()
-	pk, pv := c.past()
-	nk, nv := c.present(s)
+	pk, pv := c.pastValues(vals)
+	nk, nv := c.presentValues(vals, s)
 	ins := []ort.Value{
 		vals.f32(x, 1, int64(s), int64(d.Hidden)),
 		vals.i64(mask, 1, int64(c.Len+s)),
 		vals.i64(pos, 1, int64(s)),
-		vals.f32(pk, c.shape(c.Len)...),
-		vals.f32(pv, c.shape(c.Len)...),
+		pk, pv,
 	}
 	outs := []ort.Value{
 		vals.f32(out, 1, int64(s), int64(d.Hidden)),
-		vals.f32(nk, c.shape(c.Len+s)...),
-		vals.f32(nv, c.shape(c.Len+s)...),
+		nk, nv,
 		vals.f32(attn, 1, int64(d.Heads), int64(c.Len+s)),
 	}
 	if vals.err != nil {

@@ -43,19 +43,9 @@ type LM struct {
 	merged *ortx.Session
 	layers []*ortx.Session
 	head   *ortx.Session
-}
-
-// Merged-graph port names (the onnx-community convention).
-func mergedPorts(d Dims) (in, out []ortx.Port) {
-	in = []ortx.Port{ortx.Float("inputs_embeds"), ortx.Int64("attention_mask"), ortx.Int64("position_ids")}
-	out = []ortx.Port{ortx.Float("logits")}
-	for i := 0; i < d.Layers; i++ {
-		for _, kv := range []string{"key", "value"} {
-			in = append(in, ortx.Float(fmt.Sprintf("past_key_values.%d.%s", i, kv)))
-			out = append(out, ortx.Float(fmt.Sprintf("present.%d.%s", i, kv)))
-		}
-	}
-	return in, out
+	io     mergedIO
+	// embedHalf: embed_tokens returns float16 inputs_embeds.
+	embedHalf bool
 }
 
 var (
@@ -74,12 +64,23 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 		return nil, fmt.Errorf("decoder: %d layer graphs for %d layers", len(f.Layers), d.Layers)
 	}
 	m := &LM{d: d}
-	var err error
-	if m.embed, err = ortx.Open(f.Embed, []ortx.Port{ortx.Int64("input_ids")},
-		[]ortx.Port{ortx.Float("inputs_embeds")}, o); err != nil {
+	_, eo, err := ortx.Inspect(f.Embed, o)
+	if err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
-	in, out := mergedPorts(d)
+	ep := ortx.Float("inputs_embeds")
+	if i, ok := ortx.Info(eo, "inputs_embeds"); ok && i.DataType == ort.TensorElementDataTypeFloat16 {
+		ep, m.embedHalf = ortx.Float16("inputs_embeds"), true
+	}
+	if m.embed, err = ortx.Open(f.Embed, []ortx.Port{ortx.Int64("input_ids")}, []ortx.Port{ep}, o); err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	io, in, out, err := inspectMerged(f.Merged, d, o)
+	if err != nil {
+		m.Destroy()
+		return nil, err
+	}
+	m.io = io
 	if m.merged, err = ortx.Open(f.Merged, in, out, o); err != nil {
 		m.Destroy()
 		return nil, fmt.Errorf("decoder: %w", err)
@@ -147,12 +148,22 @@ func (m *LM) Embed(ids []int) ([]float32, error) {
 	vals := newValues()
 	defer vals.destroy()
 	in := vals.i64(ids64, 1, int64(len(ids)))
-	o := vals.f32(out, 1, int64(len(ids)), int64(m.d.Hidden))
+	var half []byte
+	var o ort.Value
+	if m.embedHalf {
+		half = make([]byte, 2*len(out))
+		o = vals.raw(ort.TensorElementDataTypeFloat16, half, 1, int64(len(ids)), int64(m.d.Hidden))
+	} else {
+		o = vals.f32(out, 1, int64(len(ids)), int64(m.d.Hidden))
+	}
 	if vals.err != nil {
 		return nil, vals.err
 	}
 	if err := m.embed.Run([]ort.Value{in}, []ort.Value{o}); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	if m.embedHalf {
+		ortx.HalfToFloat(out, half)
 	}
 	return out, nil
 }
@@ -175,6 +186,22 @@ func (vs *values) f32(data []float32, shape ...int64) ort.Value {
 func (vs *values) i64(data []int64, shape ...int64) ort.Value {
 	t, err := ortx.Tensor(data, shape...)
 	return vs.keep(t, err)
+}
+
+func (vs *values) raw(t ort.TensorElementDataType, data []byte, shape ...int64) ort.Value {
+	v, err := ortx.Raw(t, data, shape...)
+	if err != nil {
+		return vs.keep(nil, err)
+	}
+	return vs.keep(v, nil)
+}
+
+func (vs *values) scalar(x int64) ort.Value {
+	v, err := ort.NewScalar(x)
+	if err != nil {
+		return vs.keep(nil, fmt.Errorf("ortx: scalar: %w", err))
+	}
+	return vs.keep(v, nil)
 }
 
 func (vs *values) keep(t ort.Value, err error) ort.Value {

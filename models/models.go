@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +24,32 @@ import (
 type Family interface {
 	// Load reads the family-specific files of dir; config is config.json.
 	Load(dir string, config []byte) (*Spec, error)
+}
+
+// LoadOptions are the user's choices when opening a model folder.
+type LoadOptions struct {
+	// DTypes picks the ONNX file variant (by file-name suffix) per file;
+	// zero means the model's default (config.json transformers.js_config,
+	// else fp32).
+	DTypes DTypes
+}
+
+// OptionsFamily is a Family that honours LoadOptions. Families that only
+// implement Family have one set of files and refuse a dtype.
+type OptionsFamily interface {
+	Family
+	LoadWithOptions(dir string, config []byte, o LoadOptions) (*Spec, error)
+}
+
+// Pixels is one image preprocessed for a vision graph that takes several
+// images or tiles per call: Images tiles of 3×Height×Width (Spec.Preprocess
+// gives Height and Width), CHW each, in the order their visual tokens
+// appear in the prompt. Rows×Cols is the tile grid of a split image (0×0:
+// not split).
+type Pixels struct {
+	Data       []float32
+	Images     int
+	Rows, Cols int
 }
 
 // VisionOutputs names the vision graph's outputs. Features is required;
@@ -77,6 +104,16 @@ type Spec struct {
 	// BuildPrompt turns the user's text (may be empty: the family's default
 	// task) into ids with nImage placeholder tokens.
 	BuildPrompt func(user string, nImage int) (Prompt, error)
+
+	// The optional hooks below are for families whose image becomes several
+	// vision inputs (tiles) and whose prompt depends on the tiling.
+	//
+	// PreprocessImage, when set, replaces Preprocess.Tensor: it turns the
+	// decoded image into the vision graph's batch of tiles.
+	PreprocessImage func(img *image.NRGBA) (Pixels, error)
+	// BuildImagePrompt, when set, replaces BuildPrompt: it builds the prompt
+	// for a preprocessed image whose tiles gave nVisual visual tokens.
+	BuildImagePrompt func(user string, px Pixels, nVisual int) (Prompt, error)
 }
 
 var (
@@ -111,7 +148,10 @@ var ErrUnknownFamily = errors.New("unsupported model type")
 
 // Load reads dir/config.json and hands the folder to the family registered
 // for its model_type.
-func Load(dir string) (*Spec, error) {
+func Load(dir string) (*Spec, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadWith is Load with the user's options.
+func LoadWith(dir string, o LoadOptions) (*Spec, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("models: %s: %w", dir, err)
@@ -141,7 +181,15 @@ func Load(dir string) (*Spec, error) {
 		return nil, fmt.Errorf("models: %s: model_type %q: %w (supported: %v)",
 			cfgPath, head.ModelType, ErrUnknownFamily, Types())
 	}
-	spec, err := f.Load(abs, data)
+	var spec *Spec
+	if of, ok := f.(OptionsFamily); ok {
+		spec, err = of.LoadWithOptions(abs, data, o)
+	} else if !o.DTypes.IsZero() {
+		return nil, fmt.Errorf("models: %s: model_type %q has a single set of ONNX files; a dtype cannot be chosen",
+			abs, head.ModelType)
+	} else {
+		spec, err = f.Load(abs, data)
+	}
 	if err != nil {
 		return nil, err
 	}

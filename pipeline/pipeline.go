@@ -29,6 +29,8 @@ type Options struct {
 	// Resizer overrides the preprocessing resizer ("nfnt" or "pil"); "" keeps
 	// the default.
 	Resizer string
+	// DTypes picks the ONNX file variants (see models.ParseDTypes).
+	DTypes models.DTypes
 }
 
 // Pipeline is an opened model. It owns its ORT sessions; call Close.
@@ -50,7 +52,7 @@ var ErrStop = errors.New("pipeline: stop generation")
 
 // Open loads the model folder dir.
 func Open(dir string, o Options) (*Pipeline, error) {
-	spec, err := models.Load(dir)
+	spec, err := models.LoadWith(dir, models.LoadOptions{DTypes: o.DTypes})
 	if err != nil {
 		return nil, err
 	}
@@ -147,14 +149,19 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	res.Image = info
 	rec.mark(&rec.t.ImageDecode)
-	// 2. resize and normalize
-	pix, err := p.Spec.Preprocess.Tensor(img)
+	// 2. resize and normalize (one image, or the family's tiles)
+	px := models.Pixels{Images: 1}
+	if p.Spec.PreprocessImage != nil {
+		px, err = p.Spec.PreprocessImage(img)
+	} else {
+		px.Data, err = p.Spec.Preprocess.Tensor(img)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoder: preprocess %s: %w", name, err)
 	}
 	rec.mark(&rec.t.Preprocess)
 	// 3. vision graph
-	vis, err := p.vision.Encode(pix)
+	vis, err := p.vision.EncodeBatch(px.Data, px.Images)
 	if err != nil {
 		return nil, fmt.Errorf("%w (image %s)", err, name)
 	}
@@ -162,7 +169,12 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	n := vis.Features.Rows
 	res.Visual.Before = n
 	// prompt ids and their embeddings (counted as prefill)
-	prompt, err := p.Spec.BuildPrompt(req.Prompt, n)
+	var prompt models.Prompt
+	if p.Spec.BuildImagePrompt != nil {
+		prompt, err = p.Spec.BuildImagePrompt(req.Prompt, px, n)
+	} else {
+		prompt, err = p.Spec.BuildPrompt(req.Prompt, n)
+	}
 	if err != nil {
 		return nil, err
 	}

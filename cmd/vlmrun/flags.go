@@ -11,9 +11,11 @@ import (
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 
 	_ "github.com/vlmrun/vlmrun/models/scenes" // model families
+	_ "github.com/vlmrun/vlmrun/models/smolvlm"
 )
 
 // defaultModel is the embedded model's folder inside the repository.
@@ -27,6 +29,7 @@ type modelFlags struct {
 	device    string
 	resizer   string
 	maxPixels int64
+	dtype     string
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
@@ -35,6 +38,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&m.threads, "threads", 0, "ONNX Runtime intra-op threads (0 = all cores)")
 	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
 	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
+	fs.StringVar(&m.dtype, "dtype", "", "ONNX file variant: fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4, or per file, e.g. \"fp16,decoder_model_merged=q4\" (default: the model's)")
 	fs.Int64Var(&m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, "refuse images with more pixels than this")
 }
 
@@ -73,6 +77,10 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	if m.resizer != "" && m.resizer != "nfnt" && m.resizer != "pil" {
 		return nil, fmt.Errorf("unknown --resizer %q (want nfnt or pil)", m.resizer)
 	}
+	dt, err := models.ParseDTypes(m.dtype)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := m.resolveModel()
 	if err != nil {
 		return nil, err
@@ -86,6 +94,7 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 		ORT:     ortx.Options{Threads: m.threads, Device: m.device},
 		Limits:  lim,
 		Resizer: m.resizer,
+		DTypes:  dt,
 	})
 }
 

@@ -1,0 +1,109 @@
+package ortx
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/x448/float16"
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Float16 is a port of IEEE half-precision elements.
+func Float16(name string) Port { return Port{name, ort.TensorElementDataTypeFloat16} }
+
+// Bool is a port of boolean elements.
+func Bool(name string) Port { return Port{name, ort.TensorElementDataTypeBool} }
+
+// Inspect returns the declared inputs and outputs of the graph at path,
+// with their element types and dimensions (-1 for a symbolic dimension).
+func Inspect(path string, o Options) (ins, outs []ort.InputOutputInfo, err error) {
+	so, err := newOptions(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer so.Destroy()
+	ins, outs, err = ort.GetInputOutputInfoWithOptions(path, so)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
+	}
+	return ins, outs, nil
+}
+
+// Info finds the input or output called name, reporting whether it exists.
+func Info(infos []ort.InputOutputInfo, name string) (ort.InputOutputInfo, bool) {
+	for _, i := range infos {
+		if i.Name == name {
+			return i, true
+		}
+	}
+	return ort.InputOutputInfo{}, false
+}
+
+// Mismatch builds the error for an input or output of file that breaks a
+// family's contract.
+func Mismatch(file, kind, name, why string) error {
+	return fmt.Errorf("ortx: %s: %s %q %s: %w", filepath.Base(file), kind, name, why, ErrGraphMismatch)
+}
+
+// ElemSize is the byte size of one element of a float32, float16, int64 or
+// bool tensor (0 for other types).
+func ElemSize(t ort.TensorElementDataType) int {
+	switch t {
+	case ort.TensorElementDataTypeFloat:
+		return 4
+	case ort.TensorElementDataTypeFloat16:
+		return 2
+	case ort.TensorElementDataTypeInt64:
+		return 8
+	case ort.TensorElementDataTypeBool:
+		return 1
+	}
+	return 0
+}
+
+// Raw wraps data (at least one byte; it may be longer than the shape needs)
+// in a tensor of the given element type (no copy). ORT may write into it
+// when it is used as an output.
+func Raw(t ort.TensorElementDataType, data []byte, shape ...int64) (*ort.CustomDataTensor, error) {
+	v, err := ort.NewCustomDataTensor(ort.NewShape(shape...), data, t)
+	if err != nil {
+		return nil, fmt.Errorf("ortx: %s tensor %v: %w", t, shape, err)
+	}
+	return v, nil
+}
+
+// HalfToFloat converts little-endian float16 bytes into dst (len(src)/2
+// values).
+func HalfToFloat(dst []float32, src []byte) {
+	for i := range dst {
+		dst[i] = float16.Frombits(uint16(src[2*i]) | uint16(src[2*i+1])<<8).Float32()
+	}
+}
+
+// FloatToHalf converts src into little-endian float16 bytes in dst
+// (2·len(src) bytes), rounding to nearest even.
+func FloatToHalf(dst []byte, src []float32) {
+	for i, v := range src {
+		b := float16.Fromfloat32(v).Bits()
+		dst[2*i], dst[2*i+1] = byte(b), byte(b>>8)
+	}
+}
+
+// Floats returns the values of a float32 or (half true) float16 output as
+// float32 (a copy), with its shape.
+func Floats(v ort.Value, name string, half bool) ([]float32, []int64, error) {
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		if !half {
+			return append([]float32(nil), t.GetData()...), t.GetShape(), nil
+		}
+	case *ort.CustomDataTensor:
+		if half {
+			b := t.GetData()
+			out := make([]float32, len(b)/2)
+			HalfToFloat(out, b)
+			return out, t.GetShape(), nil
+		}
+	}
+	return nil, nil, fmt.Errorf("ortx: output %s is not the declared float32 or float16 tensor", name)
+}

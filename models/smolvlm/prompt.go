@@ -1,0 +1,89 @@
+package smolvlm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/tokenizer"
+)
+
+// DefaultPrompt is the user text when none is given.
+const DefaultPrompt = "Can you describe this image?"
+
+// The token strings of the Idefics3 processor (looked up by name in the
+// vocabulary when the folder is loaded).
+const (
+	imageToken  = "<image>"
+	fakeToken   = "<fake_token_around_image>"
+	globalToken = "<global-img>"
+)
+
+// prompter builds SmolVLM prompts.
+type prompter struct {
+	tok         *tokenizer.Tokenizer
+	imageID     int
+	seqLen      int // visual tokens per tile (processor_config image_seq_len)
+	defaultText string
+}
+
+// chat renders the chat template of SmolVLM's tokenizer_config.json for one
+// user message holding an image followed by text, with the generation
+// prompt: "<|im_start|>User:<image>TEXT<end_of_utterance>\nAssistant:".
+// (The role is capitalized and followed by ":" alone because the message
+// starts with an image.)
+func chat(text string) string {
+	return "<|im_start|>User:" + imageToken + text + "<end_of_utterance>\nAssistant:"
+}
+
+// expand is the Idefics3Processor's image-token expansion for one image
+// with a rows×cols tile grid (0×0: a single image).
+func expand(seqLen, rows, cols int) string {
+	img := strings.Repeat(imageToken, seqLen)
+	if rows == 0 && cols == 0 {
+		return fakeToken + globalToken + img + fakeToken
+	}
+	var b strings.Builder
+	for r := 1; r <= rows; r++ {
+		for c := 1; c <= cols; c++ {
+			fmt.Fprintf(&b, "%s<row_%d_col_%d>%s", fakeToken, r, c, img)
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("\n" + fakeToken + globalToken + img + fakeToken)
+	return b.String()
+}
+
+// text returns the full prompt string for user text (empty: the default)
+// and a rows×cols grid.
+func (p *prompter) text(user string, rows, cols int) string {
+	if strings.TrimSpace(user) == "" {
+		user = p.defaultText
+	}
+	s := chat(user)
+	i := strings.Index(s, imageToken)
+	return s[:i] + expand(p.seqLen, rows, cols) + s[i+len(imageToken):]
+}
+
+// build tokenizes the prompt and checks that it holds one placeholder per
+// visual token.
+func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Prompt, error) {
+	if strings.Contains(user, imageToken) {
+		return models.Prompt{}, fmt.Errorf("smolvlm: the prompt text must not contain %s (the image goes first)", imageToken)
+	}
+	ids, err := p.tok.Encode(p.text(user, px.Rows, px.Cols), true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
+	}
+	pr := models.Prompt{IDs: ids}
+	for i, id := range ids {
+		if id == p.imageID {
+			pr.ImagePos = append(pr.ImagePos, i)
+		}
+	}
+	if len(pr.ImagePos) != nVisual {
+		return pr, fmt.Errorf("smolvlm: the prompt has %d %s tokens (%d tiles × %d) but the vision encoder gave %d features",
+			len(pr.ImagePos), imageToken, px.Images, p.seqLen, nVisual)
+	}
+	return pr, nil
+}

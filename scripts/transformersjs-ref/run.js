@@ -1,0 +1,63 @@
+// run.js runs transformers.js 4.3.1 (onnxruntime-node) offline on model
+// folders, the reference for vlmrun's model-family differential tests.
+//
+// Usage: node run.js CASES.json OUT_DIR
+// CASES.json is a list of {name, model, image, prompt, dtype, max_new_tokens}.
+// For each case it writes OUT_DIR/<name>.json ({input_ids, generated_ids,
+// pixel_shape, rows, cols}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
+// little-endian float32). Network access is disabled: every file must be local.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+globalThis.fetch = async (url) => {
+  throw new Error(`network access attempted: ${url}`);
+};
+
+async function main() {
+  const [casesPath, outDir] = process.argv.slice(2);
+  if (!casesPath || !outDir) {
+    console.error('usage: node run.js CASES.json OUT_DIR');
+    process.exit(2);
+  }
+  const tjs = require('@huggingface/transformers');
+  tjs.env.allowRemoteModels = false;
+  tjs.env.useFSCache = false;
+  tjs.env.useBrowserCache = false;
+  const cases = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
+  fs.mkdirSync(outDir, { recursive: true });
+  const loaded = new Map();
+  for (const c of cases) {
+    const key = `${c.model}|${c.dtype || 'fp32'}`;
+    if (!loaded.has(key)) {
+      const processor = await tjs.AutoProcessor.from_pretrained(c.model);
+      const model = await tjs.AutoModelForImageTextToText.from_pretrained(c.model, {
+        dtype: c.dtype || 'fp32', device: 'cpu',
+      });
+      loaded.set(key, { processor, model });
+    }
+    const { processor, model } = loaded.get(key);
+    const image = await tjs.RawImage.read(c.image);
+    const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: c.prompt }] }];
+    const text = processor.apply_chat_template(messages, { add_generation_prompt: true });
+    const inputs = await processor(text, [image]);
+    const out = await model.generate({ ...inputs, max_new_tokens: c.max_new_tokens, do_sample: false });
+    const promptLen = inputs.input_ids.dims[1];
+    const all = Array.from(out.data, Number);
+    const pv = inputs.pixel_values;
+    fs.writeFileSync(path.join(outDir, `${c.name}.pixels.f32`), Buffer.from(pv.data.buffer, pv.data.byteOffset, pv.data.byteLength));
+    const rec = {
+      prompt_text: text,
+      input_ids: Array.from(inputs.input_ids.data, Number),
+      generated_ids: all.slice(promptLen),
+      pixel_shape: pv.dims,
+      rows: inputs.rows, cols: inputs.cols,
+    };
+    fs.writeFileSync(path.join(outDir, `${c.name}.json`), JSON.stringify(rec) + '\n');
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+});

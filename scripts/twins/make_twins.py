@@ -1,0 +1,33 @@
+#!/usr/bin/python3
+"""Generates vlmrun's tiny random-weight "twin" model folders.
+
+Usage: scripts/twins/make_twins.py [OUT_DIR]   (default: models/smolvlm/testdata)
+
+Writes OUT_DIR/smolvlm-twin (model_type idefics3, the current decoder
+signature, 64 px longest edge so images are split into 32 px tiles plus the
+global image; fp32 and fp16 files) and OUT_DIR/smolvlm-twin-legacy
+(model_type smolvlm, a decoder with use_cache_branch and num_logits_to_keep,
+32 px longest edge so images are never split). Deterministic: the same
+numpy and onnx versions give the same bytes. Needs python3-onnx (1.12 is
+enough) and python3-numpy.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smolvlm  # noqa: E402
+
+
+def main():
+    if len(sys.argv) > 2:
+        sys.exit(__doc__)
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = sys.argv[1] if len(sys.argv) == 2 else os.path.join(here, "..", "..", "models", "smolvlm", "testdata")
+    smolvlm.make(os.path.join(out, "smolvlm-twin"), seed=1)
+    smolvlm.make(os.path.join(out, "smolvlm-twin-legacy"), seed=5, model_type="smolvlm", size_edge=32,
+                 legacy=True, dtypes=("fp32",))
+
+
+if __name__ == "__main__":
+    main()
