@@ -19,6 +19,8 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: vlmrun eval [flags]   (captions generated held-out scenes and scores them)")
+		fmt.Fprintln(stderr, "  sweep: comma lists in --prune and --keep run the unpruned baseline, then every method × budget")
+		fmt.Fprintln(stderr, "  dataset: --data FILE.jsonl, lines {\"image\": PATH, \"captions\": [...]}: BLEU-4, CIDEr-D, agreement with the unpruned output")
 		fs.PrintDefaults()
 	}
 	var mf modelFlags
@@ -34,11 +36,17 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	blank := fs.Bool("blank", false, "render only the background (a check that the model looks)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	errors := fs.Int("show-errors", 0, "print up to N wrong captions")
+	data := fs.String("data", "", "JSONL dataset of image paths and reference captions to score instead of the scenes (a sweep)")
+	asCSV := fs.Bool("csv", false, "print the sweep as CSV (implies sweep mode)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if *data != "" || *asCSV || isSweep(pf.method, pf.keep) {
+		return evalSweepMain(ctx, &mf, &gf, &pf, eval.ScenesConfig{Seed: *seed, Start: *start, Count: *count,
+			Size: *size, Blank: *blank}, *data, *asJSON, *asCSV, stdout, stderr)
 	}
 	req, err := gf.request()
 	oracle := 0
