@@ -59,12 +59,18 @@ type Config struct {
 
 // Model describes the benchmarked model.
 type Model struct {
-	Dir            string     `json:"dir"`
-	Family         string     `json:"family"`
-	Decoder        Decoder    `json:"decoder"`
-	TokensPerImage int        `json:"tokens_per_image"`
-	InputSize      [2]int     `json:"input_size"` // preprocessed width, height
-	Vision         GraphCount `json:"vision_flops"`
+	Dir            string  `json:"dir"`
+	Family         string  `json:"family"`
+	Decoder        Decoder `json:"decoder"`
+	TokensPerImage int     `json:"tokens_per_image"`
+	InputSize      [2]int  `json:"input_size"` // preprocessed width, height
+	// Vision is the vision graph's work for one input (an image, or one
+	// tile of a family that splits images); a run's encode FLOPs are that
+	// times its inputs, visual tokens before pruning / TokensPerImage.
+	Vision GraphCount `json:"vision_flops"`
+	// MergedLogitsAll is set when the merged decoder computes logits for
+	// every prefill row (it has no num_logits_to_keep input).
+	MergedLogitsAll bool `json:"merged_logits_every_row"`
 }
 
 // Report is the outcome of a sweep.
@@ -159,6 +165,14 @@ func modelInfo(p *pipeline.Pipeline, skipVision bool, notes *[]string) Model {
 		*notes = append(*notes, fmt.Sprintf("no decoder FLOPs: %v", err))
 	}
 	m.Decoder = DecoderOf(s.Text, inter)
+	m.MergedLogitsAll = true
+	if ins, _, err := ort.GetInputOutputInfo(s.Files.Decoder); err == nil {
+		for _, in := range ins {
+			if in.Name == "num_logits_to_keep" {
+				m.MergedLogitsAll = false
+			}
+		}
+	}
 	if skipVision {
 		return m
 	}
@@ -174,10 +188,10 @@ func modelInfo(p *pipeline.Pipeline, skipVision bool, notes *[]string) Model {
 	return m
 }
 
-// VisionShapes returns input shapes for one image of width×height through
-// the vision graph at path: dynamic dimensions are 1, except the last two
-// of an input of rank 4 or more, which are height and width (pixel values,
-// and a pixel attention mask where the graph has one).
+// VisionShapes returns input shapes for one image (or tile) of
+// width×height through the vision graph at path: dynamic dimensions are 1,
+// except the last two of an input of rank 3 or more, which are height and
+// width (pixel values, and a pixel attention mask where the graph has one).
 func VisionShapes(path string, width, height int) (map[string][]int64, error) {
 	ins, _, err := ort.GetInputOutputInfo(path)
 	if err != nil {
@@ -189,9 +203,9 @@ func VisionShapes(path string, width, height int) (map[string][]int64, error) {
 		for i, d := range s {
 			switch {
 			case d >= 0:
-			case len(s) >= 4 && i == len(s)-2:
+			case len(s) >= 3 && i == len(s)-2:
 				s[i] = int64(height)
-			case len(s) >= 4 && i == len(s)-1:
+			case len(s) >= 3 && i == len(s)-1:
 				s[i] = int64(width)
 			default:
 				s[i] = 1

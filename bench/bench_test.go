@@ -11,6 +11,7 @@ import (
 
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	_ "github.com/vlmrun/vlmrun/models/smolvlm" // a tiling family
 	"github.com/vlmrun/vlmrun/pipeline"
 )
 
@@ -131,5 +132,33 @@ func TestRunErrors(t *testing.T) {
 		if _, err := Run(context.Background(), p, Env{}, tc.cfg); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+}
+
+// A family that splits an image into tiles: the encode FLOPs count every
+// tile the image gave.
+func TestRunTiledModel(t *testing.T) {
+	testenv.ORT(t)
+	repo := testenv.Repo(t)
+	p, err := pipeline.Open(filepath.Join(repo, "models", "smolvlm", "testdata", "smolvlm-twin"),
+		pipeline.Options{ORT: ortx.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	data, err := os.ReadFile(filepath.Join(repo, "models", "smolvlm", "testdata", "images", "big100x80.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), p, Env{}, Config{Images: []Image{{Name: "big.png", Data: data}},
+		Variants: []Variant{{}}, Base: pipeline.Request{MaxNewTokens: 3}, Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, m := rep.Rows[0], rep.Model
+	tiles := r.VisualBefore / m.TokensPerImage
+	if tiles < 2 || m.Vision.FLOPs <= 0 || r.FLOPs.Encode != float64(tiles)*m.Vision.FLOPs || len(rep.Notes) != 0 {
+		t.Errorf("%d visual tokens (%d per tile), vision %v FLOPs per tile, encode %v; notes %v",
+			r.VisualBefore, m.TokensPerImage, m.Vision.FLOPs, r.FLOPs.Encode, rep.Notes)
 	}
 }

@@ -109,11 +109,13 @@ func summarize(v Variant, image string, runs []*pipeline.Result, m Model) Row {
 		r.PeakRSS = max(r.PeakRSS, res.Timings.PeakRSSBytes)
 	}
 
-	r.FLOPs.Encode = m.Vision.FLOPs
+	if m.TokensPerImage > 0 {
+		r.FLOPs.Encode = m.Vision.FLOPs * float64(r.VisualBefore) / float64(m.TokensPerImage)
+	}
 	if m.Decoder.Intermediate > 0 && len(r.LayerRows) > 0 {
 		head := 1
-		if r.DecoderForm == "merged" {
-			head = r.PrefillTokens // the merged graph computes logits for every row
+		if r.DecoderForm == "merged" && m.MergedLogitsAll {
+			head = r.PrefillTokens
 		}
 		r.FLOPs.Prefill = m.Decoder.PrefillFLOPs(r.LayerRows, head)
 		r.FLOPs.Decode = m.Decoder.DecodeFLOPs(r.LayerRows, r.GeneratedTokens)
