@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --dtype=*) dtype="${1#*=}"; shift ;;
     --dest) dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
-    -h|--help) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n "2,18p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     smolvlm|florence2) want+=("$1"); shift ;;
     all) want+=(smolvlm florence2); shift ;;
     *) echo "download-models: unknown argument $1 (see --help)" >&2; exit 2 ;;
