@@ -2,6 +2,7 @@
 //
 //	vlmrun caption [flags] IMAGE...     caption images (default: the embedded model)
 //	vlmrun bench [flags] IMAGE...       time every stage over a pruning sweep
+//	vlmrun plot --bench B --eval E      charts from bench and eval sweeps
 //	vlmrun version                      print versions and the ONNX Runtime library used
 //	vlmrun tokenize / detokenize        debug a tokenizer.json
 //
@@ -30,6 +31,7 @@ func commands() []command {
 		{"caption", "caption images, streaming the text and timing every stage", cmdCaption},
 		{"eval", "caption generated held-out scenes and score them (exact match, object F1)", cmdEval},
 		{"bench", "time every stage over a sweep of pruning methods × budgets × images", cmdBench},
+		{"plot", "draw PNG charts from bench and eval sweep reports", cmdPlot},
 		{"prune", "list the pruning methods (vlmrun prune list)", cmdPrune},
 		{"version", "print vlmrun's version and the ONNX Runtime library it loads", cmdVersion},
 		{"tokenize", "print the ids of stdin's text as a JSON array", func(_ context.Context, a []string, in io.Reader, out, errw io.Writer) int {
