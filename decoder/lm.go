@@ -64,16 +64,9 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 		return nil, fmt.Errorf("decoder: %d layer graphs for %d layers", len(f.Layers), d.Layers)
 	}
 	m := &LM{d: d}
-	_, eo, err := ortx.Inspect(f.Embed, o)
-	if err != nil {
-		return nil, fmt.Errorf("decoder: %w", err)
-	}
-	ep := ortx.Float("inputs_embeds")
-	if i, ok := ortx.Info(eo, "inputs_embeds"); ok && i.DataType == ort.TensorElementDataTypeFloat16 {
-		ep, m.embedHalf = ortx.Float16("inputs_embeds"), true
-	}
-	if m.embed, err = ortx.Open(f.Embed, []ortx.Port{ortx.Int64("input_ids")}, []ortx.Port{ep}, o); err != nil {
-		return nil, fmt.Errorf("decoder: %w", err)
+	var err error
+	if m.embed, m.embedHalf, err = openEmbed(f.Embed, o); err != nil {
+		return nil, err
 	}
 	io, in, out, err := inspectMerged(f.Merged, d, o)
 	if err != nil {
@@ -101,6 +94,24 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 		}
 	}
 	return m, nil
+}
+
+// openEmbed opens an embed_tokens graph (input_ids → inputs_embeds, float32
+// or float16).
+func openEmbed(path string, o ortx.Options) (*ortx.Session, bool, error) {
+	_, eo, err := ortx.Inspect(path, o)
+	if err != nil {
+		return nil, false, fmt.Errorf("decoder: %w", err)
+	}
+	ep, half := ortx.Float("inputs_embeds"), false
+	if i, ok := ortx.Info(eo, "inputs_embeds"); ok && i.DataType == ort.TensorElementDataTypeFloat16 {
+		ep, half = ortx.Float16("inputs_embeds"), true
+	}
+	s, err := ortx.Open(path, []ortx.Port{ortx.Int64("input_ids")}, []ortx.Port{ep}, o)
+	if err != nil {
+		return nil, false, fmt.Errorf("decoder: %w", err)
+	}
+	return s, half, nil
 }
 
 // Dims returns the model's dimensions.
@@ -134,36 +145,41 @@ func (m *LM) Destroy() {
 
 // Embed returns the embeddings (len(ids) × Hidden) of the token ids.
 func (m *LM) Embed(ids []int) ([]float32, error) {
+	return embedIDs(m.embed, m.embedHalf, m.d, ids)
+}
+
+// embedIDs runs an embed_tokens graph (float32 or float16 output) on ids.
+func embedIDs(sess *ortx.Session, half bool, d Dims, ids []int) ([]float32, error) {
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("decoder: embed: no tokens")
 	}
 	ids64 := make([]int64, len(ids))
 	for i, id := range ids {
-		if id < 0 || id >= m.d.Vocab {
-			return nil, fmt.Errorf("decoder: embed: token id %d outside the vocabulary (%d)", id, m.d.Vocab)
+		if id < 0 || id >= d.Vocab {
+			return nil, fmt.Errorf("decoder: embed: token id %d outside the vocabulary (%d)", id, d.Vocab)
 		}
 		ids64[i] = int64(id)
 	}
-	out := make([]float32, len(ids)*m.d.Hidden)
+	out := make([]float32, len(ids)*d.Hidden)
 	vals := newValues()
 	defer vals.destroy()
 	in := vals.i64(ids64, 1, int64(len(ids)))
-	var half []byte
+	var hb []byte
 	var o ort.Value
-	if m.embedHalf {
-		half = make([]byte, 2*len(out))
-		o = vals.raw(ort.TensorElementDataTypeFloat16, half, 1, int64(len(ids)), int64(m.d.Hidden))
+	if half {
+		hb = make([]byte, 2*len(out))
+		o = vals.raw(ort.TensorElementDataTypeFloat16, hb, 1, int64(len(ids)), int64(d.Hidden))
 	} else {
-		o = vals.f32(out, 1, int64(len(ids)), int64(m.d.Hidden))
+		o = vals.f32(out, 1, int64(len(ids)), int64(d.Hidden))
 	}
 	if vals.err != nil {
 		return nil, vals.err
 	}
-	if err := m.embed.Run([]ort.Value{in}, []ort.Value{o}); err != nil {
+	if err := sess.Run([]ort.Value{in}, []ort.Value{o}); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
-	if m.embedHalf {
-		ortx.HalfToFloat(out, half)
+	if half {
+		ortx.HalfToFloat(out, hb)
 	}
 	return out, nil
 }

@@ -71,6 +71,19 @@ type Files struct {
 	// layer plus the final norm and LM head. Needed for in-decoder pruning.
 	Layers []string
 	Head   string
+	// Encoder is the text encoder of an encoder-decoder model
+	// (encoder_model); "" for decoder-only models.
+	Encoder string
+}
+
+// Seq2Seq are the generation settings of an encoder-decoder model: the
+// decoder start token and transformers.js's logits processors (a negative
+// id or zero size disables one).
+type Seq2Seq struct {
+	DecoderStart  int
+	ForcedBOS     int
+	ForcedEOS     int
+	NoRepeatNGram int
 }
 
 // Text describes the decoder's dimensions.
@@ -104,6 +117,11 @@ type Spec struct {
 	// BuildPrompt turns the user's text (may be empty: the family's default
 	// task) into ids with nImage placeholder tokens.
 	BuildPrompt func(user string, nImage int) (Prompt, error)
+
+	// Seq2Seq is set for encoder-decoder models (Files.Encoder): the prompt
+	// with its visual tokens is the encoder input and generation starts
+	// from the decoder start token. Text.Layers is then the decoder's.
+	Seq2Seq *Seq2Seq
 
 	// The optional hooks below are for families whose image becomes several
 	// vision inputs (tiles) and whose prompt depends on the tiling.

@@ -37,7 +37,8 @@ type Options struct {
 type Pipeline struct {
 	Spec   *models.Spec
 	vision *encoder.Vision
-	lm     *decoder.LM
+	lm     *decoder.LM      // decoder-only models
+	s2s    *decoder.Seq2Seq // encoder-decoder models
 	opt    Options
 	// active counts running Caption calls and starts counts every call
 	// ever started; together they tell a call whether another one shared
@@ -72,22 +73,44 @@ func Open(dir string, o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	t := spec.Text
-	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder,
-		Layers: spec.Files.Layers, Head: spec.Files.Head},
-		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
-			HeadDim: t.HeadDim, Vocab: t.Vocab}, o.ORT)
+	dims := decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
+		HeadDim: t.HeadDim, Vocab: t.Vocab}
+	p := &Pipeline{Spec: spec, vision: vis, opt: o}
+	if spec.Files.Encoder != "" {
+		if spec.Seq2Seq == nil {
+			vis.Destroy()
+			return nil, fmt.Errorf("pipeline: %s: an encoder-decoder model needs its generation settings", dir)
+		}
+		p.s2s, err = decoder.OpenSeq2Seq(decoder.Seq2SeqFiles{Embed: spec.Files.Embed, Encoder: spec.Files.Encoder,
+			Decoder: spec.Files.Decoder}, dims, o.ORT)
+	} else {
+		p.lm, err = decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder,
+			Layers: spec.Files.Layers, Head: spec.Files.Head}, dims, o.ORT)
+	}
 	if err != nil {
 		vis.Destroy()
 		return nil, err
 	}
-	return &Pipeline{Spec: spec, vision: vis, lm: lm, opt: o}, nil
+	return p, nil
 }
 
 // Close releases every ORT session.
 func (p *Pipeline) Close() {
 	p.vision.Destroy()
 	p.lm.Destroy()
+	p.s2s.Destroy()
 }
+
+// embed embeds token ids with the model's embed_tokens graph.
+func (p *Pipeline) embed(ids []int) ([]float32, error) {
+	if p.s2s != nil {
+		return p.s2s.Embed(ids)
+	}
+	return p.lm.Embed(ids)
+}
+
+// hasLayers reports whether the per-layer decoder form is available.
+func (p *Pipeline) hasLayers() bool { return p.lm != nil && p.lm.HasLayers() }
 
 // Budget turns a visual-token count into the number to keep.
 type Budget interface {
@@ -178,7 +201,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	if err != nil {
 		return nil, err
 	}
-	embeds, err := p.lm.Embed(prompt.IDs)
+	embeds, err := p.embed(prompt.IDs)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +241,16 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 		}
 		return nil
 	}
-	out, err := p.lm.Generate(ctx, in, decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
-		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}, emit)
+	dopt := decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
+		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}
+	var out *decoder.Output
+	if ss := p.Spec.Seq2Seq; p.s2s != nil {
+		out, err = p.s2s.Generate(ctx, in.Embeds, decoder.Seq2SeqOptions{Options: dopt, DecoderStart: ss.DecoderStart,
+			Processors: decoder.Processors{NoRepeatNGram: ss.NoRepeatNGram, ForcedBOS: ss.ForcedBOS,
+				ForcedEOS: ss.ForcedEOS}}, emit)
+	} else {
+		out, err = p.lm.Generate(ctx, in, dopt, emit)
+	}
 	stopped := err != nil && out != nil && errors.Is(err, ErrStop)
 	if err != nil && !stopped {
 		return nil, err
@@ -249,6 +280,9 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 }
 
 func (p *Pipeline) sessions() []*ortx.Session {
+	if p.s2s != nil {
+		return append([]*ortx.Session{p.vision.Session()}, p.s2s.Sessions()...)
+	}
 	return append([]*ortx.Session{p.vision.Session()}, p.lm.Sessions()...)
 }
 
@@ -261,7 +295,7 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden); err != nil {
 			return pruning.Result{}, err
 		}
-		if !p.lm.HasLayers() {
+		if !p.hasLayers() {
 			return pruning.Result{}, fmt.Errorf("pipeline: %s prunes inside the decoder, but %s has no per-layer decoder graphs",
 				req.In.Name(), p.Spec.Dir)
 		}
