@@ -4,7 +4,7 @@
 # which run on the twin folders under models/smolvlm/testdata):
 #
 #   smolvlm    HuggingFaceTB/SmolVLM-256M-Instruct  (model_type idefics3)
-#   florence2  onnx-community/Florence-2-base-ft    (model_type florence2; not runnable by vlmrun yet)
+#   florence2  onnx-community/Florence-2-base-ft    (model_type florence2)
 #
 # Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|all]...
 #
@@ -16,6 +16,7 @@
 #
 # DIR defaults to $VLMRUN_MODELS, else ~/.cache/vlmrun (outside the repository).
 # Then: vlmrun caption --model DIR/SmolVLM-256M-Instruct --dtype DTYPE IMAGE
+#       vlmrun caption --model DIR/Florence-2-base-ft --dtype DTYPE --prompt "<DETAILED_CAPTION>" IMAGE
 set -euo pipefail
 
 dtype=q4
@@ -27,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --dtype=*) dtype="${1#*=}"; shift ;;
     --dest) dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
-    -h|--help) sed -n "2,18p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     smolvlm|florence2) want+=("$1"); shift ;;
     all) want+=(smolvlm florence2); shift ;;
     *) echo "download-models: unknown argument $1 (see --help)" >&2; exit 2 ;;

@@ -14,7 +14,9 @@ import (
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 
-	_ "github.com/vlmrun/vlmrun/models/scenes" // model families
+	// model families
+	_ "github.com/vlmrun/vlmrun/models/florence2"
+	_ "github.com/vlmrun/vlmrun/models/scenes"
 	_ "github.com/vlmrun/vlmrun/models/smolvlm"
 )
 

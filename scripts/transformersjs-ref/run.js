@@ -2,7 +2,9 @@
 // folders, the reference for vlmrun's model-family differential tests.
 //
 // Usage: node run.js CASES.json OUT_DIR
-// CASES.json is a list of {name, model, image, prompt, dtype, max_new_tokens}.
+// CASES.json is a list of {name, model, image, prompt | task, dtype,
+// max_new_tokens}; task (Florence-2) is the task token or text given to the
+// processor, and generated_ids then start with the decoder start token.
 // For each case it writes OUT_DIR/<name>.json ({input_ids, generated_ids,
 // pixel_shape, rows, cols}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
 // little-endian float32). Network access is disabled: every file must be local.
@@ -38,11 +40,20 @@ async function main() {
     }
     const { processor, model } = loaded.get(key);
     const image = await tjs.RawImage.read(c.image);
-    const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: c.prompt }] }];
-    const text = processor.apply_chat_template(messages, { add_generation_prompt: true });
-    const inputs = await processor(text, [image]);
+    let text, inputs, promptLen;
+    if (c.task !== undefined) {
+      // Florence-2: a task token (or free text) and the image; the
+      // generated sequence starts with the decoder start token.
+      text = c.task;
+      inputs = await processor(image, c.task);
+      promptLen = 0;
+    } else {
+      const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: c.prompt }] }];
+      text = processor.apply_chat_template(messages, { add_generation_prompt: true });
+      inputs = await processor(text, [image]);
+      promptLen = inputs.input_ids.dims[1];
+    }
     const out = await model.generate({ ...inputs, max_new_tokens: c.max_new_tokens, do_sample: false });
-    const promptLen = inputs.input_ids.dims[1];
     const all = Array.from(out.data, Number);
     const pv = inputs.pixel_values;
     fs.writeFileSync(path.join(outDir, `${c.name}.pixels.f32`), Buffer.from(pv.data.buffer, pv.data.byteOffset, pv.data.byteLength));

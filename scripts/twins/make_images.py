@@ -18,6 +18,8 @@ SIZES = {  # name: (width, height)
     "small32x20": (32, 20), "big100x80": (100, 80),
     "sq32": (32, 32), "land32x24": (32, 24), "port24x32": (24, 32),
 }
+# Added later, with fixed seeds so the images above keep their bytes.
+EXTRA = {"sq32b": (32, 32, 201), "sq32c": (32, 32, 202)}
 
 
 def png(path, rgb):
@@ -57,6 +59,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     for i, (name, (w, h)) in enumerate(sorted(SIZES.items())):
         png(os.path.join(out, name + ".png"), image(name, w, h, 100 + i))
+    for name, (w, h, seed) in sorted(EXTRA.items()):
+        png(os.path.join(out, name + ".png"), image(name, w, h, seed))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ Writes OUT_DIR/smolvlm-twin (model_type idefics3, the current decoder
 signature, 64 px longest edge so images are split into 32 px tiles plus the
 global image; fp32 and fp16 files) and OUT_DIR/smolvlm-twin-legacy
 (model_type smolvlm, a decoder with use_cache_branch and num_logits_to_keep,
-32 px longest edge so images are never split). Deterministic: the same
+32 px longest edge so images are never split), and the Florence-2 twin
+(model_type florence2, encoder-decoder, 32×32 images) in
+models/florence2/testdata/florence2-twin (OUT_DIR/florence2-twin when
+OUT_DIR is given). Deterministic: the same
 numpy and onnx versions give the same bytes. Needs python3-onnx (1.12 is
 enough) and python3-numpy.
 """
@@ -16,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import florence2  # noqa: E402
 import smolvlm  # noqa: E402
 
 
@@ -27,6 +31,8 @@ def main():
     smolvlm.make(os.path.join(out, "smolvlm-twin"), seed=1)
     smolvlm.make(os.path.join(out, "smolvlm-twin-legacy"), seed=5, model_type="smolvlm", size_edge=32,
                  legacy=True, dtypes=("fp32",))
+    fl = sys.argv[1] if len(sys.argv) == 2 else os.path.join(here, "..", "..", "models", "florence2", "testdata")
+    florence2.make(os.path.join(fl, "florence2-twin"), seed=11)
 
 
 if __name__ == "__main__":
