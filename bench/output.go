@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +21,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		threads = "ORT default"
 	}
 	fmt.Fprintf(&b, "model %s (%s): %d visual tokens per image at %d×%d, decoder %d layers × %d hidden, vision %.3g GFLOP per image\n",
-		m.Dir, m.Family, m.TokensPerImage, m.InputSize[0], m.InputSize[1], m.Decoder.Layers, m.Decoder.Hidden, m.Vision.FLOPs/1e9)
+		filepath.Base(m.Dir), m.Family, m.TokensPerImage, m.InputSize[0], m.InputSize[1], m.Decoder.Layers, m.Decoder.Hidden, m.Vision.FLOPs/1e9)
 	fmt.Fprintf(&b, "onnxruntime %s, %s, intra-op threads: %s; %s, %d logical CPUs, load %s; %s\n",
 		r.Env.ORT, r.Env.Provider, threads, r.Env.CPU, r.Env.CPUs, r.Env.LoadAvg1m, r.Env.Go)
 	fmt.Fprintf(&b, "%d warm-up + %d measured runs per cell, interleaved across cells\n", r.Warmup, r.Runs)
@@ -39,11 +40,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintln(&b)
 		tw = tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "method\tkeep\tkeep\tprefill\tgenerated\tdecode\tin ORT\trunner\tKV cache\tvisual KV\tGFLOP\tprefill speed-up\t")
-		fmt.Fprintln(tw, "\t\tratio\ttokens\ttokens\ttok/s\tms\toverhead\t\t(shrink)\tenc/prefill/decode\tmeasured/FLOPs\t")
+		fmt.Fprintln(tw, "\t\tratio\ttokens\ttokens\ttok/s\tms\toverhead\t\t(shrink)\tenc/prefill/decode\tmeasured / FLOPs (ratio)\t")
 		for _, x := range rows {
 			speed := "-"
 			if x.PredictedSpeedup > 0 {
-				speed = fmt.Sprintf("%.2f× / %.2f×", x.PrefillSpeedup, x.PredictedSpeedup)
+				speed = fmt.Sprintf("%.2f× / %.2f× (%.0f%%)", x.PrefillSpeedup, x.PredictedSpeedup,
+					100*x.PrefillSpeedup/x.PredictedSpeedup)
 			}
 			shrink := 0.0
 			if x.VisualKVFull > 0 {

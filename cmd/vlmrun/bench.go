@@ -34,6 +34,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	runs := fs.IntP("runs", "n", 10, "measured runs per cell")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
+	save := fs.String("save", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -87,6 +88,11 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return fail(1, err)
 	}
+	if *save != "" {
+		if err := saveJSON(*save, rep); err != nil {
+			return fail(1, err)
+		}
+	}
 	switch {
 	case *asJSON:
 		enc := json.NewEncoder(stdout)
@@ -101,4 +107,13 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return fail(1, err)
 	}
 	return 0
+}
+
+// saveJSON writes v as indented JSON to path.
+func saveJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }

@@ -38,15 +38,16 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	errors := fs.Int("show-errors", 0, "print up to N wrong captions")
 	data := fs.String("data", "", "JSONL dataset of image paths and reference captions to score instead of the scenes (a sweep)")
 	asCSV := fs.Bool("csv", false, "print the sweep as CSV (implies sweep mode)")
+	save := fs.String("save", "", "also write the sweep's JSON report to this file (implies sweep mode)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
 		}
 		return 2
 	}
-	if *data != "" || *asCSV || isSweep(pf.method, pf.keep) {
+	if *data != "" || *asCSV || *save != "" || isSweep(pf.method, pf.keep) {
 		return evalSweepMain(ctx, &mf, &gf, &pf, eval.ScenesConfig{Seed: *seed, Start: *start, Count: *count,
-			Size: *size, Blank: *blank}, *data, *asJSON, *asCSV, stdout, stderr)
+			Size: *size, Blank: *blank}, *data, *save, *asJSON, *asCSV, stdout, stderr)
 	}
 	req, err := gf.request()
 	oracle := 0

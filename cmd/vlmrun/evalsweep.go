@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -184,7 +185,7 @@ func writeEvalSweep(w io.Writer, rep *evalSweepReport, asJSON, asCSV bool) error
 		cw.Flush()
 		return cw.Error()
 	}
-	fmt.Fprintf(w, "%s, %d images, model %s\n", rep.Dataset, rep.Count, rep.Model)
+	fmt.Fprintf(w, "%s, %d images, model %s\n", rep.Dataset, rep.Count, filepath.Base(rep.Model))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "method\tkeep\tkeep ratio\tvisual tokens\t")
 	for _, m := range rep.Metrics {
@@ -211,7 +212,7 @@ func writeEvalSweep(w io.Writer, rep *evalSweepReport, asJSON, asCSV bool) error
 // then every --prune method × --keep budget, on the generated scenes or on
 // the --data JSONL dataset.
 func evalSweepMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneFlags, scenes eval.ScenesConfig,
-	data string, asJSON, asCSV bool, stdout, stderr io.Writer) int {
+	data, save string, asJSON, asCSV bool, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int {
 		fmt.Fprintf(stderr, "vlmrun eval: %v\n", err)
 		return code
@@ -246,6 +247,9 @@ func evalSweepMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneF
 		rep, err = dataSweep(ctx, p, data, items, cells, progress)
 	} else {
 		rep, err = scenesSweep(ctx, p, scenes, cells, progress)
+	}
+	if err == nil && save != "" {
+		err = saveJSON(save, rep)
 	}
 	if err == nil {
 		err = writeEvalSweep(stdout, rep, asJSON, asCSV)
