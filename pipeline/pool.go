@@ -35,6 +35,19 @@ func OpenPool(dir string, o Options, n int) (*Pool, error) {
 	return pl, nil
 }
 
+// NewPool makes a pool of already opened replicas of one model; the pool
+// then owns them.
+func NewPool(replicas ...*Pipeline) (*Pool, error) {
+	if len(replicas) == 0 {
+		return nil, fmt.Errorf("pipeline: pool of no replicas")
+	}
+	pl := &Pool{free: make(chan *Pipeline, len(replicas)), all: replicas}
+	for _, p := range replicas {
+		pl.free <- p
+	}
+	return pl, nil
+}
+
 // Size returns the number of replicas.
 func (pl *Pool) Size() int { return len(pl.all) }
 

@@ -3,6 +3,8 @@
 //	vlmrun caption [flags] IMAGE...     caption images (default: the embedded model)
 //	vlmrun bench [flags] IMAGE...       time every stage over a pruning sweep
 //	vlmrun plot --bench B --eval E      charts from bench and eval sweeps
+//	vlmrun caption --jsonl OUT DIR|GLOB...   batch-caption folders, resumable, sharded
+//	vlmrun serve [flags]                OpenAI-compatible HTTP server
 //	vlmrun version                      print versions and the ONNX Runtime library used
 //	vlmrun tokenize / detokenize        debug a tokenizer.json
 //
@@ -29,6 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"caption", "caption images, streaming the text and timing every stage", cmdCaption},
+		{"serve", "serve the model over an OpenAI-compatible HTTP API (chat completions)", cmdServe},
 		{"eval", "caption generated held-out scenes and score them (exact match, object F1)", cmdEval},
 		{"bench", "time every stage over a sweep of pruning methods × budgets × images", cmdBench},
 		{"plot", "draw PNG charts from bench and eval sweep reports", cmdPlot},

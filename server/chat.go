@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/pruning"
+)
+
+// outcome is what a chat request ended with, for metrics and the log.
+type outcome struct {
+	status int
+	code   string
+	tokens int
+}
+
+// chat serves POST /v1/chat/completions.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	out := &outcome{status: http.StatusOK}
+	defer func() {
+		s.met.finished(out.status, out.code, time.Since(start).Seconds())
+		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", out.status,
+			"code", out.code, "tokens", out.tokens, "ms", time.Since(start).Milliseconds())
+	}()
+	fail := func(e *apiError) {
+		out.status, out.code = e.Status, e.Code
+		writeError(w, e)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		fail(newError(http.StatusMethodNotAllowed, "method_not_allowed", "", "method %s is not allowed on %s (use POST)", r.Method, r.URL.Path))
+		return
+	}
+	if s.draining.Load() {
+		fail(newError(http.StatusServiceUnavailable, "shutting_down", "", "the server is shutting down"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			fail(newError(http.StatusRequestEntityTooLarge, "request_too_large", "", "the request body is larger than the limit of %d bytes", s.lim.MaxBodyBytes))
+		} else {
+			fail(badRequest("invalid_body", "", "read the request body: %v", err))
+		}
+		return
+	}
+	job, e := parseChat(body, s.lim)
+	if e != nil {
+		fail(e)
+		return
+	}
+	if job.model != "" && job.model != s.cfg.ModelName {
+		fail(newError(http.StatusNotFound, "model_not_found", "model", "the model %q does not exist (this server has %q)", job.model, s.cfg.ModelName))
+		return
+	}
+	req, pruneDesc, e := s.request(job)
+	if e != nil {
+		fail(e)
+		return
+	}
+	img, e := s.load(r.Context(), job.images[0])
+	if e == nil {
+		e = checkHeader(img, s.lim.MaxPixels)
+	}
+	if e != nil {
+		fail(e)
+		return
+	}
+	// admission: a bounded queue in front of the replicas
+	if s.admitted.Add(1) > int64(s.pool.Size()+s.cfg.Queue) {
+		s.admitted.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		fail(newError(http.StatusTooManyRequests, "server_busy", "", "the server is busy: %d requests running and %d queued; retry later", s.pool.Size(), s.cfg.Queue))
+		return
+	}
+	defer s.admitted.Add(-1)
+	ctx := r.Context()
+	if s.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, s.cfg.Timeout, errTimeout)
+		defer cancel()
+	}
+	queued := time.Now()
+	p, err := s.pool.Get(ctx)
+	if err != nil {
+		s.cancelled(w, out, ctx, nil)
+		return
+	}
+	s.running.Add(1)
+	defer func() {
+		s.running.Add(-1)
+		s.pool.Put(p)
+	}()
+	c := &completion{s: s, w: w, job: job, ctx: ctx, id: newID(), created: time.Now().Unix(),
+		stop: stopper{stops: job.stops}}
+	c.flusher, _ = w.(http.Flusher)
+	queueMs := float64(time.Since(queued).Microseconds()) / 1000
+	res, err := p.Caption(ctx, "image", bytes.NewReader(img), req, c.piece)
+	if err != nil {
+		if ctx.Err() != nil || c.writeErr != nil {
+			s.cancelled(w, out, ctx, c)
+			return
+		}
+		e := captionError(err)
+		out.status, out.code = e.Status, e.Code
+		c.fail(e)
+		return
+	}
+	if !c.stopped {
+		if tail := c.stop.flush(); tail != "" {
+			c.emit(tail)
+		}
+	}
+	out.tokens = len(res.GeneratedIDs)
+	s.met.captioned(res, queueMs)
+	rep := &report{Timings: res.Timings, QueueMs: queueMs, VisualTokens: res.Visual, Image: res.Image,
+		Prune: pruneDesc[0], Keep: pruneDesc[1]}
+	finish := "length"
+	if c.stopped || (len(res.GeneratedIDs) > 0 && slices.Contains(s.spec.EOS, res.GeneratedIDs[len(res.GeneratedIDs)-1])) {
+		finish = "stop"
+	}
+	u := usage{PromptTokens: len(res.PromptIDs), CompletionTokens: len(res.GeneratedIDs)}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	c.finish(finish, u, rep)
+}
+
+// request turns a parsed job into a pipeline request, applying the
+// server's default pruning, and checks the prompt's length in tokens. It
+// also returns the pruning method and keep for the report.
+func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) {
+	req := pipeline.Request{Prompt: job.prompt, MaxNewTokens: job.maxTokens, Sampling: job.sampling, Form: job.form}
+	ps := s.cfg.Prune
+	if job.pruneSet {
+		ps.Method, ps.Keep = job.prune, ""
+	}
+	if job.keepSet {
+		ps.Keep = job.keep
+	}
+	ps.MethodName, ps.KeepName = "vlmrun.prune", "vlmrun.keep"
+	if err := ps.Apply(&req); err != nil {
+		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune", "%v", err)
+	}
+	if req.In != nil && len(s.spec.Files.Layers) == 0 {
+		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune",
+			"%s prunes inside the decoder, and this model has no per-layer decoder graphs", req.In.Name())
+	}
+	prompt, err := s.spec.BuildPrompt(job.prompt, s.spec.TokensPerImage)
+	if err != nil {
+		return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
+	}
+	if n := len(prompt.IDs); n > s.lim.MaxPromptTokens {
+		return req, [2]string{}, badRequest("context_length_exceeded", "messages",
+			"the prompt has %d tokens (visual tokens included); the limit is %d", n, s.lim.MaxPromptTokens)
+	}
+	method := ps.Method
+	if method == "" {
+		method = "none"
+	}
+	return req, [2]string{method, ps.Keep}, nil
+}
+
+// cancelled ends a request whose context ended or whose client left:
+// 504 on timeout, 503 on shutdown, and 499 (logged only; nobody is there
+// to read it) when the client disconnected.
+func (s *Server) cancelled(w http.ResponseWriter, out *outcome, ctx context.Context, c *completion) {
+	s.met.cancel()
+	var e *apiError
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errTimeout):
+		e = newError(http.StatusGatewayTimeout, "timeout", "", "the request took longer than the server's timeout of %s", s.cfg.Timeout)
+	case errors.Is(cause, errShutdown):
+		e = newError(http.StatusServiceUnavailable, "shutting_down", "", "the server is shutting down")
+	default:
+		out.status, out.code = 499, "client_disconnected"
+		return
+	}
+	out.status, out.code = e.Status, e.Code
+	if c != nil {
+		c.fail(e)
+	} else {
+		writeError(w, e)
+	}
+}
+
+// captionError maps a pipeline error to an API error: bad images are the
+// client's (400, or 413 when too large), anything else is the server's.
+func captionError(err error) *apiError {
+	switch {
+	case errors.Is(err, encoder.ErrImageTooBig):
+		return newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages", "%v", err)
+	case errors.Is(err, encoder.ErrNotImage), errors.Is(err, encoder.ErrEmptyImage), errors.Is(err, encoder.ErrCorruptImage):
+		return badRequest("invalid_image", "messages", "%v", err)
+	case errors.Is(err, pruning.ErrMissingInput), errors.Is(err, pruning.ErrBudget):
+		return badRequest("invalid_prune", "vlmrun.prune", "%v", err)
+	default:
+		return newError(http.StatusInternalServerError, "internal_error", "", "%v", err)
+	}
+}
+
+// newID returns a completion id.
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/vlmrun/vlmrun/decoder"
+)
+
+// chatJob is a parsed, validated chat request: everything the handler needs
+// except the images' bytes for file and remote references.
+type chatJob struct {
+	model        string
+	stream       bool
+	includeUsage bool
+	prompt       string // text of the last user message; "" = the model's task
+	images       []imageRef
+	maxTokens    int // 0 = the model's default
+	sampling     decoder.Sampling
+	stops        []string
+	form         decoder.Form
+	// prune and keep are the request's pruning settings; pruneSet and
+	// keepSet say whether they were given (else the server's default).
+	prune, keep       string
+	pruneSet, keepSet bool
+}
+
+// imageRef is one image of a request: decoded bytes (a data: URI), a local
+// file path, or a remote http(s) URL.
+type imageRef struct {
+	data []byte
+	path string
+	url  string
+}
+
+// maxStops is OpenAI's limit on stop sequences.
+const maxStops = 4
+
+// parseChat parses and validates a chat completions request body against
+// the limits. It does no I/O: file and remote images are resolved later.
+// Every failure is an apiError with a 4xx status.
+func parseChat(body []byte, lim Limits) (*chatJob, *apiError) {
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return nil, badRequest("invalid_json", "", "malformed JSON in the request body: %v", err)
+		case errors.As(err, &typ):
+			return nil, badRequest("invalid_type", typ.Field, "wrong type in the request body: %v", err)
+		default:
+			return nil, badRequest("invalid_json", "", "invalid request body: %v", err)
+		}
+	}
+	if req.Messages == nil {
+		return nil, badRequest("missing_messages", "messages", "messages is required")
+	}
+	job := &chatJob{model: req.Model, stream: req.Stream}
+	if req.StreamOptions != nil {
+		job.includeUsage = req.StreamOptions.IncludeUsage
+	}
+	if req.N != nil && *req.N != 1 {
+		return nil, badRequest("unsupported_value", "n", "n must be 1 (got %d)", *req.N)
+	}
+	if e := job.messages(req.Messages, lim); e != nil {
+		return nil, e
+	}
+	if e := job.generation(&req, lim); e != nil {
+		return nil, e
+	}
+	if e := job.extension(req.VLMRun); e != nil {
+		return nil, e
+	}
+	return job, nil
+}
+
+// messages reads the prompt (the last user message's text) and the images.
+func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
+	if len(msgs) == 0 {
+		return badRequest("missing_messages", "messages", "messages must not be empty")
+	}
+	nImages := 0
+	for i, m := range msgs {
+		switch m.Role {
+		case "system", "developer", "user", "assistant":
+		default:
+			return badRequest("invalid_role", "messages", "messages[%d]: unknown role %q (want system, developer, user or assistant)", i, m.Role)
+		}
+		texts, imgs, e := parseContent(i, m.Content)
+		if e != nil {
+			return e
+		}
+		if len(imgs) > 0 && m.Role != "user" {
+			return badRequest("invalid_content", "messages", "messages[%d]: images are only accepted in user messages", i)
+		}
+		nImages += len(imgs)
+		if nImages > lim.MaxImages {
+			return badRequest("too_many_images", "messages", "too many images: the limit is %d per request", lim.MaxImages)
+		}
+		for _, raw := range imgs {
+			ref, e := parseImageURL(i, raw, lim)
+			if e != nil {
+				return e
+			}
+			job.images = append(job.images, ref)
+		}
+		if i == len(msgs)-1 {
+			if m.Role != "user" {
+				return badRequest("invalid_role", "messages", "the last message must be from the user (got %q)", m.Role)
+			}
+			job.prompt = strings.TrimSpace(strings.Join(texts, "\n"))
+		}
+	}
+	if len(job.images) == 0 {
+		return badRequest("missing_image", "messages", "no image: this model captions one image per request; send it as an image_url content part")
+	}
+	if len(job.prompt) > lim.MaxPromptBytes {
+		return badRequest("context_length_exceeded", "messages", "the prompt has %d bytes; the limit is %d", len(job.prompt), lim.MaxPromptBytes)
+	}
+	return nil
+}
+
+// parseContent splits a message's content into its texts and its raw
+// image_url values.
+func parseContent(i int, raw json.RawMessage) (texts []string, imgs []json.RawMessage, e *apiError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content: %v", i, err)
+		}
+		return []string{s}, nil, nil
+	}
+	var parts []contentPart
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content must be a string or an array of content parts: %v", i, err)
+	}
+	for j, p := range parts {
+		switch p.Type {
+		case "text":
+			texts = append(texts, p.Text)
+		case "image_url":
+			if len(p.ImageURL) == 0 {
+				return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: image_url part without image_url", i, j)
+			}
+			imgs = append(imgs, p.ImageURL)
+		default:
+			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: unsupported content part type %q (want text or image_url)", i, j, p.Type)
+		}
+	}
+	return texts, imgs, nil
+}
+
+// parseImageURL reads an image_url value ({"url": ...} or a string): a
+// base64 data: URI is decoded here; file paths and http(s) URLs are kept
+// for loading.
+func parseImageURL(i int, raw json.RawMessage, lim Limits) (imageRef, *apiError) {
+	var u string
+	if err := json.Unmarshal(raw, &u); err != nil {
+		var obj struct {
+			URL string `json:"url"`
+		}
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: image_url must be an object with a url: %v", i, err)
+		}
+		u = obj.URL
+	}
+	lower := strings.ToLower(u)
+	switch {
+	case u == "":
+		return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: empty image url", i)
+	case strings.HasPrefix(lower, "data:"):
+		data, e := decodeDataURI(i, u, lim.MaxImageBytes)
+		return imageRef{data: data}, e
+	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
+		return imageRef{url: u}, nil
+	case strings.HasPrefix(lower, "file://"):
+		return imageRef{path: u[len("file://"):]}, nil
+	case strings.Contains(u, "://"):
+		return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: unsupported image url scheme in %q (want data:, http(s):// or a file path)", i, clip(u, 64))
+	default:
+		return imageRef{path: u}, nil
+	}
+}
+
+// decodeDataURI decodes "data:[type];base64,PAYLOAD", refusing payloads
+// that would decode to more than maxBytes before decoding them.
+func decodeDataURI(i int, u string, maxBytes int64) ([]byte, *apiError) {
+	meta, payload, ok := strings.Cut(u[len("data:"):], ",")
+	if !ok {
+		return nil, badRequest("invalid_image_url", "messages", "messages[%d]: data URI without a comma", i)
+	}
+	if !strings.HasSuffix(strings.ToLower(meta), ";base64") {
+		return nil, badRequest("invalid_image_url", "messages", "messages[%d]: image data URIs must be base64 (data:image/png;base64,...)", i)
+	}
+	if n := base64.StdEncoding.DecodedLen(len(payload)); int64(n) > maxBytes+3 {
+		return nil, newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages",
+			"messages[%d]: the image is about %d bytes; the limit is %d", i, n, maxBytes)
+	}
+	data, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil && !strings.Contains(payload, "=") {
+		// unpadded base64, as some clients send
+		data, err = base64.RawStdEncoding.DecodeString(payload)
+	}
+	if err != nil {
+		return nil, badRequest("invalid_base64", "messages", "messages[%d]: invalid base64 in the image data URI: %v", i, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages",
+			"messages[%d]: the image has %d bytes; the limit is %d", i, len(data), maxBytes)
+	}
+	if len(data) == 0 {
+		return nil, badRequest("invalid_image", "messages", "messages[%d]: empty image in the data URI", i)
+	}
+	return data, nil
+}
+
+// generation reads max_tokens, sampling and stop sequences.
+func (job *chatJob) generation(req *chatRequest, lim Limits) *apiError {
+	mt, param := req.MaxTokens, "max_tokens"
+	if req.MaxCompletionTokens != nil {
+		mt, param = req.MaxCompletionTokens, "max_completion_tokens"
+	}
+	if mt != nil {
+		if *mt < 1 || *mt > lim.MaxTokens {
+			return badRequest("invalid_value", param, "%s must be between 1 and %d (got %d)", param, lim.MaxTokens, *mt)
+		}
+		job.maxTokens = *mt
+	}
+	s := decoder.Sampling{TopP: 1}
+	if t := req.Temperature; t != nil {
+		if math.IsNaN(*t) || *t < 0 || *t > 2 {
+			return badRequest("invalid_value", "temperature", "temperature must be between 0 and 2 (got %v)", *t)
+		}
+		s.Temperature = *t
+	}
+	if p := req.TopP; p != nil {
+		if math.IsNaN(*p) || *p <= 0 || *p > 1 {
+			return badRequest("invalid_value", "top_p", "top_p must be in (0, 1] (got %v)", *p)
+		}
+		s.TopP = *p
+	}
+	if k := req.TopK; k != nil {
+		if *k < 0 {
+			return badRequest("invalid_value", "top_k", "top_k must be >= 0 (got %d)", *k)
+		}
+		s.TopK = *k
+	}
+	if req.Seed != nil {
+		s.Seed = uint64(*req.Seed)
+	}
+	if err := s.Validate(); err != nil {
+		return badRequest("invalid_value", "temperature", "%v", err)
+	}
+	job.sampling = s
+	stops, e := parseStop(req.Stop)
+	if e != nil {
+		return e
+	}
+	job.stops = stops
+	return nil
+}
+
+// parseStop reads stop: null, a string, or an array of up to four strings.
+// Empty strings are dropped.
+func parseStop(raw json.RawMessage) ([]string, *apiError) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var list []string
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		list = []string{one}
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, badRequest("invalid_type", "stop", "stop must be a string or an array of strings")
+	}
+	if len(list) > maxStops {
+		return nil, badRequest("invalid_value", "stop", "at most %d stop sequences (got %d)", maxStops, len(list))
+	}
+	var out []string
+	for _, s := range list {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// extension reads the "vlmrun" object.
+func (job *chatJob) extension(ext *extension) *apiError {
+	if ext == nil {
+		return nil
+	}
+	if ext.Prune != nil {
+		job.prune, job.pruneSet = *ext.Prune, true
+	}
+	if k := bytes.TrimSpace(ext.Keep); len(k) > 0 && string(k) != "null" {
+		var s string
+		var n json.Number
+		switch {
+		case json.Unmarshal(k, &s) == nil:
+		case json.Unmarshal(k, &n) == nil:
+			s = n.String()
+		default:
+			return badRequest("invalid_type", "vlmrun.keep", "vlmrun.keep must be a number (0.25, 64) or a string (\"25%%\")")
+		}
+		job.keep, job.keepSet = s, true
+	}
+	switch f := decoder.Form(ext.DecoderForm); f {
+	case "", decoder.FormAuto, decoder.FormMerged, decoder.FormLayers:
+		job.form = f
+	default:
+		return badRequest("invalid_value", "vlmrun.decoder_form", "unknown vlmrun.decoder_form %q (want auto, merged or layers)", ext.DecoderForm)
+	}
+	return nil
+}
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
