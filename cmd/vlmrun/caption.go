@@ -25,14 +25,17 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: vlmrun caption [flags] IMAGE...   (IMAGE may be - for stdin)")
+		fmt.Fprintln(stderr, "       vlmrun caption --jsonl OUT.jsonl [--shard i/N] [flags] DIR|GLOB|IMAGE...   (batch mode)")
 		fs.PrintDefaults()
 	}
 	var mf modelFlags
 	var gf genFlags
 	var pf pruneFlags
+	var bf batchFlags
 	mf.register(fs)
 	gf.register(fs)
 	pf.register(fs)
+	bf.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per image (caption, ids, visual tokens, timings)")
 	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -51,9 +54,15 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err == nil {
 		err = pf.apply(&req)
 	}
+	if err == nil {
+		err = bf.check()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
 		return 2
+	}
+	if bf.jsonl != "" {
+		return runBatch(ctx, images, &mf, req, &pf, &bf, *quiet, stderr)
 	}
 	p, err := mf.open()
 	if err != nil {
