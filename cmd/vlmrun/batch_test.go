@@ -30,6 +30,7 @@ func TestCaptionJSONL(t *testing.T) {
 	}
 	defer f.Close()
 	n, failed := 0, 0
+	got := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var r struct {
@@ -45,10 +46,30 @@ func TestCaptionJSONL(t *testing.T) {
 			failed++
 			continue
 		}
-		_, plain, _ := runCLI(t, nil, "caption", "-q", r.Path)
-		if strings.TrimSpace(plain) != *r.Caption {
-			t.Errorf("%s: jsonl caption %q, plain caption %q", r.Path, *r.Caption, plain)
+		got[r.Path] = *r.Caption
+	}
+	// plain caption --json on the same images gives the same captions
+	var paths []string
+	for p := range got {
+		paths = append(paths, p)
+	}
+	_, plain, _ := runCLI(t, nil, append([]string{"caption", "--json"}, paths...)...)
+	dec := json.NewDecoder(strings.NewReader(plain))
+	for dec.More() {
+		var r struct {
+			Path    string `json:"path"`
+			Caption string `json:"caption"`
 		}
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		if got[r.Path] != r.Caption {
+			t.Errorf("%s: jsonl caption %q, plain caption %q", r.Path, got[r.Path], r.Caption)
+		}
+		delete(got, r.Path)
+	}
+	if len(got) != 0 {
+		t.Errorf("plain caption did not caption %v", got)
 	}
 	if n != 6 || failed != 1 {
 		t.Errorf("%d lines, %d errors; want 6 and 1", n, failed)
