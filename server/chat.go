@@ -155,11 +155,23 @@ func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) 
 		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune",
 			"%s prunes inside the decoder, and this model has no per-layer decoder graphs", req.In.Name())
 	}
-	prompt, err := s.spec.BuildPrompt(job.prompt, s.spec.TokensPerImage)
-	if err != nil {
-		return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
+	// The prompt's length is known before the image is seen unless the
+	// family tiles images (BuildImagePrompt): then only the text is counted.
+	var n int
+	if s.spec.BuildImagePrompt == nil {
+		prompt, err := s.spec.BuildPrompt(job.prompt, s.spec.TokensPerImage)
+		if err != nil {
+			return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
+		}
+		n = len(prompt.IDs)
+	} else if s.spec.Tokenizer != nil {
+		ids, err := s.spec.Tokenizer.Encode(job.prompt, false)
+		if err != nil {
+			return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
+		}
+		n = len(ids)
 	}
-	if n := len(prompt.IDs); n > s.lim.MaxPromptTokens {
+	if n > s.lim.MaxPromptTokens {
 		return req, [2]string{}, badRequest("context_length_exceeded", "messages",
 			"the prompt has %d tokens (visual tokens included); the limit is %d", n, s.lim.MaxPromptTokens)
 	}
