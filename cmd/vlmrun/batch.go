@@ -31,7 +31,7 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&b.parallel, "parallel", 1, "batch mode: images captioned at once (model replicas)")
 }
 
-// used reports whether a batch-only flag was given without --jsonl.
+// check refuses batch-only flags without --jsonl and a bad --parallel.
 func (b *batchFlags) check() error {
 	if b.jsonl == "" && (b.shard != "" || b.retry || b.parallel != 1) {
 		return fmt.Errorf("--shard, --retry-errors and --parallel need --jsonl")
