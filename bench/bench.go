@@ -22,6 +22,7 @@ import (
 
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/tiles"
 )
 
 // Image is one input image, read into memory before timing starts.
@@ -35,10 +36,15 @@ type Image struct {
 // baseline; Keep "" is the method's default budget. Form, if set, overrides
 // the base request's decoder form ("merged" or "layers"): an unpruned
 // baseline in the per-layer form is what in-decoder methods compare to.
+//
+// Tiles, if set, overrides the base request's tile pruning (tiles.Parse
+// syntax: "off", "on", "uniform", "duplicates"), so one sweep times a split
+// image with and without skipped tiles.
 type Variant struct {
 	Method string `json:"method"`
 	Keep   string `json:"keep"`
 	Form   string `json:"form,omitempty"`
+	Tiles  string `json:"tiles,omitempty"`
 }
 
 // IsBaseline reports whether v prunes nothing.
@@ -107,6 +113,15 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 		}
 		if v.Form != "" {
 			reqs[i].Form = decoder.Form(v.Form)
+		}
+		if v.Tiles != "" {
+			delta := reqs[i].Tiles.Delta
+			t, err := tiles.Parse(v.Tiles)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			t.Delta = delta
+			reqs[i].Tiles = t
 		}
 	}
 	rep := &Report{Env: env, Warmup: cfg.Warmup, Runs: cfg.Runs, Prompt: cfg.Base.Prompt}

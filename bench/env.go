@@ -22,6 +22,7 @@ type Env struct {
 	Provider  string `json:"execution_provider"`
 	Device    string `json:"device"`
 	Threads   int    `json:"ort_intra_op_threads"` // 0: ORT's default (one per physical core)
+	Inter     int    `json:"ort_inter_op_threads,omitempty"`
 	Started   string `json:"started"`
 	MemTotal  int64  `json:"mem_total_bytes,omitempty"`
 	LoadAvg1m string `json:"load_avg_1m,omitempty"`
@@ -40,7 +41,7 @@ func NewEnv(version string, o ortx.Options) Env {
 	}
 	e := Env{Vlmrun: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPU: cpuModel(), CPUs: runtime.NumCPU(), ORT: ortx.Version(), ORTLib: ortx.LibraryPath(),
-		Provider: provider, Device: o.Device, Threads: o.Threads}
+		Provider: provider, Device: o.Device, Threads: o.Threads, Inter: o.InterThreads}
 	if e.Device == "" {
 		e.Device = "cpu"
 	}

@@ -61,6 +61,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	growth := r.RSSAfterLast - r.RSSAfterFirst
 	fmt.Fprintf(&b, "\npeak RSS %s; RSS after the first measured round %s, after the last %s (%+.1f MiB)\n",
 		Bytes(r.PeakRSS), Bytes(r.RSSAfterFirst), Bytes(r.RSSAfterLast), float64(growth)/(1<<20))
+	for _, x := range r.Rows {
+		if x.TilesSkipped > 0 || x.Tiles != "" {
+			fmt.Fprintf(&b, "tiles: %s, %s: %d encoded, %d skipped before the encoder (decision %.2f ms median)\n",
+				x.Image, methodLabel(x.Variant), x.TilesEncoded, x.TilesSkipped, x.TilePrune.Median)
+		}
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
@@ -79,10 +85,14 @@ func tri(s Summary) string {
 // methodLabel is the method, with the decoder form when the variant sets
 // one.
 func methodLabel(v Variant) string {
+	l := v.Method
 	if v.Form != "" {
-		return v.Method + " (" + v.Form + ")"
+		l += " (" + v.Form + ")"
 	}
-	return v.Method
+	if v.Tiles != "" {
+		l += " tiles=" + v.Tiles
+	}
+	return l
 }
 
 func keepLabel(v Variant) string {

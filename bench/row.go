@@ -25,9 +25,14 @@ type Row struct {
 	LayerRows       []int   `json:"kv_rows_per_layer"`
 	GeneratedTokens int     `json:"generated_tokens"`
 	DecoderForm     string  `json:"decoder_form"`
+	// TilesEncoded and TilesSkipped are the vision inputs encoded and the
+	// tiles skipped before the encoder (tile pruning), in the last run.
+	TilesEncoded int `json:"tiles_encoded"`
+	TilesSkipped int `json:"tiles_skipped"`
 
 	ImageDecode Summary `json:"image_decode_ms"`
 	Preprocess  Summary `json:"preprocess_ms"`
+	TilePrune   Summary `json:"tile_prune_ms"`
 	Encode      Summary `json:"encode_ms"`
 	Prune       Summary `json:"prune_ms"`
 	Prefill     Summary `json:"prefill_ms"`
@@ -72,7 +77,8 @@ func summarize(v Variant, image string, runs []*pipeline.Result, m Model) Row {
 	r := Row{Variant: v, Image: image, Format: last.Image.Format, Width: last.Image.Width,
 		Height: last.Image.Height, Caption: last.Caption, VisualBefore: last.Visual.Before,
 		LayerRows: last.Visual.LayerRows, GeneratedTokens: last.Timings.GeneratedTokens,
-		DecoderForm: last.Timings.DecoderForm, KVBytes: last.Timings.KVBytes}
+		DecoderForm: last.Timings.DecoderForm, KVBytes: last.Timings.KVBytes,
+		TilesEncoded: last.Timings.TilesEncoded, TilesSkipped: last.Timings.TilesSkipped}
 	text := len(last.PromptIDs) - last.Visual.Before
 	r.PrefillTokens = text + last.Visual.AfterPre
 	r.VisualAfter = last.Visual.AfterPre
@@ -97,6 +103,7 @@ func summarize(v Variant, image string, runs []*pipeline.Result, m Model) Row {
 	}
 	r.ImageDecode = get(func(t pipeline.Timings) float64 { return t.ImageDecode })
 	r.Preprocess = get(func(t pipeline.Timings) float64 { return t.Preprocess })
+	r.TilePrune = get(func(t pipeline.Timings) float64 { return t.TilePrune })
 	r.Encode = get(func(t pipeline.Timings) float64 { return t.Encode })
 	r.Prune = get(func(t pipeline.Timings) float64 { return t.Prune })
 	r.Prefill = get(func(t pipeline.Timings) float64 { return t.Prefill })

@@ -102,6 +102,44 @@ func (v *Vision) Encode(pixels []float32) (*pruning.Visual, error) {
 	return v.EncodeBatch(pixels, 1)
 }
 
+// EncodeChunks runs n images or tiles in ORT calls of at most batch each
+// (batch ≤ 0 or ≥ n: one call) and concatenates their features in order.
+// Only the features output is kept across chunks, so a graph with extra
+// outputs (pre-projector features, attention, keys) runs in one call.
+func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, error) {
+	if batch <= 0 || batch >= n || v.g.PreProj != "" || v.g.CLSAttn != "" || v.g.Keys != "" {
+		return v.EncodeBatch(pixels, n)
+	}
+	per := 3 * v.g.Width * v.g.Height
+	if n <= 0 || len(pixels) != n*per {
+		return nil, fmt.Errorf("encoder: pixel tensor has %d values, want %d (%d images)", len(pixels), n*per, n)
+	}
+	var out *pruning.Visual
+	for i := 0; i < n; i += batch {
+		k := min(batch, n-i)
+		vis, err := v.EncodeBatch(pixels[i*per:(i+k)*per], k)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = vis
+			out.Features.Data = append(make([]float32, 0, len(vis.Features.Data)*ceilDiv(n, k)), vis.Features.Data...)
+			continue
+		}
+		if vis.Features.Cols != out.Features.Cols {
+			return nil, fmt.Errorf("encoder: feature width changed between batches (%d, %d)", out.Features.Cols, vis.Features.Cols)
+		}
+		out.Features.Data = append(out.Features.Data, vis.Features.Data...)
+		out.Features.Rows += vis.Features.Rows
+	}
+	if out.GridH*out.GridW != out.Features.Rows {
+		out.GridH, out.GridW = 0, 0
+	}
+	return out, nil
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
 // EncodeBatch runs n preprocessed images or tiles of one image (n×3×H×W
 // float32) in one call and returns their visual tokens in order: the
 // features output, of shape (n, T, D), (1, n·T, D) or (n·T, D), flattened to

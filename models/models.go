@@ -46,10 +46,24 @@ type OptionsFamily interface {
 // gives Height and Width), CHW each, in the order their visual tokens
 // appear in the prompt. Rows×Cols is the tile grid of a split image (0×0:
 // not split).
+//
+// Skip, when not nil, has one flag per tile of the full layout (Rows×Cols
+// grid tiles, row-major, then the global image): a skipped tile was not
+// encoded, Data and Images hold only the kept tiles, and the prompt leaves
+// out the skipped tiles' visual tokens and their row/column markers (tile
+// pruning, package tiles).
 type Pixels struct {
 	Data       []float32
 	Images     int
 	Rows, Cols int
+	Skip       []bool
+}
+
+// ImageOptions bound the visual tokens a tiling family makes from one
+// image; zero fields are unbounded.
+type ImageOptions struct {
+	MaxImageTokens int // visual tokens of the image (all tiles together)
+	MaxTiles       int // tiles of the split grid, the global image not counted
 }
 
 // VisionOutputs names the vision graph's outputs. Features is required;
@@ -129,6 +143,9 @@ type Spec struct {
 	// PreprocessImage, when set, replaces Preprocess.Tensor: it turns the
 	// decoded image into the vision graph's batch of tiles.
 	PreprocessImage func(img *image.NRGBA) (Pixels, error)
+	// PreprocessImageWith, when set, is PreprocessImage under an image-token
+	// or tile budget: it picks the split (or a downscale) that fits.
+	PreprocessImageWith func(img *image.NRGBA, o ImageOptions) (Pixels, error)
 	// BuildImagePrompt, when set, replaces BuildPrompt: it builds the prompt
 	// for a preprocessed image whose tiles gave nVisual visual tokens.
 	BuildImagePrompt func(user string, px Pixels, nVisual int) (Prompt, error)

@@ -20,6 +20,7 @@ import (
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pruning"
+	"github.com/vlmrun/vlmrun/tiles"
 )
 
 // Options configures how a model is opened.
@@ -129,6 +130,14 @@ type Request struct {
 	In   pruning.InDecoder
 	// Recompute disables the KV cache (a slow reference path for tests).
 	Recompute bool
+	// Image bounds the image's visual tokens or tiles (tiling families
+	// choose the split or a downscale; others fail when over budget).
+	Image models.ImageOptions
+	// Tiles skips uninformative tiles of a split image before the encoder
+	// (package tiles); the zero value skips nothing.
+	Tiles tiles.Options
+	// EncoderBatch is the most tiles per vision-encoder call (0: all).
+	EncoderBatch int
 }
 
 // Result is one caption with its record.
@@ -173,18 +182,24 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	res.Image = info
 	rec.mark(&rec.t.ImageDecode)
 	// 2. resize and normalize (one image, or the family's tiles)
-	px := models.Pixels{Images: 1}
-	if p.Spec.PreprocessImage != nil {
-		px, err = p.Spec.PreprocessImage(img)
-	} else {
-		px.Data, err = p.Spec.Preprocess.Tensor(img)
-	}
+	px, err := p.preprocess(img, req.Image)
 	if err != nil {
 		return nil, fmt.Errorf("encoder: preprocess %s: %w", name, err)
 	}
 	rec.mark(&rec.t.Preprocess)
+	// 2b. tile pruning, on the pixels, before any ORT call
+	if px, err = p.pruneTiles(px, req.Tiles); err != nil {
+		return nil, fmt.Errorf("%w (image %s)", err, name)
+	}
+	rec.t.TilesEncoded = px.Images
+	for _, s := range px.Skip {
+		if s {
+			rec.t.TilesSkipped++
+		}
+	}
+	rec.mark(&rec.t.TilePrune)
 	// 3. vision graph
-	vis, err := p.vision.EncodeBatch(px.Data, px.Images)
+	vis, err := p.vision.EncodeChunks(px.Data, px.Images, req.EncoderBatch)
 	if err != nil {
 		return nil, fmt.Errorf("%w (image %s)", err, name)
 	}

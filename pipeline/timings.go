@@ -12,6 +12,10 @@ import (
 
 // Timings is the per-stage record of one request, in milliseconds.
 //
+// TilePrune is the tile-pruning decision on the preprocessed pixels (before
+// any ORT call); TilesEncoded counts the vision inputs actually encoded
+// (tiles and the global image) and TilesSkipped the tiles left out.
+//
 // Prefill is the time to the first generated token, counted from the end of
 // pruning: prompt tokenization and embedding, splicing, the decoder's prefill
 // and the first sampling. Decode covers the remaining tokens; its rate
@@ -28,6 +32,9 @@ import (
 type Timings struct {
 	ImageDecode        float64 `json:"image_decode_ms"`
 	Preprocess         float64 `json:"preprocess_ms"`
+	TilePrune          float64 `json:"tile_prune_ms"`
+	TilesEncoded       int     `json:"tiles_encoded"`
+	TilesSkipped       int     `json:"tiles_skipped"`
 	Encode             float64 `json:"encode_ms"`
 	Prune              float64 `json:"prune_ms"`
 	Prefill            float64 `json:"prefill_ms"`

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/vlmrun/vlmrun/bench"
 	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/tiles"
 )
 
 func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -35,6 +37,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
 	save := fs.String("save", "", "also write the JSON report to this file")
+	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -68,6 +71,20 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if !*noBase && gf.form == "auto" {
 		variants = withLayersBaseline(variants)
 	}
+	if *tileSweep != "" {
+		var tv []bench.Variant
+		for _, v := range variants {
+			for _, t := range strings.Split(*tileSweep, ",") {
+				if _, err := tiles.Parse(t); err != nil {
+					return fail(2, fmt.Errorf("--tile-sweep: %w", err))
+				}
+				w := v
+				w.Tiles = strings.TrimSpace(t)
+				tv = append(tv, w)
+			}
+		}
+		variants = tv
+	}
 	var imgs []bench.Image
 	for _, path := range fs.Args() {
 		data, err := os.ReadFile(path)
@@ -83,7 +100,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer p.Close()
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench")}
-	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, Device: mf.device})
+	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device})
 	rep, err := bench.Run(ctx, p, env, cfg)
 	if err != nil {
 		return fail(1, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/tiles"
 
 	// model families
 	_ "github.com/vlmrun/vlmrun/models/florence2"
@@ -28,6 +29,7 @@ type modelFlags struct {
 	model     string
 	ortLib    string
 	threads   int
+	inter     int
 	device    string
 	resizer   string
 	maxPixels int64
@@ -38,6 +40,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&m.model, "model", "", "model folder (default: the embedded "+defaultModel+")")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the repo's third_party/)")
 	fs.IntVar(&m.threads, "threads", 0, "ONNX Runtime intra-op threads (0 = all cores)")
+	fs.IntVar(&m.inter, "inter-threads", 0, "ONNX Runtime inter-op threads (0 = ORT default)")
 	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
 	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
 	fs.StringVar(&m.dtype, "dtype", "", "ONNX file variant: fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4, or per file, e.g. \"fp16,decoder_model_merged=q4\" (default: the model's)")
@@ -93,7 +96,7 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	lim := encoder.DefaultLimits
 	lim.MaxPixels = m.maxPixels
 	return pipeline.Open(dir, pipeline.Options{
-		ORT:     ortx.Options{Threads: m.threads, Device: m.device},
+		ORT:     ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device},
 		Limits:  lim,
 		Resizer: m.resizer,
 		DTypes:  dt,
@@ -110,6 +113,12 @@ type genFlags struct {
 	seed      uint64
 	form      string
 	recompute bool
+	// image budget, tile pruning, encoder batching
+	maxImageTokens int
+	maxTiles       int
+	tilePrune      string
+	tileDelta      float64
+	encoderBatch   int
 }
 
 func (g *genFlags) register(fs *pflag.FlagSet) {
@@ -121,6 +130,11 @@ func (g *genFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&g.seed, "seed", 0, "random seed for sampling")
 	fs.StringVar(&g.form, "decoder-form", "auto", "decoder graphs: auto, merged or layers")
 	fs.BoolVar(&g.recompute, "no-kv-cache", false, "recompute the whole sequence every step (slow reference)")
+	fs.IntVar(&g.maxImageTokens, "max-image-tokens", 0, "visual-token budget per image: tiling models pick the split or a downscale that fits (0 = none)")
+	fs.IntVar(&g.maxTiles, "max-tiles", 0, "most tiles of a split image, the global image not counted (0 = the model's)")
+	fs.StringVar(&g.tilePrune, "tile-prune", "off", "skip tiles before the encoder: off, on, uniform, duplicates (comma-separated)")
+	fs.Float64Var(&g.tileDelta, "tile-delta", 0, "tile pruning: largest normalized pixel difference counted as equal (0 = 0.06)")
+	fs.IntVar(&g.encoderBatch, "encoder-batch", 0, "most tiles per vision-encoder call (0 = all in one)")
 }
 
 func (g *genFlags) request() (pipeline.Request, error) {
@@ -137,6 +151,15 @@ func (g *genFlags) request() (pipeline.Request, error) {
 	if g.maxNew < 0 {
 		return pipeline.Request{}, fmt.Errorf("--max-new-tokens must be >= 0")
 	}
+	if g.maxImageTokens < 0 || g.maxTiles < 0 || g.encoderBatch < 0 || g.tileDelta < 0 {
+		return pipeline.Request{}, fmt.Errorf("--max-image-tokens, --max-tiles, --encoder-batch and --tile-delta must be >= 0")
+	}
+	to, err := tiles.Parse(g.tilePrune)
+	if err != nil {
+		return pipeline.Request{}, fmt.Errorf("--tile-prune: %w", err)
+	}
+	to.Delta = float32(g.tileDelta)
 	return pipeline.Request{Prompt: g.prompt, MaxNewTokens: g.maxNew, Sampling: s, Form: f,
-		Recompute: g.recompute}, nil
+		Recompute: g.recompute, Tiles: to, EncoderBatch: g.encoderBatch,
+		Image: models.ImageOptions{MaxImageTokens: g.maxImageTokens, MaxTiles: g.maxTiles}}, nil
 }

@@ -38,7 +38,15 @@ func chat(text string) string {
 
 // expand is the Idefics3Processor's image-token expansion for one image
 // with a rows×cols tile grid (0×0: a single image).
-func expand(seqLen, rows, cols int) string {
+func expand(seqLen, rows, cols int) string { return expandSkip(seqLen, rows, cols, nil) }
+
+// expandSkip is expand with tile pruning: a grid tile whose skip flag is
+// set contributes nothing, neither its <fake_token_around_image><row_r_col_c>
+// marker nor its <image> tokens; each row still ends with its newline, so
+// the kept tiles keep their own markers and the rows their count (the
+// documented rule, models/smolvlm/README.md "Tile pruning"). The global
+// image is never skipped.
+func expandSkip(seqLen, rows, cols int, skip []bool) string {
 	img := strings.Repeat(imageToken, seqLen)
 	if rows == 0 && cols == 0 {
 		return fakeToken + globalToken + img + fakeToken
@@ -46,6 +54,9 @@ func expand(seqLen, rows, cols int) string {
 	var b strings.Builder
 	for r := 1; r <= rows; r++ {
 		for c := 1; c <= cols; c++ {
+			if i := (r-1)*cols + c - 1; i < len(skip) && skip[i] {
+				continue
+			}
 			fmt.Fprintf(&b, "%s<row_%d_col_%d>%s", fakeToken, r, c, img)
 		}
 		b.WriteByte('\n')
@@ -56,13 +67,16 @@ func expand(seqLen, rows, cols int) string {
 
 // text returns the full prompt string for user text (empty: the default)
 // and a rows×cols grid.
-func (p *prompter) text(user string, rows, cols int) string {
+func (p *prompter) text(user string, rows, cols int) string { return p.textSkip(user, rows, cols, nil) }
+
+// textSkip is text with skipped tiles (see expandSkip).
+func (p *prompter) textSkip(user string, rows, cols int, skip []bool) string {
 	if strings.TrimSpace(user) == "" {
 		user = p.defaultText
 	}
 	s := chat(user)
 	i := strings.Index(s, imageToken)
-	return s[:i] + expand(p.seqLen, rows, cols) + s[i+len(imageToken):]
+	return s[:i] + expandSkip(p.seqLen, rows, cols, skip) + s[i+len(imageToken):]
 }
 
 // build tokenizes the prompt and checks that it holds one placeholder per
@@ -71,7 +85,16 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if strings.Contains(user, imageToken) {
 		return models.Prompt{}, fmt.Errorf("smolvlm: the prompt text must not contain %s (the image goes first)", imageToken)
 	}
-	ids, err := p.tok.Encode(p.text(user, px.Rows, px.Cols), true)
+	if px.Skip != nil {
+		if len(px.Skip) != px.Rows*px.Cols+1 {
+			return models.Prompt{}, fmt.Errorf("smolvlm: %d tile skip flags for a %d×%d grid plus the global image",
+				len(px.Skip), px.Rows, px.Cols)
+		}
+		if px.Skip[len(px.Skip)-1] {
+			return models.Prompt{}, fmt.Errorf("smolvlm: the global image cannot be skipped")
+		}
+	}
+	ids, err := p.tok.Encode(p.textSkip(user, px.Rows, px.Cols, px.Skip), true)
 	if err != nil {
 		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
 	}

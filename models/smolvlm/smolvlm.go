@@ -177,6 +177,11 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		p.Resizer = spec.Preprocess.Resizer
 		return p.Process(img)
 	}
+	spec.PreprocessImageWith = func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
+		p := ip
+		p.Resizer = spec.Preprocess.Resizer
+		return p.processBudget(img, proc.ImageSeqLen, o)
+	}
 	spec.BuildImagePrompt = pr.build
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
 		return pr.build(user, models.Pixels{Images: 1}, n)
