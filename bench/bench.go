@@ -180,14 +180,9 @@ func modelInfo(p *pipeline.Pipeline, skipVision bool, notes *[]string) Model {
 		*notes = append(*notes, fmt.Sprintf("no decoder FLOPs: %v", err))
 	}
 	m.Decoder = DecoderOf(s.Text, inter)
-	m.MergedLogitsAll = true
-	if ins, _, err := ort.GetInputOutputInfo(s.Files.Decoder); err == nil {
-		for _, in := range ins {
-			if in.Name == "num_logits_to_keep" {
-				m.MergedLogitsAll = false
-			}
-		}
-	}
+	// From the opened decoder: reading the file's inputs again would load
+	// the whole graph a second time and raise the peak RSS being measured.
+	m.MergedLogitsAll = p.MergedLogitsAll()
 	if skipVision {
 		return m
 	}

@@ -117,6 +117,11 @@ func openEmbed(path string, o ortx.Options) (*ortx.Session, bool, error) {
 // Dims returns the model's dimensions.
 func (m *LM) Dims() Dims { return m.d }
 
+// MergedLogitsLastOnly reports whether the merged graph takes
+// num_logits_to_keep, so that prefill computes the LM head for the last
+// position only; without it the graph computes logits for every position.
+func (m *LM) MergedLogitsLastOnly() bool { return m.io.numLogits }
+
 // HasLayers reports whether the per-layer form is available.
 func (m *LM) HasLayers() bool { return len(m.layers) > 0 }
 

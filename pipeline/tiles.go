@@ -61,3 +61,8 @@ func (p *Pipeline) pruneTiles(px models.Pixels, o tiles.Options) (models.Pixels,
 	px.Data, px.Images = data, px.Images-d.Skipped()
 	return px, nil
 }
+
+// MergedLogitsAll reports whether the merged decoder computes logits for
+// every prefill position (its file has no num_logits_to_keep input); false
+// for encoder-decoder models, which are not asked.
+func (p *Pipeline) MergedLogitsAll() bool { return p.lm != nil && !p.lm.MergedLogitsLastOnly() }

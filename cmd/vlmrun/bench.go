@@ -37,6 +37,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
 	save := fs.String("save", "", "also write the JSON report to this file")
+	noVisionFLOPs := fs.Bool("no-vision-flops", false, "skip the profiled vision run that counts its FLOPs (it raises the process's peak RSS)")
 	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
@@ -99,7 +100,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer p.Close()
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
-		Progress: newProgress(stderr, "bench")}
+		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
 	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device})
 	rep, err := bench.Run(ctx, p, env, cfg)
 	if err != nil {
