@@ -11,7 +11,9 @@
 #   nosplit512  512×512 textured image, do_image_splitting=false (64 visual tokens)
 #   split2048   2048×2048 textured image, 4×4 tiles + global (1,088 visual tokens)
 #   half2048    2048×2048, the right half a uniform background
-#   logits      prefill of split2048 with all-position vs last-position logits (vlmrun only)
+#   logits      prefill of 1,147 tokens with all-position vs last-position logits
+#               (vlmrun, go test -bench PrefillLogits; same weights, MODEL-logits-to-keep)
+#   encbatch    vision encoder on 4 tiles in calls of 1, 2 and 4 tiles (go test -bench EncoderBatch)
 # Environment [defaults]: THREADS [2] RUNS [3] WARMUP [1] NEW [32] (new tokens)
 #   MODEL [build/smolvlm-256m-random] OUT [build/compare]
 # Each runner runs in its own process per case (peak RSS is per process);
@@ -61,8 +63,13 @@ for c in "${cases[@]}"; do
         "$py" scripts/twins/realistic.py --logits-to-keep --decoder-only "$lk" >&2
         for f in vision_encoder embed_tokens; do ln -sfn "$(realpath "$MODEL/onnx/$f.onnx")" "$lk/onnx/"; done
       fi
-      run "$c.all.vlmrun" "$bin" bench --model "$MODEL" "${common[@]}" --max-new-tokens 1 --json "$imgs/tex2048.png"
-      run "$c.last.vlmrun" "$bin" bench --model "$lk" "${common[@]}" --max-new-tokens 1 --json "$imgs/tex2048.png" ;;
+      echo "compare: go test -run '^\$' -bench PrefillLogits -benchtime 2x -count 3 ./bench" >&2
+      VLMRUN_SMOLVLM_MODEL="$(realpath "$MODEL")" VLMRUN_BENCH_THREADS="$THREADS" \
+        go test -run '^$' -bench PrefillLogits -benchtime 2x -count 3 ./bench > "$OUT/logits.txt" ;;
+    encbatch)
+      echo "compare: go test -run '^\$' -bench EncoderBatch -benchtime 1x -count 3 ./bench" >&2
+      VLMRUN_SMOLVLM_MODEL="$(realpath "$MODEL")" VLMRUN_BENCH_THREADS="$THREADS" \
+        go test -run '^$' -bench EncoderBatch -benchtime 1x -count 3 ./bench > "$OUT/encbatch.txt" ;;
     *) echo "compare: unknown case $c" >&2; exit 2 ;;
   esac
 done
