@@ -27,25 +27,65 @@ type Preprocess struct {
 // Width×Height when img has another size. The arithmetic is Hugging Face's:
 // the rescale in float64 rounded to float32, the normalisation in float32.
 func (p Preprocess) Tensor(img *image.NRGBA) ([]float32, error) {
-	if p.Width <= 0 || p.Height <= 0 {
-		return nil, fmt.Errorf("encoder: preprocess: image size %d×%d must be positive", p.Width, p.Height)
-	}
-	for c, s := range p.Std {
-		if s == 0 {
-			return nil, fmt.Errorf("encoder: preprocess: std[%d] is zero", c)
-		}
-	}
-	if img == nil || img.Rect.Empty() {
-		return nil, fmt.Errorf("encoder: preprocess: empty image")
+	if err := p.check(img); err != nil {
+		return nil, err
 	}
 	if img.Rect.Dx() != p.Width || img.Rect.Dy() != p.Height || img.Rect.Min != (image.Point{}) {
 		var err error
 		if img, err = ResizeNRGBA(img, p.Width, p.Height, p.Resample, p.Resizer); err != nil {
 			return nil, err
 		}
-	} else if p.Resizer != "" && p.Resizer != ResizerNFNT && p.Resizer != ResizerPIL {
-		return nil, fmt.Errorf("encoder: unknown resizer %q (want %q or %q)", p.Resizer, ResizerNFNT, ResizerPIL)
 	}
+	return p.normalize(img), nil
+}
+
+// TensorAt is Tensor sampled at columns xs and rows ys: a CHW tensor of
+// length 3×len(ys)×len(xs) whose element (c, i, j) is Tensor(img)'s element
+// (c, ys[i], xs[j]), computed without resizing the rest of the image where
+// the resizer allows it (see ResizeNRGBAAt).
+func (p Preprocess) TensorAt(img *image.NRGBA, xs, ys []int) ([]float32, error) {
+	if err := p.check(img); err != nil {
+		return nil, err
+	}
+	if img.Rect.Dx() != p.Width || img.Rect.Dy() != p.Height || img.Rect.Min != (image.Point{}) {
+		var err error
+		if img, err = ResizeNRGBAAt(img, p.Width, p.Height, p.Resample, p.Resizer, xs, ys); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := checkIndices("column", xs, p.Width); err != nil {
+			return nil, err
+		}
+		if err := checkIndices("row", ys, p.Height); err != nil {
+			return nil, err
+		}
+		img = gatherNRGBA(img, xs, ys)
+	}
+	return p.normalize(img), nil
+}
+
+// check validates the settings and the image.
+func (p Preprocess) check(img *image.NRGBA) error {
+	if p.Width <= 0 || p.Height <= 0 {
+		return fmt.Errorf("encoder: preprocess: image size %d×%d must be positive", p.Width, p.Height)
+	}
+	for c, s := range p.Std {
+		if s == 0 {
+			return fmt.Errorf("encoder: preprocess: std[%d] is zero", c)
+		}
+	}
+	if img == nil || img.Rect.Empty() {
+		return fmt.Errorf("encoder: preprocess: empty image")
+	}
+	if p.Resizer != "" && p.Resizer != ResizerNFNT && p.Resizer != ResizerPIL {
+		return fmt.Errorf("encoder: unknown resizer %q (want %q or %q)", p.Resizer, ResizerNFNT, ResizerPIL)
+	}
+	return nil
+}
+
+// normalize rescales and normalizes img (already at its final size) into
+// a CHW tensor.
+func (p Preprocess) normalize(img *image.NRGBA) []float32 {
 	scale := rescale(p.RescaleFactor)
 	// The 256 possible values of each channel, computed once.
 	var lut [3][256]float32
@@ -55,7 +95,7 @@ func (p Preprocess) Tensor(img *image.NRGBA) ([]float32, error) {
 			lut[c][v] = (x - p.Mean[c]) / p.Std[c]
 		}
 	}
-	w, h := p.Width, p.Height
+	w, h := img.Rect.Dx(), img.Rect.Dy()
 	plane := w * h
 	out := make([]float32, 3*plane)
 	for y := 0; y < h; y++ {
@@ -67,7 +107,7 @@ func (p Preprocess) Tensor(img *image.NRGBA) ([]float32, error) {
 			out[2*plane+o+x] = lut[2][row[4*x+2]]
 		}
 	}
-	return out, nil
+	return out
 }
 
 // rescale returns the float64 factor Hugging Face would multiply by. When

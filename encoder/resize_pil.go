@@ -220,10 +220,26 @@ func pilVertical(dst, src *image.NRGBA, y0, y1, ksize int, bounds []int, kk []in
 		for i := range acc {
 			acc[i] = half
 		}
-		for y, c := range kk[yy*ksize : yy*ksize+cnt] {
+		// Two input rows a pass: half the loads and stores of acc. int32
+		// sums wrap the same in any order, so this is Pillow's result.
+		ks := kk[yy*ksize : yy*ksize+cnt]
+		y := 0
+		for ; y+1 < len(ks); y += 2 {
+			c0, c1 := ks[y], ks[y+1]
+			r0 := src.Pix[(ymin+y)*src.Stride : (ymin+y)*src.Stride+n]
+			r1 := src.Pix[(ymin+y+1)*src.Stride : (ymin+y+1)*src.Stride+n]
+			a := acc[:len(r0)]
+			r1 = r1[:len(r0)]
+			for i, v := range r0 {
+				a[i] += int32(v)*c0 + int32(r1[i])*c1
+			}
+		}
+		if y < len(ks) {
+			c := ks[y]
 			row := src.Pix[(ymin+y)*src.Stride : (ymin+y)*src.Stride+n]
+			a := acc[:len(row)]
 			for i, v := range row {
-				acc[i] += int32(v) * c
+				a[i] += int32(v) * c
 			}
 		}
 		out := dst.Pix[yy*dst.Stride : yy*dst.Stride+n]

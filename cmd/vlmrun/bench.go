@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -38,6 +39,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
 	save := fs.String("save", "", "also write the JSON report to this file")
 	noVisionFLOPs := fs.Bool("no-vision-flops", false, "skip the profiled vision run that counts its FLOPs (it raises the process's peak RSS)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole sweep to this file (go tool pprof; ORT's own threads show up as cgo calls)")
 	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
@@ -102,7 +104,20 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
 	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device})
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(1, fmt.Errorf("cpu profile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(1, fmt.Errorf("cpu profile %s: %w", *cpuProfile, err))
+		}
+	}
 	rep, err := bench.Run(ctx, p, env, cfg)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return fail(1, err)
 	}
