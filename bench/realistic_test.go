@@ -150,3 +150,97 @@ func BenchmarkPrefillLogits(b *testing.B) {
 		lm.Destroy()
 	}
 }
+
+// BenchmarkPrefillKeep measures what pre-decoder pruning buys in prefill
+// on the realistic-size decoder, without the 20 s vision encoder around
+// it: prefills of the 1,154-token 4×4+global prompt (1,088 visual tokens)
+// and of the lengths left after keeping 50 / 25 / 10 % of the visual
+// tokens (610, 338, 175: the counts vlmrun bench reports), with random
+// embeddings. One op runs $VLMRUN_BENCH_ROUNDS rounds (default 7), each
+// timing every length once in turn, so slow spells of a shared machine
+// hit all lengths alike; it logs the median per length, the measured
+// speed-up over the full prompt, the speed-up the FLOPs model predicts
+// (flops.go, logits for every row as the real file computes them), and
+// their ratio.
+//
+//	go test -run '^$' -bench PrefillKeep -benchtime 1x ./bench
+func BenchmarkPrefillKeep(b *testing.B) {
+	testenv.ORT(b)
+	dir := realisticDir(b)
+	if dir == "" {
+		b.Skip("no realistic-size model: run scripts/twins/realistic.py")
+	}
+	threads := envInt("VLMRUN_BENCH_THREADS", 2)
+	rounds := envInt("VLMRUN_BENCH_ROUNDS", 7)
+	spec, err := models.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inter, err := ReadIntermediate(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := spec.Text
+	fl := DecoderOf(t, inter)
+	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder},
+		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
+			HeadDim: t.HeadDim, Vocab: t.Vocab}, ortx.Options{Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lm.Destroy()
+	const text, visual = 66, 1088
+	keeps := []float64{1, 0.5, 0.25, 0.1}
+	lengths := make([]int, len(keeps))
+	inputs := make([]decoder.Input, len(keeps))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i, k := range keeps {
+		lengths[i] = text + int(k*visual+0.5)
+		n := lengths[i]
+		in := decoder.Input{Embeds: make([]float32, n*t.Hidden), Positions: make([]int64, n), NextPos: int64(n)}
+		for j := range in.Embeds {
+			in.Embeds[j] = float32(rng.NormFloat64() * 0.5)
+		}
+		for j := range in.Positions {
+			in.Positions[j] = int64(j)
+		}
+		inputs[i] = in
+	}
+	// One untimed prefill per length warms ORT's arena and caches.
+	for _, in := range inputs {
+		if _, err := lm.Generate(context.Background(), in, decoder.Options{MaxNewTokens: 1}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		times := make([][]float64, len(keeps))
+		for r := 0; r < rounds; r++ {
+			for i, in := range inputs {
+				out, err := lm.Generate(context.Background(), in, decoder.Options{MaxNewTokens: 1}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				times[i] = append(times[i], float64(out.Prefill.Microseconds())/1000)
+			}
+		}
+		base := Summarize(times[0]).Median
+		full := fl.PrefillFLOPs(repeat(lengths[0], t.Layers), lengths[0])
+		for i, k := range keeps {
+			med := Summarize(times[i]).Median
+			pred := full / fl.PrefillFLOPs(repeat(lengths[i], t.Layers), lengths[i])
+			b.Logf("keep %.2f: %4d tokens, prefill median %7.1f ms (min %7.1f), speed-up %.2f× measured / %.2f× FLOPs (%.0f%%)",
+				k, lengths[i], med, Summarize(times[i]).Min, base/med, pred, 100*base/med/pred)
+			if i > 0 {
+				b.ReportMetric(100*base/med/pred, fmt.Sprintf("pct-of-predicted/keep=%.2f", k))
+			}
+		}
+	}
+}
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
