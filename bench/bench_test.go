@@ -113,7 +113,19 @@ func TestRun(t *testing.T) {
 	}
 	recs, err := csv.NewReader(&cs).ReadAll()
 	if err != nil || len(recs) != 5 || len(recs[0]) != len(CSVHeader()) {
-		t.Errorf("csv: %d records, %v", len(recs), err)
+		t.Fatalf("csv: %d records, %v", len(recs), err)
+	}
+	// Every line is as wide as the header, and the tile columns carry the
+	// row's values (the embedded model encodes one image, skips none).
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for _, rec := range recs[1:] {
+		if len(rec) != len(recs[0]) || rec[col["tiles_encoded"]] != "1" || rec[col["tiles_skipped"]] != "0" ||
+			rec[col["tile_prune_ms_median"]] == "" {
+			t.Errorf("csv line %v: tiles_encoded/skipped/tile_prune_ms wrong", rec)
+		}
 	}
 }
 

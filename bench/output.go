@@ -147,6 +147,7 @@ var stageColumns = []struct {
 }{
 	{"image_decode_ms", func(r *Row) Summary { return r.ImageDecode }},
 	{"preprocess_ms", func(r *Row) Summary { return r.Preprocess }},
+	{"tile_prune_ms", func(r *Row) Summary { return r.TilePrune }},
 	{"encode_ms", func(r *Row) Summary { return r.Encode }},
 	{"prune_ms", func(r *Row) Summary { return r.Prune }},
 	{"prefill_ms", func(r *Row) Summary { return r.Prefill }},
@@ -160,7 +161,7 @@ var stageColumns = []struct {
 // CSVHeader returns the CSV columns WriteCSV writes.
 func CSVHeader() []string {
 	h := []string{"method", "keep", "form", "image", "visual_tokens_before", "visual_tokens_after", "keep_ratio",
-		"prefill_tokens", "generated_tokens", "decoder_form", "runs"}
+		"prefill_tokens", "generated_tokens", "decoder_form", "tiles", "tiles_encoded", "tiles_skipped", "runs"}
 	for _, c := range stageColumns {
 		h = append(h, c.name+"_median", c.name+"_p90", c.name+"_min")
 	}
@@ -181,7 +182,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	for k := range r.Rows {
 		x := &r.Rows[k]
 		rec := []string{x.Method, x.Keep, x.Form, x.Image, i(x.VisualBefore), i(x.VisualAfter), f(x.KeepRatio),
-			i(x.PrefillTokens), i(x.GeneratedTokens), x.DecoderForm, i(x.Total.N)}
+			i(x.PrefillTokens), i(x.GeneratedTokens), x.DecoderForm, x.Tiles, i(x.TilesEncoded), i(x.TilesSkipped), i(x.Total.N)}
 		for _, c := range stageColumns {
 			s := c.get(x)
 			rec = append(rec, f(s.Median), f(s.P90), f(s.Min))
