@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// Selection overhead per method (issue 4: N=576, D=576 and N=2304), keep =
-// N/4. Run briefly: go test ./pruning -run '^$' -bench . -benchtime=200ms
+// Selection overhead per method (issue 4: N=576, D=576 and N=2304; also
+// N=1088, SmolVLM-256M's visual tokens at 2048 px), keep = N/4. Run briefly: go test ./pruning -run '^$' -bench . -benchtime=200ms
 
 func benchVisual(n, d int) *Visual {
 	r := rng(uint64(n))
@@ -21,7 +21,7 @@ func BenchmarkPre(b *testing.B) {
 			continue
 		}
 		m, _ := Parse(info.Name)
-		for _, n := range []int{576, 2304} {
+		for _, n := range []int{576, 1088, 2304} { // 1,088: SmolVLM's 4×4+global
 			v := benchVisual(n, 576)
 			b.Run(fmt.Sprintf("%s/N=%d", info.Name, n), func(b *testing.B) {
 				for b.Loop() {

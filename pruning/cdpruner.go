@@ -129,19 +129,20 @@ func dppGreedy(xn []float32, n, d int, rel []float64, k int) []int {
 		}
 		e := make([]float64, n)
 		a := xn[j*d : (j+1)*d]
+		// Each e[i] depends only on row i, so the rows are split among
+		// workers; per element the operations and their order are the
+		// sequential loop's.
 		parallelFor(n, 256, func(lo, hi int) {
 			dotRows(a, xn[lo*d:hi*d], d, e[lo:hi])
-		})
-		for i := range e {
-			e[i] *= rel[j] * rel[i]
-		}
-		for _, c := range cs {
-			if f := c[j]; f != 0 {
-				for i, x := range c {
-					e[i] -= f * x
+			for i := lo; i < hi; i++ {
+				e[i] *= rel[j] * rel[i]
+			}
+			for _, c := range cs {
+				if f := c[j]; f != 0 {
+					subScaled(e[lo:hi], c[lo:hi], f)
 				}
 			}
-		}
+		})
 		inv := 1 / math.Sqrt(d2[j])
 		for i := range e {
 			e[i] *= inv

@@ -84,18 +84,43 @@ func dot(a, b []float32) float64 {
 }
 
 // dot4 returns the dot products of a with four rows at once (a is loaded
-// once per element).
+// once per element): exact float32 products summed in float64. On amd64
+// with AVX2 and FMA the first len(a)&^7 elements go through dot_amd64.s,
+// which sums in eight lanes per row; otherwise, and for the tail, the sums
+// run in element order. The order is fixed for a given machine, so results
+// are deterministic there; between machines they may differ in the last
+// bits of the float64 sums.
 func dot4(a, b0, b1, b2, b3 []float32) (s0, s1, s2, s3 float64) {
 	n := len(a)
 	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	for i, x := range a {
-		xf := float64(x)
+	i := 0
+	if useAVX2 && n >= 8 {
+		i = n &^ 7
+		s0, s1, s2, s3 = dot4AVX2(&a[0], &b0[0], &b1[0], &b2[0], &b3[0], i)
+	}
+	for ; i < n; i++ {
+		xf := float64(a[i])
 		s0 += xf * float64(b0[i])
 		s1 += xf * float64(b1[i])
 		s2 += xf * float64(b2[i])
 		s3 += xf * float64(b3[i])
 	}
 	return
+}
+
+// subScaled sets e[i] -= f·x[i] for every i, rounding each product and
+// difference as the plain loop does (the AVX2 path multiplies, then
+// subtracts; it does not fuse).
+func subScaled(e, x []float64, f float64) {
+	x = x[:len(e)]
+	i := 0
+	if useAVX2 && len(e) >= 4 {
+		i = len(e) &^ 3
+		subScaledAVX2(&e[0], &x[0], f, i)
+	}
+	for ; i < len(e); i++ {
+		e[i] -= f * x[i]
+	}
 }
 
 // dotRows sets out[j] = a · rows[j] for the rows of the row-major matrix
