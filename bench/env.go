@@ -12,20 +12,21 @@ import (
 
 // Env describes where a benchmark ran.
 type Env struct {
-	Vlmrun    string `json:"vlmrun_version"`
-	Go        string `json:"go_version"`
-	Platform  string `json:"platform"`
-	CPU       string `json:"cpu_model"`
-	CPUs      int    `json:"logical_cpus"`
-	ORT       string `json:"ort_version"`
-	ORTLib    string `json:"ort_library"`
-	Provider  string `json:"execution_provider"`
-	Device    string `json:"device"`
-	Threads   int    `json:"ort_intra_op_threads"` // 0: ORT's default (one per physical core)
-	Inter     int    `json:"ort_inter_op_threads,omitempty"`
-	Started   string `json:"started"`
-	MemTotal  int64  `json:"mem_total_bytes,omitempty"`
-	LoadAvg1m string `json:"load_avg_1m,omitempty"`
+	Vlmrun       string `json:"vlmrun_version"`
+	Go           string `json:"go_version"`
+	Platform     string `json:"platform"`
+	CPU          string `json:"cpu_model"`
+	CPUs         int    `json:"logical_cpus"`
+	ORT          string `json:"ort_version"`
+	ORTLib       string `json:"ort_library"`
+	Provider     string `json:"execution_provider"`
+	Device       string `json:"device"`
+	Threads      int    `json:"ort_intra_op_threads"` // 0: ORT's default (one per physical core)
+	Inter        int    `json:"ort_inter_op_threads,omitempty"`
+	SpinningStop bool   `json:"ort_spinning_stop,omitempty"` // --ort-spinning-stop
+	Started      string `json:"started"`
+	MemTotal     int64  `json:"mem_total_bytes,omitempty"`
+	LoadAvg1m    string `json:"load_avg_1m,omitempty"`
 }
 
 // NewEnv describes this machine and the ORT settings o (the library must
@@ -41,7 +42,8 @@ func NewEnv(version string, o ortx.Options) Env {
 	}
 	e := Env{Vlmrun: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPU: cpuModel(), CPUs: runtime.NumCPU(), ORT: ortx.Version(), ORTLib: ortx.LibraryPath(),
-		Provider: provider, Device: o.Device, Threads: o.Threads, Inter: o.InterThreads}
+		Provider: provider, Device: o.Device, Threads: o.Threads, Inter: o.InterThreads,
+		SpinningStop: o.SpinningStop}
 	if e.Device == "" {
 		e.Device = "cpu"
 	}

@@ -103,7 +103,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer p.Close()
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
-	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device})
+	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device, SpinningStop: mf.spin})
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

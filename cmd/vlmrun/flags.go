@@ -30,6 +30,7 @@ type modelFlags struct {
 	ortLib    string
 	threads   int
 	inter     int
+	spin      bool
 	device    string
 	resizer   string
 	maxPixels int64
@@ -41,6 +42,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the repo's third_party/)")
 	fs.IntVar(&m.threads, "threads", 0, "ONNX Runtime intra-op threads (0 = all cores)")
 	fs.IntVar(&m.inter, "inter-threads", 0, "ONNX Runtime inter-op threads (0 = ORT default)")
+	fs.BoolVar(&m.spin, "ort-spinning-stop", false, "stop ONNX Runtime's worker threads spinning when each Run returns (ORT spins on by default); can help when several sessions share few cores")
 	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
 	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
 	fs.StringVar(&m.dtype, "dtype", "", "ONNX file variant: fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4, or per file, e.g. \"fp16,decoder_model_merged=q4\" (default: the model's)")
@@ -96,7 +98,7 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	lim := encoder.DefaultLimits
 	lim.MaxPixels = m.maxPixels
 	return pipeline.Open(dir, pipeline.Options{
-		ORT:     ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device},
+		ORT:     ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device, SpinningStop: m.spin},
 		Limits:  lim,
 		Resizer: m.resizer,
 		DTypes:  dt,

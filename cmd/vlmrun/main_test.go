@@ -197,3 +197,18 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestSpinningStop checks that --ort-spinning-stop is accepted by ORT
+// (the session option exists in this ORT build) and changes no output.
+func TestSpinningStop(t *testing.T) {
+	testenv.ORT(t)
+	img := filepath.Join(testenv.Repo(t), "examples", "scene-0.png")
+	_, plain, _ := runCLI(t, nil, "caption", img)
+	code, stopped, stderr := runCLI(t, nil, "caption", "--ort-spinning-stop", img)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if plain == "" || stopped != plain {
+		t.Errorf("caption with --ort-spinning-stop %q, without %q", stopped, plain)
+	}
+}
