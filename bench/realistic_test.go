@@ -121,9 +121,7 @@ func BenchmarkPrefillLogits(b *testing.B) {
 			b.Fatal(err)
 		}
 		t := spec.Text
-		lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder},
-			decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
-				HeadDim: t.HeadDim, Vocab: t.Vocab}, ortx.Options{Threads: threads})
+		lm, err := openMerged(spec, threads)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -182,9 +180,7 @@ func BenchmarkPrefillKeep(b *testing.B) {
 	}
 	t := spec.Text
 	fl := DecoderOf(t, inter)
-	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder},
-		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
-			HeadDim: t.HeadDim, Vocab: t.Vocab}, ortx.Options{Threads: threads})
+	lm, err := openMerged(spec, threads)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -243,4 +239,12 @@ func repeat(v, n int) []int {
 		out[i] = v
 	}
 	return out
+}
+
+// openMerged opens spec's embedding and merged decoder graphs.
+func openMerged(spec *models.Spec, threads int) (*decoder.LM, error) {
+	t := spec.Text
+	return decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder},
+		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
+			HeadDim: t.HeadDim, Vocab: t.Vocab}, ortx.Options{Threads: threads})
 }
