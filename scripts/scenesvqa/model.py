@@ -185,6 +185,17 @@ class LlamaModel(nn.Module):
         self.layers = nn.ModuleList([DecoderLayer(c) for _ in range(c.n_layers)])
         self.norm = RMSNorm(c.d_model, c.rms_eps)
 
+    def forward(self, inputs_embeds, attention_mask, position_ids, past=None):
+        """Returns the final-normed hidden states and the present keys/values."""
+        mask = additive_mask(attention_mask, inputs_embeds.shape[1])
+        x = inputs_embeds
+        present = []
+        for i, layer in enumerate(self.layers):
+            pk, pv = (past[2 * i], past[2 * i + 1]) if past is not None else (None, None)
+            x, k, v = layer(x, mask, position_ids, pk, pv)
+            present += [k, v]
+        return self.norm(x), present
+
 
 class SceneVQA(nn.Module):
     def __init__(self, c=Cfg()):
@@ -198,7 +209,5 @@ class SceneVQA(nn.Module):
         self.tok_head = nn.Linear(c.v_width, 5 + 7 + 3)  # training only
 
     def decode(self, x, attention_mask, pos):
-        m = additive_mask(attention_mask, x.shape[1])
-        for layer in self.model.layers:
-            x, _, _ = layer(x, m, pos)
-        return self.lm_head(self.model.norm(x))
+        h, _ = self.model(x, attention_mask, pos)
+        return self.lm_head(h)
