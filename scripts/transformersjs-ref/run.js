@@ -2,7 +2,8 @@
 // folders, the reference for vlmrun's model-family differential tests.
 //
 // Usage: node run.js CASES.json OUT_DIR
-// CASES.json is a list of {name, model, image, prompt | task, dtype,
+// CASES.json is a list of {name, model, image, prompt | task, dtype (one
+// dtype, or per file as vlmrun writes it: fp32,decoder_model_merged=q8),
 // max_new_tokens}; task (Florence-2) is the task token or text given to the
 // processor, and generated_ids then start with the decoder start token.
 // For each case it writes OUT_DIR/<name>.json ({input_ids, generated_ids,
@@ -15,6 +16,21 @@ const path = require('path');
 globalThis.fetch = async (url) => {
   throw new Error(`network access attempted: ${url}`);
 };
+
+// parseDType turns vlmrun's --dtype syntax into transformers.js's option:
+// "q4" stays a string; "fp32,decoder_model_merged=q8" (a default and
+// per-file choices) becomes an object keyed by file base name.
+function parseDType(s) {
+  if (!s.includes('=')) return s;
+  const files = ['embed_tokens', 'vision_encoder', 'decoder_model_merged', 'encoder_model', 'model'];
+  let def = 'fp32';
+  const per = {};
+  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [file, dt] = part.split('=');
+    if (dt === undefined) def = file; else per[file.trim()] = dt.trim();
+  }
+  return Object.fromEntries(files.map((f) => [f, per[f] ?? def]).concat(Object.entries(per)));
+}
 
 async function main() {
   const [casesPath, outDir] = process.argv.slice(2);
@@ -34,7 +50,7 @@ async function main() {
     if (!loaded.has(key)) {
       const processor = await tjs.AutoProcessor.from_pretrained(c.model);
       const model = await tjs.AutoModelForImageTextToText.from_pretrained(c.model, {
-        dtype: c.dtype || 'fp32', device: 'cpu',
+        dtype: parseDType(c.dtype || 'fp32'), device: 'cpu',
       });
       loaded.set(key, { processor, model });
     }

@@ -27,6 +27,7 @@ CHAT_TEMPLATE = (
 HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, FFN = 32, 2, 4, 2, 8, 64
 TILE, PATCH, VDIM, SCALE = 32, 4, 16, 2
 SEQ_LEN = (TILE // PATCH) ** 2 // SCALE ** 2
+ROPE_THETA, RMS_EPS = 100000.0, 1e-5
 
 
 def tokenizer():
@@ -40,7 +41,7 @@ def tokenizer():
                                 {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True})
 
 
-def vision(rng, fp16):
+def vision(rng, fp16, hidden=HIDDEN):
     g = Graph("vision_encoder")
     pv = g.input("pixel_values", TensorProto.FLOAT, ["batch_size", "num_images", 3, TILE, TILE])
     pm = g.input("pixel_attention_mask", TensorProto.BOOL, ["batch_size", "num_images", TILE, TILE])
@@ -54,19 +55,19 @@ def vision(rng, fp16):
     d = VDIM * SCALE * SCALE
     x = g.op("Transpose", g.op("Reshape", x, g.i64(0, d, SEQ_LEN)), perm=[0, 2, 1])
     x = g.op("Add", x, weight(g, rng, [SEQ_LEN, d], 0.5, fp16))
-    x = g.op("MatMul", x, weight(g, rng, [d, HIDDEN], 2.0 / np.sqrt(d), fp16), out="image_features")
-    g.output(x, TensorProto.FLOAT, ["num_images", SEQ_LEN, HIDDEN])
+    x = g.op("MatMul", x, weight(g, rng, [d, hidden], 2.0 / np.sqrt(d), fp16), out="image_features")
+    g.output(x, TensorProto.FLOAT, ["num_images", SEQ_LEN, hidden])
     return g.model()
 
 
-def embed(table, fp16):
+def embed(table, fp16):  # hidden size: table.shape[1]
     g = Graph("embed_tokens")
     ids = g.input("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
     t = g.const(table.astype(np.float16)) if fp16 else g.const(table)
     if fp16:
         t = g.op("Cast", t, to=TensorProto.FLOAT)
     g.op("Gather", t, ids, axis=0, out="inputs_embeds")
-    g.output("inputs_embeds", TensorProto.FLOAT, ["batch_size", "sequence_length", HIDDEN])
+    g.output("inputs_embeds", TensorProto.FLOAT, ["batch_size", "sequence_length", table.shape[1]])
     return g.model()
 
 
@@ -76,9 +77,15 @@ def write_json(path, obj):
         f.write("\n")
 
 
-def make(out, seed, model_type="idefics3", size_edge=64, legacy=False, dtypes=("fp32", "fp16")):
+def make(out, seed, model_type="idefics3", size_edge=64, legacy=False, dtypes=("fp32", "fp16"), text=None,
+         decoder=None):
     """Writes a twin folder. legacy adds use_cache_branch and
-    num_logits_to_keep to the decoder (the older optimum-style signature)."""
+    num_logits_to_keep to the decoder (the older optimum-style signature).
+    text overrides the text dimensions (keys of dims below). decoder, if
+    given, replaces the hand-built decoder: decoder(dims, bias, legacy)
+    returns {file base name: ModelProto} written into onnx/ (smolvlm_torch)."""
+    dims = dict(hidden=HIDDEN, layers=LAYERS, heads=HEADS, kv_heads=KV_HEADS, head_dim=HEAD_DIM, ffn=FFN)
+    dims.update(text or {})
     rng = np.random.default_rng(seed)
     tok, vocab = tokenizer()
     V = len(vocab)
@@ -93,10 +100,11 @@ def make(out, seed, model_type="idefics3", size_edge=64, legacy=False, dtypes=("
         "scale_factor": SCALE, "pad_token_id": vocab["<|im_end|>"], "tie_word_embeddings": False,
         "torch_dtype": "float32", "transformers_version": "4.46.0",
         "text_config": {
-            "architectures": ["VLlama3ForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN,
-            "intermediate_size": FFN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
-            "head_dim": HEAD_DIM, "num_hidden_layers": LAYERS, "vocab_size": V,
-            "max_position_embeddings": 8192, "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
+            "architectures": ["VLlama3ForCausalLM"], "model_type": "llama", "hidden_size": dims["hidden"],
+            "intermediate_size": dims["ffn"], "num_attention_heads": dims["heads"],
+            "num_key_value_heads": dims["kv_heads"], "head_dim": dims["head_dim"],
+            "num_hidden_layers": dims["layers"], "vocab_size": V,
+            "max_position_embeddings": 8192, "rope_theta": ROPE_THETA, "rms_norm_eps": RMS_EPS,
             "pad_token_id": vocab["<|im_end|>"], "bos_token_id": vocab["<|im_start|>"],
             "eos_token_id": vocab["<|endoftext|>"],
         },
@@ -133,19 +141,22 @@ def make(out, seed, model_type="idefics3", size_edge=64, legacy=False, dtypes=("
     for t in tok["added_tokens"]:
         if t["content"] != "<end_of_utterance>":
             bias[t["id"]] = -1e4
-    table = rng.standard_normal((V, HIDDEN)).astype(np.float32)
+    table = rng.standard_normal((V, dims["hidden"])).astype(np.float32)
     state = rng.bit_generator.state
     for dt in dtypes:
         fp16 = dt == "fp16"
         sfx = "_fp16" if fp16 else ""
         rng.bit_generator.state = state  # the same weights in every dtype
         models = {
-            "vision_encoder": vision(rng, fp16),
+            "vision_encoder": vision(rng, fp16, dims["hidden"]),
             "embed_tokens": embed(table, fp16),
-            "decoder_model_merged": build_decoder(rng, dict(hidden=HIDDEN, layers=LAYERS, heads=HEADS,
-                                                            kv_heads=KV_HEADS, head_dim=HEAD_DIM, ffn=FFN, vocab=V),
-                                                  bias, fp16=fp16, legacy=legacy),
         }
+        if decoder is None:
+            models["decoder_model_merged"] = build_decoder(rng, dict(dims, vocab=V), bias, fp16=fp16, legacy=legacy)
         for name, m in models.items():
             with open(os.path.join(out, "onnx", f"{name}{sfx}.onnx"), "wb") as f:
+                f.write(m.SerializeToString())
+    if decoder is not None:
+        for name, m in decoder(dict(dims, vocab=V, rope_theta=ROPE_THETA, rms_norm_eps=RMS_EPS), bias, legacy).items():
+            with open(os.path.join(out, "onnx", f"{name}.onnx"), "wb") as f:
                 f.write(m.SerializeToString())
