@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vlmrun/vlmrun/decoder"
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pruning"
+)
+
+// Frame is one image of a multi-image prompt (an image sequence).
+type Frame struct {
+	Name string // used in errors
+	R    io.Reader
+}
+
+// CaptionFrames answers one prompt about several images (the frames of a
+// sequence, in order): each frame is decoded, preprocessed and encoded on
+// its own, their visual tokens are concatenated in frame order, and the
+// family's BuildImagePrompt places them (with its per-frame markers) given
+// models.Pixels.Images = the number of frames. Pre-decoder pruning sees all
+// frames' tokens at once (Features rows = frames × tokens per image), so a
+// budget applies across all frames, not per frame. One frame is the same as
+// Caption.
+//
+// Only families that set BuildImagePrompt (and no tiling) take several
+// frames; tile pruning does not apply here.
+func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Request,
+	stream func(string) error) (*Result, error) {
+	if len(frames) == 0 {
+		return nil, fmt.Errorf("pipeline: no frames")
+	}
+	if len(frames) == 1 {
+		return p.Caption(ctx, frames[0].Name, frames[0].R, req, stream)
+	}
+	if p.Spec.BuildImagePrompt == nil || p.Spec.PreprocessImage != nil || p.s2s != nil {
+		return nil, fmt.Errorf("pipeline: %s does not take several images in one prompt", p.Spec.Dir)
+	}
+	alone := p.active.Add(1) == 1
+	start := p.starts.Add(1)
+	defer p.active.Add(-1)
+	rec := newRecorder(p.sessions())
+	res := &Result{}
+	all := models.Pixels{Images: len(frames)}
+	pxs := make([][]float32, len(frames))
+	var decodeMs float64
+	for i, f := range frames {
+		img, info, err := encoder.DecodeImage(f.Name, f.R, p.opt.Limits)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			res.Image = info
+		}
+		decodeMs += rec.since()
+		px, err := p.preprocess(img, req.Image)
+		if err != nil {
+			return nil, fmt.Errorf("encoder: preprocess %s: %w", f.Name, err)
+		}
+		if px.Images != 1 {
+			return nil, fmt.Errorf("pipeline: frame %s became %d vision inputs, want 1", f.Name, px.Images)
+		}
+		pxs[i] = px.Data
+		all.Data = append(all.Data, px.Data...)
+		rec.t.Preprocess += rec.since()
+	}
+	rec.t.ImageDecode = decodeMs
+	var vis *pruning.Visual
+	for i, px := range pxs {
+		v, err := p.vision.Encode(px)
+		if err != nil {
+			return nil, fmt.Errorf("%w (frame %s)", err, frames[i].Name)
+		}
+		vis = appendVisual(vis, v)
+	}
+	if len(frames) > 1 {
+		vis.GridH, vis.GridW = 0, 0 // several grids: no single token grid
+	}
+	rec.t.TilesEncoded = len(frames)
+	rec.mark(&rec.t.Encode)
+	return p.answer(ctx, rec, res, all, vis, req, stream, alone, start)
+}
+
+// appendVisual concatenates v's tokens (and the extras both have) after acc's.
+func appendVisual(acc, v *pruning.Visual) *pruning.Visual {
+	if acc == nil {
+		return v
+	}
+	cat := func(a, b pruning.Matrix) pruning.Matrix {
+		if a.Rows == 0 || b.Rows == 0 || a.Cols != b.Cols {
+			return pruning.Matrix{}
+		}
+		return pruning.Matrix{Rows: a.Rows + b.Rows, Cols: a.Cols, Data: append(a.Data, b.Data...)}
+	}
+	acc.Features = cat(acc.Features, v.Features)
+	acc.PreProj = cat(acc.PreProj, v.PreProj)
+	acc.Keys = cat(acc.Keys, v.Keys)
+	if len(acc.CLSAttn) > 0 && len(v.CLSAttn) > 0 {
+		acc.CLSAttn = append(acc.CLSAttn, v.CLSAttn...)
+	} else {
+		acc.CLSAttn = nil
+	}
+	acc.CLSFeatures, acc.CLSPreProj = nil, nil // one CLS per frame: none for the sequence
+	return acc
+}
+
+// answer is Caption's second half (prompt, pruning, splice, generation) for
+// visual tokens already encoded.
+func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px models.Pixels, vis *pruning.Visual,
+	req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
+	n := vis.Features.Rows
+	res.Visual.Before = n
+	prompt, err := p.Spec.BuildImagePrompt(req.Prompt, px, n)
+	if err != nil {
+		return nil, err
+	}
+	embeds, err := p.embed(prompt.IDs)
+	if err != nil {
+		return nil, err
+	}
+	prefillPrep := rec.since()
+	sel, err := p.prune(vis, prompt, embeds, req)
+	if err != nil {
+		return nil, err
+	}
+	res.Visual.AfterPre = len(sel.Source)
+	if req.Pre != nil {
+		res.Visual.PreMethod = req.Pre.Name()
+	}
+	if req.In != nil {
+		res.Visual.InMethod = req.In.Name()
+	}
+	rec.mark(&rec.t.Prune)
+	in := splice(p.Spec.Text.Hidden, prompt, embeds, sel)
+	in.TotalVisual = n
+	maxNew := req.MaxNewTokens
+	if maxNew <= 0 {
+		maxNew = p.Spec.MaxNewTokens
+	}
+	if maxNew <= 0 {
+		maxNew = 64
+	}
+	tok := p.Spec.Tokenizer
+	st := tok.NewStream(true)
+	emit := func(id int) error {
+		piece, err := st.Add(id)
+		if err != nil {
+			return err
+		}
+		if stream != nil && piece != "" {
+			return stream(piece)
+		}
+		return nil
+	}
+	dopt := decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
+		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}
+	out, err := p.lm.Generate(ctx, in, dopt, emit)
+	stopped := err != nil && out != nil && errors.Is(err, ErrStop)
+	if err != nil && !stopped {
+		return nil, err
+	}
+	if tail := st.Flush(); tail != "" && stream != nil && !stopped {
+		if err := stream(tail); err != nil {
+			return nil, err
+		}
+	}
+	rec.t.Prefill = ms(out.Prefill) + prefillPrep
+	rec.t.Decode = ms(out.Decode)
+	rec.t.GeneratedTokens = len(out.IDs)
+	if len(out.IDs) > 1 && out.Decode > 0 {
+		rec.t.DecodeTokensPerSec = float64(len(out.IDs)-1) / out.Decode.Seconds()
+	}
+	rec.t.KVBytes = out.KVBytes
+	rec.t.DecoderForm = string(out.Form)
+	res.Visual.LayerRows = out.LayerRows
+	res.PromptIDs = prompt.IDs
+	res.GeneratedIDs = out.IDs
+	if res.Caption, err = tok.Decode(out.IDs, true); err != nil {
+		return nil, err
+	}
+	rec.finish(!alone || p.starts.Load() != start)
+	res.Timings = rec.t
+	return res, nil
+}
