@@ -55,6 +55,21 @@ var diffCases = []diffCase{
 	{Name: "legacy-nosplit-square", Twin: "smolvlm-twin-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt, Exact: true},
 	{Name: "legacy-nosplit-landscape", Twin: "smolvlm-twin-legacy", Image: "land32x24", Prompt: "What is in the picture?", Exact: true},
 	{Name: "legacy-nosplit-portrait", Twin: "smolvlm-twin-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left.", Exact: true},
+	// Decoders exported by torch.onnx.export from a Llama module tree named
+	// like transformers' (scripts/twins/smolvlm_torch.py); the non-fp32
+	// variants exist for the decoder only, hence the per-file dtypes.
+	{Name: "torch-split-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: smolvlm.DefaultPrompt, Exact: true},
+	{Name: "torch-split-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, Exact: true},
+	{Name: "torch-split-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "What is in the picture?", Exact: true},
+	{Name: "torch-fp16-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=fp16", Exact: true},
+	{Name: "torch-fp16-wide", Twin: "smolvlm-twin-torch", Image: "wide64x24", Prompt: "Describe the image in one sentence.", DType: "fp32,decoder_model_merged=fp16", Exact: true},
+	{Name: "torch-q8-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q8", Exact: true},
+	{Name: "torch-q8-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "Locate the objects in the image.", DType: "fp32,decoder_model_merged=q8", Exact: true},
+	{Name: "torch-q4-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q4", Exact: true},
+	{Name: "torch-q4-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: "What is in the picture?", DType: "fp32,decoder_model_merged=q4", Exact: true},
+	{Name: "torch-legacy-square", Twin: "smolvlm-twin-torch-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt, Exact: true},
+	{Name: "torch-legacy-landscape", Twin: "smolvlm-twin-torch-legacy", Image: "land32x24", Prompt: "What is in the picture?", Exact: true},
+	{Name: "torch-legacy-portrait", Twin: "smolvlm-twin-torch-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left.", Exact: true},
 }
 
 // refResult is what transformers.js produced for one case.

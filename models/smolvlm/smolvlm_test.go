@@ -23,6 +23,11 @@ func TestCachedEqualsRecompute(t *testing.T) {
 		{Name: "current-fp32", Twin: "smolvlm-twin", Image: "land64x48"},
 		{Name: "current-fp16", Twin: "smolvlm-twin", Image: "port48x64", DType: "fp16"},
 		{Name: "legacy-use-cache-branch", Twin: "smolvlm-twin-legacy", Image: "land32x24"},
+		{Name: "torch-fp32", Twin: "smolvlm-twin-torch", Image: "land64x48"},
+		{Name: "torch-fp16", Twin: "smolvlm-twin-torch", Image: "port48x64", DType: "fp32,decoder_model_merged=fp16"},
+		{Name: "torch-q8", Twin: "smolvlm-twin-torch", Image: "sq64", DType: "fp32,decoder_model_merged=q8"},
+		{Name: "torch-q4", Twin: "smolvlm-twin-torch", Image: "wide64x24", DType: "fp32,decoder_model_merged=q4"},
+		{Name: "torch-legacy", Twin: "smolvlm-twin-torch-legacy", Image: "port24x32"},
 	} {
 		t.Run(c.Name, func(t *testing.T) {
 			cached := runGo(t, c, false)
