@@ -35,8 +35,7 @@ func BenchmarkDecodeStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	t := spec.Text
-	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder,
-		Layers: spec.Files.Layers, Head: spec.Files.Head},
+	lm, err := decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder},
 		decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
 			HeadDim: t.HeadDim, Vocab: t.Vocab}, ortx.Options{Threads: 1})
 	if err != nil {

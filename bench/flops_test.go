@@ -10,6 +10,8 @@ import (
 	"github.com/vlmrun/vlmrun/internal/testenv"
 	"github.com/vlmrun/vlmrun/models"
 	_ "github.com/vlmrun/vlmrun/models/scenes" // the embedded model's family
+	"github.com/vlmrun/vlmrun/onnx"
+	"github.com/vlmrun/vlmrun/onnx/decsplit"
 )
 
 func TestLayerFLOPs(t *testing.T) {
@@ -125,11 +127,13 @@ func TestDecoderFormulaMatchesGraphs(t *testing.T) {
 	}
 	d := DecoderOf(spec.Text, inter)
 	kv := func(n int) []int64 { return []int64{1, int64(d.KVHeads), int64(n), int64(d.HeadDim)} }
+	layer := oneLayerGraph(t, spec.Files.Decoder)
 	for _, tc := range []struct{ s, past int }{{70, 0}, {1, 69}, {10, 5}} {
 		t.Run(fmt.Sprintf("layer s=%d past=%d", tc.s, tc.past), func(t *testing.T) {
-			c, err := GraphFLOPs(spec.Files.Layers[0], map[string][]int64{
-				"hidden_states": {1, int64(tc.s), int64(d.Hidden)}, "attention_mask": {1, int64(tc.s + tc.past)},
-				"position_ids": {1, int64(tc.s)}, "past_key": kv(tc.past), "past_value": kv(tc.past)})
+			c, err := GraphFLOPs(layer, map[string][]int64{
+				"vlmrun_hidden_in": {1, int64(tc.s), int64(d.Hidden)}, "attention_mask": {1, int64(tc.s + tc.past)},
+				"position_ids": {1, int64(tc.s)}, "past_key_values.1.key": kv(tc.past),
+				"past_key_values.1.value": kv(tc.past), "vlmrun_attn_rows": {1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,3 +159,28 @@ func TestDecoderFormulaMatchesGraphs(t *testing.T) {
 }
 
 func relClose(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Abs(b) }
+
+// oneLayerGraph derives decoder layer 1 alone from the merged decoder (as
+// in-decoder pruning does) and writes it, weights included, to a temporary
+// file.
+func oneLayerGraph(t *testing.T, merged string) string {
+	t.Helper()
+	m, err := onnx.Open(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := decsplit.Analyze(m, merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Stages([]int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "layer1.onnx")
+	if err := os.WriteFile(path, st[1].Model.MarshalSelfContained(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -23,8 +23,7 @@ func openLM(t *testing.T) *LM {
 		t.Fatal(err)
 	}
 	tx := spec.Text
-	lm, err := Open(Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder, Layers: spec.Files.Layers,
-		Head: spec.Files.Head}, Dims{Hidden: tx.Hidden, Layers: tx.Layers, Heads: tx.Heads,
+	lm, err := Open(Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder}, Dims{Hidden: tx.Hidden, Layers: tx.Layers, Heads: tx.Heads,
 		KVHeads: tx.KVHeads, HeadDim: tx.HeadDim, Vocab: tx.Vocab}, ortx.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -48,33 +47,46 @@ func (f fixedDrop) Select(b *pruning.Boundary, total int) ([]int, error) {
 	return f.keep, nil
 }
 
-// maskedReference runs the unpruned sequence through the per-layer graphs,
-// with the dropped rows masked out of attention in layers after the
-// boundary only, and returns the last position's logits.
+// maskedReference runs the unpruned sequence through the staged form cut
+// after every layer, with the dropped rows masked out of attention in the
+// layers after the boundary only, and returns the last position's logits.
 func maskedReference(t *testing.T, lm *LM, x []float32, pos []int64, boundary int, dropped []int) []float32 {
 	t.Helper()
 	d := lm.d
 	s := len(pos)
+	var cuts []int
+	for l := 0; l < d.Layers-1; l++ {
+		cuts = append(cuts, l)
+	}
+	set, err := lm.split.set(cuts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := &gen{m: lm}
+	caches := lm.newCaches(s)
 	h := slices.Clone(x)
 	out := make([]float32, len(x))
-	attn := make([]float32, d.Heads*s)
-	for i := 0; i < d.Layers; i++ {
+	logits := make([]float32, d.Vocab)
+	rows := []int64{int64(s - 1)}
+	for si, st := range set.stages {
 		mask := slices.Clone(g.mask(s))
-		if i > boundary {
+		if st.first > boundary {
 			for _, r := range dropped {
 				mask[r] = 0
 			}
 		}
-		c := newKVCache(d.KVHeads, d.HeadDim, s)
-		if err := g.stepLayer(i, c, h, pos, mask, out, attn); err != nil {
+		var attn []float32
+		if st.hasAttn {
+			attn = make([]float32, d.Heads*s)
+		}
+		target := out
+		if si == len(set.stages)-1 {
+			target = logits
+		}
+		if err := g.runStage(st, caches, h, pos, rows, mask, target, attn); err != nil {
 			t.Fatal(err)
 		}
 		h, out = out, h
-	}
-	logits := make([]float32, d.Vocab)
-	if err := g.runHead(h[(s-1)*d.Hidden:], logits); err != nil {
-		t.Fatal(err)
 	}
 	return logits
 }

@@ -17,7 +17,7 @@ type Form string
 const (
 	FormAuto   Form = "auto"   // merged unless an in-decoder method needs layers
 	FormMerged Form = "merged" // decoder_model_merged: one Run per step
-	FormLayers Form = "layers" // one Run per layer per step, plus the head
+	FormLayers Form = "layers" // stages derived from the merged file, cut at the method's layers (every layer without one)
 )
 
 // Input is a prefill: the prompt's embeddings with visual tokens spliced in.
@@ -54,6 +54,9 @@ type Output struct {
 	KVBytes   int64
 	LayerRows []int
 	Form      Form
+	// SplitBuild and SplitLoad: deriving the stage graphs (0 on a cache
+	// hit) and opening their sessions, when this call opened them.
+	SplitBuild, SplitLoad time.Duration
 	// FirstLogits are the prefill's logits for the last prompt position.
 	FirstLogits []float32
 }
@@ -86,7 +89,7 @@ func (m *LM) Generate(ctx context.Context, in Input, opt Options, emit func(id i
 		return nil, fmt.Errorf("decoder: in-decoder pruning (%s) needs the per-layer decoder form", opt.Prune.Name())
 	}
 	if form == FormLayers && !m.HasLayers() {
-		return nil, fmt.Errorf("decoder: this model has no per-layer decoder graphs")
+		return nil, fmt.Errorf("decoder: this model has no decoder that can be split into layers")
 	}
 	if opt.Recompute && form != FormMerged {
 		return nil, fmt.Errorf("decoder: cache-free recomputation uses the merged form")
@@ -99,7 +102,7 @@ func (m *LM) Generate(ctx context.Context, in Input, opt Options, emit func(id i
 	case form == FormMerged:
 		err = g.merged(ctx, in)
 	case form == FormLayers:
-		err = g.layered(ctx, in)
+		err = g.staged(ctx, in)
 	default:
 		err = fmt.Errorf("decoder: unknown form %q", form)
 	}

@@ -3,11 +3,12 @@
 // in, and generation with a KV cache.
 //
 // Two forms of the same model are supported and must give the same tokens:
-// the merged graph (all layers in one Run per step) and the per-layer form
-// (one graph per layer plus the LM head), which lets a pruning method cut
-// the sequence at a layer boundary. In the per-layer form every layer keeps
-// its own KV cache holding exactly the rows that layer saw, its own attention
-// mask length and its own next position id.
+// the merged graph (all layers in one Run per step) and the staged form,
+// derived from the merged file at load time (package onnx/decsplit): the
+// decoder cut at layer boundaries into stages, which lets a pruning method
+// cut the sequence there. In the staged form every layer keeps its own KV
+// cache holding exactly the rows that layer saw, its own attention mask
+// length and its own next position id.
 //
 // The KV cache is never copied in Go: each cache tensor has two Go buffers
 // of the final length; ORT reads the past from one and writes the present
@@ -16,6 +17,7 @@ package decoder
 
 import (
 	"fmt"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -27,13 +29,13 @@ type Dims struct {
 	Hidden, Layers, Heads, KVHeads, HeadDim, Vocab int
 }
 
-// Files are the decoder graphs. Layers and Head are optional (the per-layer
-// form); Embed and Merged are required.
+// Files are the decoder graphs: Embed and Merged are required. CacheDir is
+// where stage graphs derived from Merged are cached ("" derives them in
+// memory each time the process needs them).
 type Files struct {
-	Embed  string
-	Merged string
-	Layers []string
-	Head   string
+	Embed    string
+	Merged   string
+	CacheDir string
 }
 
 // LM is an opened language model. It owns its sessions.
@@ -41,27 +43,16 @@ type LM struct {
 	d      Dims
 	embed  *ortx.Session
 	merged *ortx.Session
-	layers []*ortx.Session
-	head   *ortx.Session
+	split  *splitter
 	io     mergedIO
 	// embedHalf: embed_tokens returns float16 inputs_embeds.
 	embedHalf bool
 }
 
-var (
-	layerIn = []ortx.Port{ortx.Float("hidden_states"), ortx.Int64("attention_mask"),
-		ortx.Int64("position_ids"), ortx.Float("past_key"), ortx.Float("past_value")}
-	layerOut = []ortx.Port{ortx.Float("hidden_states_out"), ortx.Float("present_key"),
-		ortx.Float("present_value"), ortx.Float("last_attention")}
-)
-
 // Open opens the decoder graphs and checks their inputs and outputs.
 func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 	if d.Hidden <= 0 || d.Layers <= 0 || d.KVHeads <= 0 || d.HeadDim <= 0 || d.Vocab <= 0 || d.Heads <= 0 {
 		return nil, fmt.Errorf("decoder: bad dimensions %+v", d)
-	}
-	if len(f.Layers) != 0 && len(f.Layers) != d.Layers {
-		return nil, fmt.Errorf("decoder: %d layer graphs for %d layers", len(f.Layers), d.Layers)
 	}
 	m := &LM{d: d}
 	var err error
@@ -78,21 +69,7 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 		m.Destroy()
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
-	if len(f.Layers) > 0 {
-		for _, p := range f.Layers {
-			s, err := ortx.Open(p, layerIn, layerOut, o)
-			if err != nil {
-				m.Destroy()
-				return nil, fmt.Errorf("decoder: %w", err)
-			}
-			m.layers = append(m.layers, s)
-		}
-		if m.head, err = ortx.Open(f.Head, []ortx.Port{ortx.Float("hidden_states")},
-			[]ortx.Port{ortx.Float("logits")}, o); err != nil {
-			m.Destroy()
-			return nil, fmt.Errorf("decoder: %w", err)
-		}
-	}
+	m.split = &splitter{path: f.Merged, cacheDir: f.CacheDir, o: o}
 	return m, nil
 }
 
@@ -122,17 +99,24 @@ func (m *LM) Dims() Dims { return m.d }
 // position only; without it the graph computes logits for every position.
 func (m *LM) MergedLogitsLastOnly() bool { return m.io.numLogits }
 
-// HasLayers reports whether the per-layer form is available.
-func (m *LM) HasLayers() bool { return len(m.layers) > 0 }
+// HasLayers reports whether the staged form is available (it is derived
+// from the merged file when first used; a file whose layers are not
+// recognised fails then, with the reason).
+func (m *LM) HasLayers() bool { return m.split != nil }
+
+// SplitTimes reports, for the last stage set opened, the time spent
+// deriving its graphs (0 when they came from the cache) and creating their
+// sessions.
+func (m *LM) SplitTimes() (build, load time.Duration) {
+	m.split.mu.Lock()
+	defer m.split.mu.Unlock()
+	return m.split.buildTime, m.split.loadTime
+}
 
 // Sessions returns every open session (for run-time statistics).
 func (m *LM) Sessions() []*ortx.Session {
 	s := []*ortx.Session{m.embed, m.merged}
-	s = append(s, m.layers...)
-	if m.head != nil {
-		s = append(s, m.head)
-	}
-	return s
+	return append(s, m.split.sessions()...)
 }
 
 // Destroy releases every session.
@@ -142,10 +126,7 @@ func (m *LM) Destroy() {
 	}
 	m.embed.Destroy()
 	m.merged.Destroy()
-	for _, l := range m.layers {
-		l.Destroy()
-	}
-	m.head.Destroy()
+	m.split.destroy()
 }
 
 // Embed returns the embeddings (len(ids) × Hidden) of the token ids.

@@ -79,12 +79,9 @@ type VisionOutputs struct {
 type Files struct {
 	Vision string
 	Embed  string
-	// Decoder is the merged decoder (all layers, logits, KV cache).
+	// Decoder is the merged decoder (all layers, logits, KV cache). The
+	// stage graphs in-decoder pruning needs are derived from it.
 	Decoder string
-	// Layers and Head are the optional per-layer form: one graph per decoder
-	// layer plus the final norm and LM head. Needed for in-decoder pruning.
-	Layers []string
-	Head   string
 	// Encoder is the text encoder of an encoder-decoder model
 	// (encoder_model); "" for decoder-only models.
 	Encoder string

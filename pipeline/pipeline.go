@@ -32,6 +32,9 @@ type Options struct {
 	Resizer string
 	// DTypes picks the ONNX file variants (see models.ParseDTypes).
 	DTypes models.DTypes
+	// CacheDir is where decoder stage graphs derived for in-decoder pruning
+	// are cached ("" derives them in memory when first needed).
+	CacheDir string
 }
 
 // Pipeline is an opened model. It owns its ORT sessions; call Close.
@@ -86,7 +89,7 @@ func Open(dir string, o Options) (*Pipeline, error) {
 			Decoder: spec.Files.Decoder}, dims, o.ORT)
 	} else {
 		p.lm, err = decoder.Open(decoder.Files{Embed: spec.Files.Embed, Merged: spec.Files.Decoder,
-			Layers: spec.Files.Layers, Head: spec.Files.Head}, dims, o.ORT)
+			CacheDir: o.CacheDir}, dims, o.ORT)
 	}
 	if err != nil {
 		vis.Destroy()
@@ -110,7 +113,8 @@ func (p *Pipeline) embed(ids []int) ([]float32, error) {
 	return p.lm.Embed(ids)
 }
 
-// hasLayers reports whether the per-layer decoder form is available.
+// hasLayers reports whether the staged decoder form (derived from the
+// merged decoder) is available.
 func (p *Pipeline) hasLayers() bool { return p.lm != nil && p.lm.HasLayers() }
 
 // Budget turns a visual-token count into the number to keep.
@@ -307,11 +311,11 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 	req Request) (pruning.Result, error) {
 	n := vis.Features.Rows
 	if req.In != nil {
-		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden); err != nil {
+		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden|pruning.NeedDecoderKeys); err != nil {
 			return pruning.Result{}, err
 		}
 		if !p.hasLayers() {
-			return pruning.Result{}, fmt.Errorf("pipeline: %s prunes inside the decoder, but %s has no per-layer decoder graphs",
+			return pruning.Result{}, fmt.Errorf("pipeline: %s prunes inside a decoder-only model's decoder; %s is an encoder-decoder model",
 				req.In.Name(), p.Spec.Dir)
 		}
 	}

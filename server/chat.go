@@ -151,9 +151,9 @@ func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) 
 	if err := ps.Apply(&req); err != nil {
 		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune", "%v", err)
 	}
-	if req.In != nil && len(s.spec.Files.Layers) == 0 {
+	if req.In != nil && s.spec.Files.Encoder != "" {
 		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune",
-			"%s prunes inside the decoder, and this model has no per-layer decoder graphs", req.In.Name())
+			"%s prunes inside a decoder-only model's decoder; this is an encoder-decoder model", req.In.Name())
 	}
 	// The prompt's length is known before the image is seen unless the
 	// family tiles images (BuildImagePrompt): then only the text is counted.

@@ -87,8 +87,8 @@ func TestBadInputs(t *testing.T) {
 	os.Remove(filepath.Join(missing, "onnx", "decoder_model_merged.onnx"))
 	mismatch := filepath.Join(dir, "mismatch-model")
 	copyDir(t, model, mismatch)
-	head, _ := os.ReadFile(filepath.Join(model, "onnx", "decoder_head.onnx"))
-	os.WriteFile(filepath.Join(mismatch, "onnx", "embed_tokens.onnx"), head, 0o644)
+	vis, _ := os.ReadFile(filepath.Join(model, "onnx", "vision_encoder.onnx"))
+	os.WriteFile(filepath.Join(mismatch, "onnx", "embed_tokens.onnx"), vis, 0o644)
 
 	cases := []struct {
 		name  string

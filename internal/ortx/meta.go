@@ -2,6 +2,7 @@ package ortx
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 
 	"github.com/x448/float16"
@@ -106,4 +107,11 @@ func Floats(v ort.Value, name string, half bool) ([]float32, []int64, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("ortx: output %s is not the declared float32 or float16 tensor", name)
+}
+
+// BytesToFloats decodes little-endian float32 bytes (4·len(dst)) into dst.
+func BytesToFloats(dst []float32, src []byte) {
+	for i := range dst {
+		dst[i] = math.Float32frombits(uint32(src[4*i]) | uint32(src[4*i+1])<<8 | uint32(src[4*i+2])<<16 | uint32(src[4*i+3])<<24)
+	}
 }

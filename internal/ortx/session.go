@@ -230,3 +230,33 @@ func Tensor[T float32 | int64](data []T, shape ...int64) (*ort.Tensor[T], error)
 	}
 	return t, nil
 }
+
+// OpenBytes opens a graph held in memory (name is used in errors and
+// statistics). Its external data, if any, is read relative to dir (ORT's
+// session.model_external_initializers_file_folder_path). The ports are
+// trusted: the caller built the graph.
+func OpenBytes(name string, data []byte, dir string, inputs, outputs []Port, o Options) (*Session, error) {
+	so, err := newOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	if dir != "" {
+		if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir); err != nil {
+			return nil, fmt.Errorf("ortx: open %s: set the external data folder: %w", name, err)
+		}
+	}
+	in := make([]string, len(inputs))
+	for i, p := range inputs {
+		in[i] = p.Name
+	}
+	out := make([]string, len(outputs))
+	for i, p := range outputs {
+		out[i] = p.Name
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, in, out, so)
+	if err != nil {
+		return nil, fmt.Errorf("ortx: open %s: %w", name, err)
+	}
+	return &Session{Path: name, Inputs: inputs, Outputs: outputs, s: s}, nil
+}

@@ -65,13 +65,9 @@ func (family) Load(dir string, raw []byte) (*models.Spec, error) {
 		Vision:  filepath.Join(onnx, "vision_encoder.onnx"),
 		Embed:   filepath.Join(onnx, "embed_tokens.onnx"),
 		Decoder: filepath.Join(onnx, "decoder_model_merged.onnx"),
-		Head:    filepath.Join(onnx, "decoder_head.onnx"),
 	}
-	for i := 0; i < t.Layers; i++ {
-		files.Layers = append(files.Layers, filepath.Join(onnx, fmt.Sprintf("decoder_layer_%d.onnx", i)))
-	}
-	if err := models.RequireFiles(append([]string{files.Vision, files.Embed, files.Decoder, files.Head,
-		filepath.Join(dir, "tokenizer.json")}, files.Layers...)...); err != nil {
+	if err := models.RequireFiles(files.Vision, files.Embed, files.Decoder,
+		filepath.Join(dir, "tokenizer.json")); err != nil {
 		return nil, err
 	}
 	pre, err := models.ReadFixedPreprocess(dir)

@@ -1,0 +1,256 @@
+package decoder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/onnx"
+	"github.com/vlmrun/vlmrun/onnx/decsplit"
+)
+
+// splitter derives stage graphs from the merged decoder file on demand and
+// keeps the opened stage sets, one per set of cut points.
+type splitter struct {
+	path     string // merged decoder file
+	cacheDir string // "" = derive in memory every time
+	o        ortx.Options
+
+	mu   sync.Mutex
+	sets map[string]*stageSet
+	// BuildTime is the time spent deriving graphs (0 on a cache hit) and
+	// LoadTime the time creating their sessions, for the last set opened.
+	buildTime, loadTime time.Duration
+}
+
+// stageSet is the decoder as consecutive stages (layer ranges).
+type stageSet struct {
+	cuts   []int
+	stages []*stage
+}
+
+type stage struct {
+	first, last int
+	sess        *ortx.Session
+	in, out     []ortx.Port
+	hasAttn     bool
+}
+
+func (s *stageSet) destroy() {
+	for _, st := range s.stages {
+		st.sess.Destroy()
+	}
+}
+
+// cacheVersion changes whenever the derivation changes, so stale cache
+// entries are not reused.
+const cacheVersion = "decsplit-1"
+
+// key identifies the source file (path, size, modification time) and cuts.
+func (sp *splitter) key(cuts []int) (string, error) {
+	st, err := os.Stat(sp.path)
+	if err != nil {
+		return "", fmt.Errorf("decoder: %w", err)
+	}
+	abs, _ := filepath.Abs(sp.path)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s", cacheVersion, abs, st.Size(), st.ModTime().UnixNano(), decsplit.Key(cuts))
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// set returns the opened stage set for cuts (each cut after layer c,
+// 0 <= c < layers-1), deriving and caching it on first use.
+func (sp *splitter) set(cuts []int) (*stageSet, error) {
+	cuts = slices.Clone(cuts)
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	k := decsplit.Key(cuts)
+	if s, ok := sp.sets[k]; ok {
+		return s, nil
+	}
+	graphs, dir, err := sp.graphs(cuts)
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	s := &stageSet{cuts: cuts}
+	for i, b := range graphs {
+		st, err := sp.open(i, b, dir)
+		if err != nil {
+			s.destroy()
+			return nil, err
+		}
+		s.stages = append(s.stages, st)
+	}
+	sp.loadTime = time.Since(t)
+	if sp.sets == nil {
+		sp.sets = map[string]*stageSet{}
+	}
+	sp.sets[k] = s
+	return s, nil
+}
+
+// graphs returns the marshalled stage graphs for cuts, from the disk cache
+// when it has them, and the folder their external data is relative to.
+func (sp *splitter) graphs(cuts []int) ([][]byte, string, error) {
+	dir := filepath.Dir(sp.path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	n := len(cuts) + 1
+	var key string
+	if sp.cacheDir != "" {
+		var err error
+		if key, err = sp.key(cuts); err != nil {
+			return nil, "", err
+		}
+		var out [][]byte
+		for i := 0; i < n; i++ {
+			b, err := os.ReadFile(filepath.Join(sp.cacheDir, key+"-"+strconv.Itoa(i)+".onnx"))
+			if err != nil {
+				break
+			}
+			out = append(out, b)
+		}
+		if len(out) == n {
+			sp.buildTime = 0
+			return out, dir, nil
+		}
+	}
+	t := time.Now()
+	m, err := onnx.Open(sp.path)
+	if err != nil {
+		return nil, "", fmt.Errorf("decoder: split: %w", err)
+	}
+	defer m.Close()
+	plan, err := decsplit.Analyze(m, filepath.Base(sp.path))
+	if err != nil {
+		return nil, "", fmt.Errorf("decoder: split: %w", err)
+	}
+	stages, err := plan.Stages(cuts)
+	if err != nil {
+		return nil, "", fmt.Errorf("decoder: split: %w", err)
+	}
+	var out [][]byte
+	for _, s := range stages {
+		out = append(out, s.Model.Marshal())
+	}
+	sp.buildTime = time.Since(t)
+	if sp.cacheDir != "" {
+		// Best effort: a cache that cannot be written costs a rebuild next time.
+		_ = writeCache(sp.cacheDir, key, out)
+	}
+	return out, dir, nil
+}
+
+// writeCache writes each graph to a temporary file and renames it into
+// place, so a killed process never leaves a half-written entry.
+func writeCache(dir, key string, graphs [][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, b := range graphs {
+		name := filepath.Join(dir, key+"-"+strconv.Itoa(i)+".onnx")
+		f, err := os.CreateTemp(dir, ".tmp-"+key+"-*")
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), name)
+		}
+		if err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+	}
+	return nil
+}
+
+// open creates the session of stage i from its graph bytes; the ports are
+// read back from the graph.
+func (sp *splitter) open(i int, b []byte, dir string) (*stage, error) {
+	name := fmt.Sprintf("%s[stage %d]", filepath.Base(sp.path), i)
+	m, err := onnx.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("decoder: %s: %w", name, err)
+	}
+	st := &stage{first: -1, last: -1}
+	port := func(v *onnx.ValueInfo) ortx.Port {
+		return ortx.Port{Name: v.Name, Type: ort.TensorElementDataType(v.ElemType)}
+	}
+	for _, v := range m.Graph.Inputs {
+		st.in = append(st.in, port(v))
+		if l, kind, ok := pastName(v.Name); ok && kind == "key" {
+			if st.first < 0 || l < st.first {
+				st.first = l
+			}
+			if l > st.last {
+				st.last = l
+			}
+		}
+		if v.Name == decsplit.AttnRows {
+			st.hasAttn = true
+		}
+	}
+	for _, v := range m.Graph.Outputs {
+		st.out = append(st.out, port(v))
+	}
+	if st.first < 0 {
+		return nil, fmt.Errorf("decoder: %s: no past_key_values inputs", name)
+	}
+	if st.sess, err = ortx.OpenBytes(name, b, dir, st.in, st.out, sp.o); err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	return st, nil
+}
+
+func pastName(s string) (int, string, bool) {
+	m := pastRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(m[1])
+	return n, m[2], err == nil
+}
+
+func (sp *splitter) destroy() {
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for _, s := range sp.sets {
+		s.destroy()
+	}
+	sp.sets = nil
+}
+
+func (sp *splitter) sessions() []*ortx.Session {
+	if sp == nil {
+		return nil
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []*ortx.Session
+	for _, s := range sp.sets {
+		for _, st := range s.stages {
+			out = append(out, st.sess)
+		}
+	}
+	return out
+}

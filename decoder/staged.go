@@ -1,0 +1,307 @@
+package decoder
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/onnx/decsplit"
+	"github.com/vlmrun/vlmrun/pruning"
+)
+
+// staged runs the decoder as stages derived from the merged graph, cut at
+// the in-decoder method's boundaries (after every layer when no method is
+// given). Layers before a cut keep every row they saw; layers after it see
+// (and cache) only the kept rows. Each stage's layers share one length.
+func (g *gen) staged(ctx context.Context, in Input) error {
+	d := g.m.d
+	var cuts []int
+	if g.opt.Prune != nil {
+		for _, l := range g.opt.Prune.Layers() {
+			if l >= 0 && l < d.Layers-1 {
+				cuts = append(cuts, l)
+			}
+		}
+	} else {
+		for l := 0; l < d.Layers-1; l++ {
+			cuts = append(cuts, l)
+		}
+	}
+	set, err := g.m.split.set(cuts)
+	if err != nil {
+		return err
+	}
+	g.out.SplitBuild, g.out.SplitLoad = g.m.split.buildTime, g.m.split.loadTime
+	L := len(in.Positions)
+	capacity := L + g.opt.MaxNewTokens
+	caches := g.m.newCaches(capacity)
+	for _, c := range caches {
+		c.NextPos = in.NextPos
+	}
+	hid := [2][]float32{make([]float32, capacity*d.Hidden), make([]float32, capacity*d.Hidden)}
+	logits := make([]float32, d.Vocab)
+	cur := 0
+	copy(hid[cur], in.Embeds)
+	pos := slices.Clone(in.Positions)
+	imageIdx := slices.Clone(in.ImageIdx)
+	g.start = time.Now()
+	prefill := true
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("decoder: %w", err)
+		}
+		for si, st := range set.stages {
+			s := len(pos)
+			c0 := caches[st.first]
+			if !prefill {
+				pos[0] = c0.NextPos
+			}
+			rows := []int64{0}
+			if prefill && st.hasAttn {
+				rows = textRows(s, imageIdx)
+			}
+			lastStage := si == len(set.stages)-1
+			var attn []float32
+			if st.hasAttn {
+				attn = make([]float32, d.Heads*len(rows)*(c0.Len+s))
+			}
+			out := hid[1-cur][:s*d.Hidden]
+			if lastStage {
+				out = logits
+			}
+			if err := g.runStage(st, caches, hid[cur][:s*d.Hidden], pos, rows, nil, out, attn); err != nil {
+				return err
+			}
+			if lastStage {
+				break
+			}
+			cur = 1 - cur
+			if prefill && g.opt.Prune != nil && slices.Contains(g.opt.Prune.Layers(), st.last) {
+				b := g.boundary(st, hid[cur][:s*d.Hidden], attn, rows, caches[st.last], pos, imageIdx)
+				if err := g.fillQueries(b, attn, rows); err != nil {
+					return err
+				}
+				pos, imageIdx, err = g.cut(b, hid[1-cur], pos, imageIdx, in.TotalVisual, caches[st.last+1:])
+				if err != nil {
+					return err
+				}
+				cur = 1 - cur
+			}
+		}
+		if prefill {
+			g.recordRows(caches)
+			prefill = false
+		}
+		if len(g.out.IDs) == 0 {
+			g.out.FirstLogits = slices.Clone(logits)
+		}
+		id := g.sm.next(logits)
+		done, err := g.accept(id)
+		if err != nil || done {
+			g.out.KVBytes = cacheBytes(caches)
+			return err
+		}
+		e, err := g.m.Embed([]int{id})
+		if err != nil {
+			return err
+		}
+		copy(hid[cur], e)
+		pos = pos[:1]
+		for _, c := range caches {
+			c.NextPos++
+		}
+	}
+}
+
+// textRows lists the rows of a length-s sequence that are not visual
+// tokens (the candidates for attention rows: the last token and raters).
+func textRows(s int, imageIdx []int) []int64 {
+	var rows []int64
+	for r := 0; r < s; r++ {
+		if _, img := slices.BinarySearch(imageIdx, r); !img {
+			rows = append(rows, int64(r))
+		}
+	}
+	return rows
+}
+
+// boundary builds what an in-decoder method sees after the stage's last
+// layer: hidden states, the last token's attention row (and the other text
+// rows fetched with it), and that layer's post-RoPE keys from its cache.
+func (g *gen) boundary(st *stage, hidden, attn []float32, rows []int64, kc *kvCache, pos []int64, imageIdx []int) *pruning.Boundary {
+	d := g.m.d
+	s := len(pos)
+	b := &pruning.Boundary{
+		Layer:     st.last,
+		Hidden:    pruning.Matrix{Rows: s, Cols: d.Hidden, Data: hidden},
+		ImageIdx:  imageIdx,
+		LastToken: s - 1,
+	}
+	if attn != nil {
+		b.Attn = attnRow(attn, d.Heads, len(rows), s, slices.Index(rows, int64(s-1)))
+	}
+	b.Keys = kc.keysMatrix()
+	return b
+}
+
+// attnRow extracts row k of a [heads, R, T] attention block as heads × T.
+func attnRow(attn []float32, heads, R, T, k int) pruning.Matrix {
+	if k < 0 {
+		return pruning.Matrix{}
+	}
+	out := make([]float32, heads*T)
+	for h := 0; h < heads; h++ {
+		copy(out[h*T:(h+1)*T], attn[(h*R+k)*T:(h*R+k+1)*T])
+	}
+	return pruning.Matrix{Rows: heads, Cols: T, Data: out}
+}
+
+// fillQueries gives a RowRequester the attention rows it asks for, taken
+// from the text rows the stage computed.
+func (g *gen) fillQueries(b *pruning.Boundary, attn []float32, rows []int64) error {
+	rr, ok := g.opt.Prune.(pruning.RowRequester)
+	if !ok || attn == nil {
+		return nil
+	}
+	q, err := rr.QueryRows(b)
+	if err != nil {
+		return fmt.Errorf("decoder: %s at layer %d: %w", g.opt.Prune.Name(), b.Layer, err)
+	}
+	s := b.Hidden.Rows
+	for _, r := range q {
+		k := slices.Index(rows, int64(r))
+		if k < 0 {
+			return fmt.Errorf("decoder: %s at layer %d asked for the attention row of query %d, which is not a text row",
+				g.opt.Prune.Name(), b.Layer, r)
+		}
+		b.Queries = append(b.Queries, r)
+		b.QueryAttn = append(b.QueryAttn, attnRow(attn, g.m.d.Heads, len(rows), s, k))
+	}
+	return nil
+}
+
+// runStage runs one stage on x (s rows) over its layers' caches.
+//
+// mask is the attention mask over the stage's past plus the new rows (nil:
+// every row present).
+func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos, rows, mask []int64, out, attn []float32) error {
+	d := g.m.d
+	s := len(pos)
+	past := caches[st.first].Len
+	vals := newValues()
+	defer vals.destroy()
+	ins := make([]ort.Value, 0, len(st.in))
+	for _, p := range st.in {
+		var v ort.Value
+		switch p.Name {
+		case decsplit.Embeds:
+			if p.Type == ort.TensorElementDataTypeFloat16 {
+				h := make([]byte, 2*len(x))
+				ortx.FloatToHalf(h, x)
+				v = vals.raw(p.Type, h, 1, int64(s), int64(d.Hidden))
+			} else {
+				v = vals.f32(x, 1, int64(s), int64(d.Hidden))
+			}
+		case decsplit.HiddenIn:
+			v = vals.f32(x, 1, int64(s), int64(d.Hidden))
+		case decsplit.Mask:
+			if mask == nil {
+				mask = g.mask(past + s)
+			}
+			v = vals.i64(mask, 1, int64(past+s))
+		case decsplit.Position:
+			v = vals.i64(pos, 1, int64(s))
+		case decsplit.AttnRows:
+			v = vals.i64(rows, int64(len(rows)))
+		case "num_logits_to_keep":
+			v = vals.scalar(1)
+		default:
+			l, kind, ok := pastName(p.Name)
+			if !ok || l < st.first || l > st.last {
+				return fmt.Errorf("decoder: %s: unexpected input %q", st.sess.Path, p.Name)
+			}
+			v = caches[l].pastValue(vals, kind == "value")
+		}
+		ins = append(ins, v)
+	}
+	outs := make([]ort.Value, 0, len(st.out))
+	for _, p := range st.out {
+		var v ort.Value
+		switch p.Name {
+		case decsplit.HiddenOut:
+			v = vals.f32(out, 1, int64(s), int64(d.Hidden))
+		case decsplit.LastLogit:
+			v = vals.f32(out, 1, 1, int64(d.Vocab))
+		case decsplit.Attn:
+			v = vals.f32(attn, 1, int64(d.Heads), int64(len(rows)), int64(past+s))
+		default:
+			m := presentRE.FindStringSubmatch(p.Name)
+			l := -1
+			if m != nil {
+				l, _ = strconv.Atoi(m[1])
+			}
+			if l < st.first || l > st.last {
+				return fmt.Errorf("decoder: %s: unexpected output %q", st.sess.Path, p.Name)
+			}
+			v = caches[l].presentValue(vals, s, m[2] == "value")
+		}
+		outs = append(outs, v)
+	}
+	if vals.err != nil {
+		return vals.err
+	}
+	if err := st.sess.Run(ins, outs); err != nil {
+		return fmt.Errorf("decoder: %w", err)
+	}
+	for l := st.first; l <= st.last; l++ {
+		caches[l].commit(s)
+	}
+	return nil
+}
+
+var presentRE = regexp.MustCompile(`^present\.(\d+)\.(key|value)$`)
+
+// pastValue wraps the current key (or value) buffer.
+func (c *kvCache) pastValue(vals *values, value bool) ort.Value {
+	j := 0
+	if value {
+		j = 1
+	}
+	return vals.raw(c.dtype, c.span(c.buf[c.cur][j], c.Len), c.shape(c.Len)...)
+}
+
+// presentValue wraps the key (or value) buffer ORT writes the Len+s-row
+// cache into.
+func (c *kvCache) presentValue(vals *values, s int, value bool) ort.Value {
+	j := 0
+	if value {
+		j = 1
+	}
+	return vals.raw(c.dtype, c.span(c.buf[1-c.cur][j], c.Len+s), c.shape(c.Len+s)...)
+}
+
+// keysMatrix returns the cached keys as Len × (KVHeads·HeadDim) float32
+// rows (heads concatenated), converting float16.
+func (c *kvCache) keysMatrix() pruning.Matrix {
+	n, hd, kvh := c.Len, c.headDim, c.heads
+	raw := c.buf[c.cur][0]
+	all := make([]float32, kvh*n*hd)
+	if c.dtype == ort.TensorElementDataTypeFloat16 {
+		ortx.HalfToFloat(all, raw[:2*len(all)])
+	} else {
+		ortx.BytesToFloats(all, raw[:4*len(all)])
+	}
+	out := make([]float32, n*kvh*hd)
+	for h := 0; h < kvh; h++ {
+		for r := 0; r < n; r++ {
+			copy(out[(r*kvh+h)*hd:(r*kvh+h+1)*hd], all[(h*n+r)*hd:(h*n+r+1)*hd])
+		}
+	}
+	return pruning.Matrix{Rows: n, Cols: kvh * hd, Data: out}
+}
