@@ -106,7 +106,10 @@ class LlamaAttention(nn.Module):
         attn_weights = torch.matmul(query_states, key_states.transpose(2, 3)) * self.scaling
         causal_mask = attention_mask[:, :, :, : key_states.shape[-2]]
         attn_weights = attn_weights + causal_mask
-        attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query_states.dtype)
+        # transformers: softmax(attn_weights, dim=-1, dtype=torch.float32). torch
+        # 1.13 exports that as a Softmax in the input's dtype followed by a
+        # Cast, so the upcast is written out to keep the Softmax in float32.
+        attn_weights = nn.functional.softmax(attn_weights.to(torch.float32), dim=-1).to(query_states.dtype)
         attn_output = torch.matmul(attn_weights, value_states)
         attn_output = attn_output.transpose(1, 2).contiguous()
         attn_output = attn_output.reshape(*input_shape, -1).contiguous()
