@@ -286,6 +286,10 @@ def export(model, half=False):
         torch.onnx.export(model, tuple(args), f, input_names=names, output_names=outs, dynamic_axes=axes,
                           opset_version=14, do_constant_folding=True)
     m = onnx.load_from_string(f.getvalue())
+    for o in m.graph.output:  # without a past, the exporter leaves the head dims symbolic
+        if o.name.startswith("present."):
+            dims = o.type.tensor_type.shape.dim
+            dims[1].dim_value, dims[3].dim_value = kvh, hd
     if half:
         bf16_to_fp16(m.graph)
     return m
