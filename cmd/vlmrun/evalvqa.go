@@ -75,10 +75,8 @@ type vqaCell struct {
 func evalVQAMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneFlags, seed uint64, start, count, size int,
 	kinds, save string, asJSON, asCSV bool, showErrors int, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int {
-		if code == 2 {
-			err = asUsage(err)
-		}
-		return exitCode(stderr, "eval", err)
+		fmt.Fprintf(stderr, "vlmrun eval: %v\n", err)
+		return code
 	}
 	if asJSON && asCSV {
 		return fail(2, fmt.Errorf("--json and --csv exclude each other"))
@@ -123,7 +121,7 @@ func evalVQAMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneFla
 	}
 	p, err := mf.open()
 	if err != nil {
-		return exitCode(stderr, "eval", err)
+		return fail(1, err)
 	}
 	defer p.Close()
 	rep := &vqaReport{Dataset: "scenes-vqa", Count: count, Seed: seed, Size: size, Model: p.Spec.Dir}
