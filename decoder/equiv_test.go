@@ -13,12 +13,27 @@ import (
 	"github.com/vlmrun/vlmrun/pruning"
 
 	_ "github.com/vlmrun/vlmrun/models/scenes"
+	_ "github.com/vlmrun/vlmrun/models/smolvlm"
 )
 
 func openLM(t *testing.T) *LM {
 	t.Helper()
+	return openLMAt(t, testenv.Model(t), "")
+}
+
+// openLMAt opens the decoder of the model folder dir with the given dtypes.
+func openLMAt(t *testing.T, dir, dtype string) *LM {
+	t.Helper()
 	testenv.ORT(t)
-	spec, err := models.Load(testenv.Model(t))
+	var o models.LoadOptions
+	if dtype != "" {
+		dt, err := models.ParseDTypes(dtype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.DTypes = dt
+	}
+	spec, err := models.LoadWith(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +66,14 @@ func (f fixedDrop) Select(b *pruning.Boundary, total int) ([]int, error) {
 // after every layer, with the dropped rows masked out of attention in the
 // layers after the boundary only, and returns the last position's logits.
 func maskedReference(t *testing.T, lm *LM, x []float32, pos []int64, boundary int, dropped []int) []float32 {
+	return maskedReferenceAt(t, lm, x, pos, map[int][]int{boundary: dropped}, false)
+}
+
+// maskedReferenceAt masks, in every layer after boundary b, the rows
+// dropped[b] (rows dropped at several boundaries accumulate). With
+// renumber, layers after a boundary see the surviving rows at positions
+// 0, 1, ... in order (the masked rows' positions do not matter).
+func maskedReferenceAt(t *testing.T, lm *LM, x []float32, pos []int64, dropped map[int][]int, renumber bool) []float32 {
 	t.Helper()
 	d := lm.d
 	s := len(pos)
@@ -70,9 +93,24 @@ func maskedReference(t *testing.T, lm *LM, x []float32, pos []int64, boundary in
 	rows := []int64{int64(s - 1)}
 	for si, st := range set.stages {
 		mask := slices.Clone(g.mask(s))
-		if st.first > boundary {
-			for _, r := range dropped {
-				mask[r] = 0
+		cut := false
+		for b, rows := range dropped {
+			if st.first > b {
+				cut = true
+				for _, r := range rows {
+					mask[r] = 0
+				}
+			}
+		}
+		stagePos := pos
+		if renumber && cut {
+			stagePos = make([]int64, s)
+			n := int64(0)
+			for r := range stagePos {
+				if mask[r] != 0 {
+					stagePos[r] = n
+					n++
+				}
 			}
 		}
 		var attn []float32
@@ -83,7 +121,7 @@ func maskedReference(t *testing.T, lm *LM, x []float32, pos []int64, boundary in
 		if si == len(set.stages)-1 {
 			target = logits
 		}
-		if err := g.runStage(st, caches, h, pos, rows, mask, target, attn); err != nil {
+		if err := g.runStage(st, caches, h, stagePos, rows, mask, target, attn); err != nil {
 			t.Fatal(err)
 		}
 		h, out = out, h
@@ -175,5 +213,97 @@ func TestInDecoderKeepAllIsIdentity(t *testing.T) {
 		if !slices.Equal(out.IDs, base.IDs) {
 			t.Errorf("policy %s: ids %v, want %v", pol, out.IDs, base.IDs)
 		}
+	}
+}
+
+// recorder wraps an in-decoder method and records, per boundary, the
+// sequence rows it dropped.
+type recorder struct {
+	pruning.InDecoder
+	dropped map[int][]int
+}
+
+func (r *recorder) Select(b *pruning.Boundary, total int) ([]int, error) {
+	keep, err := r.InDecoder.Select(b, total)
+	if err != nil {
+		return nil, err
+	}
+	// Rows are indices into the sequence at this boundary; map them back to
+	// the original sequence through the rows kept so far.
+	orig := r.alive(b.Hidden.Rows)
+	for j, row := range b.ImageIdx {
+		if !slices.Contains(keep, j) {
+			r.dropped[b.Layer] = append(r.dropped[b.Layer], orig[row])
+		}
+	}
+	return keep, nil
+}
+
+// alive maps the current sequence rows (n of them) to original rows.
+func (r *recorder) alive(n int) []int {
+	var gone []int
+	for _, rows := range r.dropped {
+		gone = append(gone, rows...)
+	}
+	var out []int
+	for row := 0; len(out) < n; row++ {
+		if !slices.Contains(gone, row) {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// FastV and PyramidDrop dropping rows inside the decoder of a torch-exported
+// SmolVLM twin (fp32) must give the same logits as masking those rows in the
+// later layers, at two cut points each.
+func TestInDecoderMethodsEqualMaskingTorchTwin(t *testing.T) {
+	lm := openLMAt(t, "../models/smolvlm/testdata/smolvlm-twin-torch", "")
+	d := lm.d
+	rng := rand.New(rand.NewPCG(3, 4))
+	const L, first, nImg = 60, 2, 48
+	ids := make([]int, L)
+	for i := range ids {
+		ids[i] = 5 + rng.IntN(d.Vocab-5)
+	}
+	x, err := lm.Embed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := make([]int64, L)
+	for i := range pos {
+		pos[i] = int64(i)
+	}
+	var imageIdx []int
+	for i := first; i < first+nImg; i++ {
+		imageIdx = append(imageIdx, i)
+	}
+	for _, spec := range []string{"fastv:k=1,r=0.75", "fastv:k=3,r=0.5", "pdrop:layers=1/2,ratios=0.5/0.25", "pdrop:layers=2/3,ratios=0.75/0.3"} {
+		m, err := pruning.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{InDecoder: m.In, dropped: map[int][]int{}}
+		in := Input{Embeds: x, Positions: pos, NextPos: L, ImageIdx: imageIdx, TotalVisual: nImg}
+		out, err := lm.Generate(context.Background(), in, Options{MaxNewTokens: 1, Prune: rec}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		n := 0
+		for _, r := range rec.dropped {
+			n += len(r)
+		}
+		if n == 0 {
+			t.Fatalf("%s dropped nothing", spec)
+		}
+		ref := maskedReferenceAt(t, lm, x, pos, rec.dropped, m.In.Positions() == pruning.Renumber)
+		maxDiff := 0.0
+		for i := range ref {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(ref[i]-out.FirstLogits[i])))
+		}
+		if maxDiff > 1e-4 {
+			t.Errorf("%s: max |logit diff| %.3g > 1e-4", spec, maxDiff)
+		}
+		t.Logf("%s: KV rows %v, max |logit diff| vs masking %.2g", spec, out.LayerRows, maxDiff)
 	}
 }

@@ -7,10 +7,12 @@
 //
 // Layer boundaries are found structurally, not from names: the boundary
 // after layer i is the first tensor, in graph order, that depends on the
-// hidden states and on layer i's past KV, leads to layer i+1's present key,
-// and from which the rest of the decoder (every later layer and the logits)
-// can be computed without the embeddings or any earlier layer's KV — the
-// residual stream between the layers. Masks and rotary tables that later
+// hidden states and on layer i's past KV, leads to layer i+1's present key
+// through a single matrix product (the key projection; for the last layer,
+// to the logits through the LM head), and from which the rest of the
+// decoder (every later layer and the logits) can be computed without the
+// embeddings or any earlier layer's KV — the residual stream between the
+// layers. Masks and rotary tables that later
 // layers read from earlier scopes are pulled into each stage; a Shape of an
 // earlier layer's past (how exports read the past length for the mask) is
 // redirected to the stage's first layer, which has the same length. When
@@ -109,13 +111,17 @@ func Analyze(m *onnx.Model, file string) (*Plan, error) {
 			next = PresentKey(i + 1)
 		}
 		anc := x.Ancestors([]string{next}, nil)
+		// The first valid cut can sit between layer i's attention and its
+		// MLP (the MLP is row-wise, so the rest still follows from it); the
+		// residual stream after the layer is the first valid cut from which
+		// the next layer's key (or the logits) takes one matrix product.
 		t := ""
 		for c, n := range g.Nodes {
 			if !hd[c] || !pi[c] || !anc[c] {
 				continue
 			}
 			for _, o := range n.Outputs {
-				if o != "" && p.validCut(i, o) {
+				if o != "" && p.validCut(i, o) && p.products(next, o, hd) <= 1 {
 					t = o
 					break
 				}
@@ -163,25 +169,65 @@ func (p *Plan) validCut(i int, t string) bool {
 	return p.foreign(need, i+1, p.Layers-1) == ""
 }
 
+// products counts the matrix products on the hidden states (hd) needed to
+// compute target from t (rotary tables may use a product of their own).
+func (p *Plan) products(target, t string, hd []bool) int {
+	need := p.x.Ancestors([]string{target}, map[string]bool{t: true})
+	n := 0
+	for c, nd := range p.x.G.Nodes {
+		if need[c] && hd[c] && matmulOps[nd.OpType] {
+			n++
+		}
+	}
+	return n
+}
+
+var matmulOps = map[string]bool{"MatMul": true, "MatMulInteger": true, "MatMulNBits": true, "Gemm": true,
+	"FusedMatMul": true, "QLinearMatMul": true, "MatMulIntegerToFloat": true, "DynamicQuantizeMatMul": true}
+
 // foreign returns the first reason the node set need (meant for layers
 // a..b) reads something it may not: the embeddings (a > 0) or another
-// layer's past other than through Shape (a stage's own hidden input and
-// first layer's past have the same shapes, so a Shape is redirected).
+// layer's past, other than for its shape (a stage's own hidden input and
+// first layer's past have the same shapes as those, so such reads are
+// redirected; see shapeOnly).
 func (p *Plan) foreign(need []bool, a, b int) string {
 	for c, n := range p.x.G.Nodes {
 		if !need[c] {
 			continue
 		}
 		for _, in := range p.x.Uses(c) {
-			if in == Embeds && a > 0 && n.OpType != "Shape" {
-				return fmt.Sprintf("node %q (%s) reads %s", n.Name, n.OpType, Embeds)
-			}
-			if j, ok := pastLayer(in); ok && (j < a || j > b) && n.OpType != "Shape" {
+			j, past := pastLayer(in)
+			bad := (in == Embeds && a > 0) || (past && (j < a || j > b))
+			if bad && !p.shapeOnly(c, need, 0) {
 				return fmt.Sprintf("node %q (%s) reads %s", n.Name, n.OpType, in)
 			}
 		}
 	}
 	return ""
+}
+
+// shapeOnly reports whether node c's reading of its input matters only
+// through the input's shape: c is a Shape, or a Cast or Identity whose
+// outputs are read (within need) only by such nodes.
+func (p *Plan) shapeOnly(c int, need []bool, depth int) bool {
+	n := p.x.G.Nodes[c]
+	switch n.OpType {
+	case "Shape":
+		return true
+	case "Cast", "Identity":
+		if depth > 8 {
+			return false
+		}
+		for _, o := range n.Outputs {
+			for _, u := range p.x.Consumers[o] {
+				if need[u] && !p.shapeOnly(u, need, depth+1) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return false
 }
 
 var pastRe = regexp.MustCompile(`^past_key_values\.(\d+)\.(key|value)$`)

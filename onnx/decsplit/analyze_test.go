@@ -12,6 +12,11 @@ func TestAnalyzeShipped(t *testing.T) {
 		"../../models/smolvlm/testdata/smolvlm-twin/onnx/decoder_model_merged.onnx",
 		"../../models/smolvlm/testdata/smolvlm-twin/onnx/decoder_model_merged_fp16.onnx",
 		"../../models/smolvlm/testdata/smolvlm-twin-legacy/onnx/decoder_model_merged.onnx",
+		"../../models/smolvlm/testdata/smolvlm-twin-torch/onnx/decoder_model_merged.onnx",
+		"../../models/smolvlm/testdata/smolvlm-twin-torch/onnx/decoder_model_merged_fp16.onnx",
+		"../../models/smolvlm/testdata/smolvlm-twin-torch/onnx/decoder_model_merged_quantized.onnx",
+		"../../models/smolvlm/testdata/smolvlm-twin-torch/onnx/decoder_model_merged_q4.onnx",
+		"../../models/smolvlm/testdata/smolvlm-twin-torch-legacy/onnx/decoder_model_merged.onnx",
 	} {
 		m, err := onnx.Open(f)
 		if err != nil {
@@ -23,7 +28,7 @@ func TestAnalyzeShipped(t *testing.T) {
 			continue
 		}
 		t.Logf("%s: %d layers legacy=%v boundaries %q softmax %q", f, p.Layers, p.Legacy, p.Boundary, p.Softmax)
-		st, err := p.Stages([]int{0, 1})
+		st, err := p.Stages([]int{0})
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
