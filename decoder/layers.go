@@ -9,7 +9,8 @@ import (
 
 // cut applies the in-decoder method at boundary b: it keeps every text row
 // and the selected visual rows, gathering hidden states from b.Hidden into
-// dst, and returns the new position ids and visual indices. Layers after
+// dst, adds a Recycler's merged rows after the last kept visual row, and
+// returns the new position ids and visual indices. Layers after
 // the cut (later) get their next position from the method's policy. A
 // RowRequester's extra attention rows are taken from the text rows the
 // stage computed (b.queryRows).
@@ -22,9 +23,19 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 		return nil, nil, fmt.Errorf("decoder: %s at layer %d needs attention probabilities, and the decoder "+
 			"export has no per-layer Softmax to read them from (fused attention)", m.Name(), b.Layer)
 	}
-	keep, err := m.Select(b, total)
+	var keep []int
+	var merged pruning.Matrix
+	var err error
+	if rc, ok := m.(pruning.Recycler); ok {
+		keep, merged, err = rc.SelectRecycle(b, total)
+	} else {
+		keep, err = m.Select(b, total)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("decoder: %s at layer %d: %w", m.Name(), b.Layer, err)
+	}
+	if merged.Rows > 0 && (merged.Cols != d.Hidden || len(merged.Data) < merged.Rows*d.Hidden) {
+		return nil, nil, fmt.Errorf("decoder: %s returned %d×%d recycled rows, want width %d", m.Name(), merged.Rows, merged.Cols, d.Hidden)
 	}
 	drop := make(map[int]bool, len(imageIdx))
 	for _, j := range imageIdx {
@@ -36,10 +47,33 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 		}
 		delete(drop, imageIdx[j])
 	}
+	// Recycled rows go right after the last kept visual row (or where the
+	// visual tokens were, when none is kept) and count as visual tokens.
+	after := -1
+	if merged.Rows > 0 {
+		after = imageIdx[0] - 1
+		if len(keep) > 0 {
+			after = imageIdx[keep[len(keep)-1]]
+		}
+	}
+	if (s-len(imageIdx)+len(keep)+merged.Rows)*d.Hidden > len(dst) {
+		return nil, nil, fmt.Errorf("decoder: %s: %d recycled rows do not fit the sequence", m.Name(), merged.Rows)
+	}
 	src := b.Hidden.Data
-	newPos := make([]int64, 0, s)
+	newPos := make([]int64, 0, s+merged.Rows)
 	var newImage []int
 	n := 0
+	insert := func(p int64) {
+		for k := 0; k < merged.Rows; k++ {
+			copy(dst[n*d.Hidden:(n+1)*d.Hidden], merged.Data[k*d.Hidden:(k+1)*d.Hidden])
+			newImage = append(newImage, n)
+			newPos = append(newPos, p)
+			n++
+		}
+	}
+	if after < 0 && merged.Rows > 0 {
+		insert(0)
+	}
 	for r := 0; r < s; r++ {
 		if drop[r] {
 			continue
@@ -50,6 +84,9 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 		copy(dst[n*d.Hidden:(n+1)*d.Hidden], src[r*d.Hidden:(r+1)*d.Hidden])
 		newPos = append(newPos, pos[r])
 		n++
+		if r == after {
+			insert(pos[r])
+		}
 	}
 	if m.Positions() == pruning.Renumber {
 		for r := range newPos {

@@ -97,6 +97,11 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 		if prefill {
 			g.recordRows(caches)
 			prefill = false
+		} else {
+			// The token just fed took NextPos in every layer.
+			for _, c := range caches {
+				c.NextPos++
+			}
 		}
 		if len(g.out.IDs) == 0 {
 			g.out.FirstLogits = slices.Clone(logits)
@@ -113,9 +118,6 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 		}
 		copy(hid[cur], e)
 		pos = pos[:1]
-		for _, c := range caches {
-			c.NextPos++
-		}
 	}
 }
 
@@ -221,6 +223,12 @@ func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos, rows, mas
 			v = vals.i64(rows, int64(len(rows)))
 		case "num_logits_to_keep":
 			v = vals.scalar(1)
+		case "use_cache_branch":
+			flag := []byte{0}
+			if past > 0 {
+				flag[0] = 1
+			}
+			v = vals.raw(ort.TensorElementDataTypeBool, flag, 1)
 		default:
 			l, kind, ok := pastName(p.Name)
 			if !ok || l < st.first || l > st.last {

@@ -108,6 +108,14 @@ func (p *Plan) stage(a, b int) (*Stage, error) {
 	lastRow := p.Boundary[p.Layers-1]
 	if last {
 		head = x.Ancestors([]string{Logits}, map[string]bool{lastRow: true})
+		// A head that already keeps num_logits_to_keep rows (fed 1) is left
+		// as it is: its own slice counts rows from the full sequence.
+		for c := range head {
+			if head[c] && slices.Contains(x.Uses(c), "num_logits_to_keep") {
+				head = nil
+				break
+			}
+		}
 	}
 	for c, n := range x.G.Nodes {
 		if !need[c] {
@@ -117,7 +125,7 @@ func (p *Plan) stage(a, b int) (*Stage, error) {
 		for k, in := range n.Inputs {
 			j, ok := pastLayer(in)
 			redirect := ok && (j < a || j > b)
-			toLast := last && head[c] && in == lastRow
+			toLast := last && head != nil && head[c] && in == lastRow
 			embeds := in == Embeds && a > 0
 			if !redirect && !toLast && !embeds {
 				continue
@@ -140,7 +148,7 @@ func (p *Plan) stage(a, b int) (*Stage, error) {
 		}
 		nodes = append(nodes, m)
 	}
-	if last {
+	if last && head != nil {
 		starts, ends, axes := name+"/starts", name+"/ends", name+"/axes"
 		extra = append(extra, onnx.Int64Tensor(starts, []int64{1}, -1), onnx.Int64Tensor(ends, []int64{1}, math.MaxInt64),
 			onnx.Int64Tensor(axes, []int64{1}, 1))
@@ -148,6 +156,8 @@ func (p *Plan) stage(a, b int) (*Stage, error) {
 		// right after the node producing lastRow.
 		sl := onnx.NewNode(name+"/LastRow", "Slice", []string{lastRow, starts, ends, axes}, []string{name + "/last_row"})
 		nodes = insertAfter(nodes, lastRow, sl)
+	}
+	if last {
 		nodes = append(nodes, onnx.NewNode(name+"/CastLogits", "Cast", []string{Logits}, []string{LastLogit}, onnx.IntAttr("to", onnx.Float)))
 	} else {
 		nodes = append(nodes, onnx.NewNode(name+"/CastOut", "Cast", []string{p.Boundary[b]}, []string{HiddenOut}, onnx.IntAttr("to", onnx.Float)))
