@@ -36,6 +36,7 @@ type modelFlags struct {
 	resizer   string
 	maxPixels int64
 	dtype     string
+	cacheDir  string
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
@@ -47,6 +48,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
 	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
 	fs.StringVar(&m.dtype, "dtype", "", "ONNX file variant: fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4, or per file, e.g. \"fp16,decoder_model_merged=q4\" (default: the model's)")
+	fs.StringVar(&m.cacheDir, "cache-dir", "", "folder for decoder stage graphs derived for in-decoder pruning (default: the user cache dir's vlmrun/; \"none\": derive in memory each run)")
 	fs.Int64Var(&m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, "refuse images with more pixels than this")
 }
 
@@ -99,10 +101,11 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	lim := encoder.DefaultLimits
 	lim.MaxPixels = m.maxPixels
 	return pipeline.Open(dir, pipeline.Options{
-		ORT:     ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device, SpinningStop: m.spin},
-		Limits:  lim,
-		Resizer: m.resizer,
-		DTypes:  dt,
+		ORT:      ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device, SpinningStop: m.spin},
+		Limits:   lim,
+		Resizer:  m.resizer,
+		DTypes:   dt,
+		CacheDir: cacheDir(m.cacheDir),
 	})
 }
 
@@ -165,4 +168,20 @@ func (g *genFlags) request() (pipeline.Request, error) {
 	return pipeline.Request{Prompt: g.prompt, MaxNewTokens: g.maxNew, Sampling: s, Form: f,
 		Recompute: g.recompute, Tiles: to, EncoderBatch: g.encoderBatch,
 		Image: models.ImageOptions{MaxImageTokens: g.maxImageTokens, MaxTiles: g.maxTiles}}, nil
+}
+
+// cacheDir resolves --cache-dir: "none" disables the disk cache, "" is
+// the user cache dir's vlmrun/stages (no cache when there is none).
+func cacheDir(flag string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "":
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(d, "vlmrun", "stages")
+	}
+	return flag
 }

@@ -5,6 +5,7 @@
 //	vlmrun plot --bench B --eval E      charts from bench and eval sweeps
 //	vlmrun caption --jsonl OUT DIR|GLOB...   batch-caption folders, resumable, sharded
 //	vlmrun serve [flags]                OpenAI-compatible HTTP server
+//	vlmrun graph inspect FILE.onnx      inputs, outputs, ops per layer, whether a decoder splits
 //	vlmrun version                      print versions and the ONNX Runtime library used
 //	vlmrun tokenize / detokenize        debug a tokenizer.json
 //
@@ -36,6 +37,7 @@ func commands() []command {
 		{"bench", "time every stage over a sweep of pruning methods × budgets × images", cmdBench},
 		{"plot", "draw PNG charts from bench and eval sweep reports", cmdPlot},
 		{"prune", "list the pruning methods (vlmrun prune list)", cmdPrune},
+		{"graph", "inspect an ONNX file: inputs, outputs, operators, decoder layers (vlmrun graph inspect FILE)", cmdGraph},
 		{"version", "print vlmrun's version and the ONNX Runtime library it loads", cmdVersion},
 		{"tokenize", "print the ids of stdin's text as a JSON array", func(_ context.Context, a []string, in io.Reader, out, errw io.Writer) int {
 			return cmdTokenize(a, in, out, errw)

@@ -306,3 +306,41 @@ func flattenLegacy(g *onnx.Graph) (*onnx.Graph, bool, error) {
 	f.ValueInfo = append(append([]*onnx.ValueInfo{}, g.ValueInfo...), branch.ValueInfo...)
 	return &f, true, nil
 }
+
+// LayerOps counts, per decoder layer, the operators of its nodes: a node
+// that depends on the hidden states belongs to the first layer whose output
+// (the residual stream after it) needs it; later ones (final norm, LM head)
+// count in head. Nodes that do not depend on the hidden states (masks,
+// rotary tables, constants, shape arithmetic) count as shared.
+func (p *Plan) LayerOps() (layers []map[string]int, head, shared map[string]int) {
+	g := p.x.G
+	hd := p.x.Descendants([]string{Embeds})
+	layerOf := make([]int, len(g.Nodes))
+	for c := range layerOf {
+		layerOf[c] = -1
+	}
+	for i := p.Layers - 1; i >= 0; i-- {
+		anc := p.x.Ancestors([]string{p.Boundary[i]}, nil)
+		for c := range g.Nodes {
+			if anc[c] {
+				layerOf[c] = i
+			}
+		}
+	}
+	layers = make([]map[string]int, p.Layers)
+	for i := range layers {
+		layers[i] = map[string]int{}
+	}
+	head, shared = map[string]int{}, map[string]int{}
+	for c, n := range g.Nodes {
+		switch {
+		case !hd[c]:
+			shared[n.OpType]++
+		case layerOf[c] < 0:
+			head[n.OpType]++
+		default:
+			layers[layerOf[c]][n.OpType]++
+		}
+	}
+	return layers, head, shared
+}
