@@ -81,7 +81,7 @@ func maskedReferenceAt(t *testing.T, lm *LM, x []float32, pos []int64, dropped m
 	for l := 0; l < d.Layers-1; l++ {
 		cuts = append(cuts, l)
 	}
-	set, err := lm.split.set(cuts)
+	set, _, err := lm.split.set(cuts)
 	if err != nil {
 		t.Fatal(err)
 	}

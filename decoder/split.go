@@ -68,8 +68,9 @@ func (sp *splitter) key(cuts []int) (string, error) {
 }
 
 // set returns the opened stage set for cuts (each cut after layer c,
-// 0 <= c < layers-1), deriving and caching it on first use.
-func (sp *splitter) set(cuts []int) (*stageSet, error) {
+// 0 <= c < layers-1), deriving and caching it on first use; fresh reports
+// that this call opened it (buildTime and loadTime are then its own).
+func (sp *splitter) set(cuts []int) (s *stageSet, fresh bool, err error) {
 	cuts = slices.Clone(cuts)
 	slices.Sort(cuts)
 	cuts = slices.Compact(cuts)
@@ -77,9 +78,27 @@ func (sp *splitter) set(cuts []int) (*stageSet, error) {
 	defer sp.mu.Unlock()
 	k := decsplit.Key(cuts)
 	if s, ok := sp.sets[k]; ok {
-		return s, nil
+		return s, false, nil
 	}
-	graphs, dir, err := sp.graphs(cuts)
+	s, err = sp.load(cuts, false)
+	if err != nil && sp.cacheDir != "" && sp.buildTime == 0 {
+		// A cache entry that does not load (damaged on disk) is rebuilt.
+		s, err = sp.load(cuts, true)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if sp.sets == nil {
+		sp.sets = map[string]*stageSet{}
+	}
+	sp.sets[k] = s
+	return s, true, nil
+}
+
+// load derives (or reads from the cache unless rebuild) and opens the
+// stage set for cuts.
+func (sp *splitter) load(cuts []int, rebuild bool) (*stageSet, error) {
+	graphs, dir, err := sp.graphs(cuts, rebuild)
 	if err != nil {
 		return nil, err
 	}
@@ -94,16 +113,13 @@ func (sp *splitter) set(cuts []int) (*stageSet, error) {
 		s.stages = append(s.stages, st)
 	}
 	sp.loadTime = time.Since(t)
-	if sp.sets == nil {
-		sp.sets = map[string]*stageSet{}
-	}
-	sp.sets[k] = s
 	return s, nil
 }
 
 // graphs returns the marshalled stage graphs for cuts, from the disk cache
-// when it has them, and the folder their external data is relative to.
-func (sp *splitter) graphs(cuts []int) ([][]byte, string, error) {
+// when it has them (and rebuild is false), and the folder their external
+// data is relative to.
+func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
 	dir := filepath.Dir(sp.path)
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -116,14 +132,14 @@ func (sp *splitter) graphs(cuts []int) ([][]byte, string, error) {
 			return nil, "", err
 		}
 		var out [][]byte
-		for i := 0; i < n; i++ {
+		for i := 0; i < n && !rebuild; i++ {
 			b, err := os.ReadFile(filepath.Join(sp.cacheDir, key+"-"+strconv.Itoa(i)+".onnx"))
 			if err != nil {
 				break
 			}
 			out = append(out, b)
 		}
-		if len(out) == n {
+		if len(out) == n && !rebuild {
 			sp.buildTime = 0
 			return out, dir, nil
 		}

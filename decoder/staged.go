@@ -33,11 +33,13 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			cuts = append(cuts, l)
 		}
 	}
-	set, err := g.m.split.set(cuts)
+	set, fresh, err := g.m.split.set(cuts)
 	if err != nil {
 		return err
 	}
-	g.out.SplitBuild, g.out.SplitLoad = g.m.split.buildTime, g.m.split.loadTime
+	if fresh {
+		g.out.SplitBuild, g.out.SplitLoad = g.m.split.buildTime, g.m.split.loadTime
+	}
 	L := len(in.Positions)
 	capacity := L + g.opt.MaxNewTokens
 	caches := g.m.newCaches(capacity)

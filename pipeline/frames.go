@@ -43,7 +43,7 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	alone := p.active.Add(1) == 1
 	start := p.starts.Add(1)
 	defer p.active.Add(-1)
-	rec := newRecorder(p.sessions())
+	rec := newRecorder(p.sessions)
 	res := &Result{}
 	all := models.Pixels{Images: len(frames)}
 	pxs := make([][]float32, len(frames))
@@ -176,6 +176,7 @@ func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px mo
 	}
 	rec.t.KVBytes = out.KVBytes
 	rec.t.DecoderForm = string(out.Form)
+	rec.t.SplitBuild, rec.t.SplitLoad = ms(out.SplitBuild), ms(out.SplitLoad)
 	res.Visual.LayerRows = out.LayerRows
 	res.PromptIDs = prompt.IDs
 	res.GeneratedIDs = out.IDs

@@ -176,7 +176,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	alone := p.active.Add(1) == 1
 	start := p.starts.Add(1)
 	defer p.active.Add(-1)
-	rec := newRecorder(p.sessions())
+	rec := newRecorder(p.sessions)
 	res := &Result{}
 	// 1. decode and orient
 	img, info, err := encoder.DecodeImage(name, r, p.opt.Limits)
@@ -287,6 +287,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	rec.t.KVBytes = out.KVBytes
 	rec.t.DecoderForm = string(out.Form)
+	rec.t.SplitBuild, rec.t.SplitLoad = ms(out.SplitBuild), ms(out.SplitLoad)
 	res.Visual.LayerRows = out.LayerRows
 	res.PromptIDs = prompt.IDs
 	res.GeneratedIDs = out.IDs

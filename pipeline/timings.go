@@ -49,6 +49,12 @@ type Timings struct {
 	KVBytes            int64   `json:"kv_cache_bytes"`
 	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
 	DecoderForm        string  `json:"decoder_form"`
+	// SplitBuild and SplitLoad: deriving the decoder's stage graphs for an
+	// in-decoder method's cut points (0 when read from the disk cache) and
+	// opening their sessions; only in the request that first used those
+	// cut points, and not part of Prefill.
+	SplitBuild float64 `json:"decoder_split_build_ms,omitempty"`
+	SplitLoad  float64 `json:"decoder_split_load_ms,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -58,26 +64,25 @@ type recorder struct {
 	t        Timings
 	start    time.Time
 	last     time.Time
-	sessions []*ortx.Session
-	ort0     time.Duration
-	calls0   int64
+	sessions func() []*ortx.Session
+	base     map[*ortx.Session]ortStat // per-session counters at the start
 }
 
-func ortTotals(ss []*ortx.Session) (int64, time.Duration) {
-	var c int64
-	var d time.Duration
-	for _, s := range ss {
-		n, t := s.Stats()
-		c += n
-		d += t
-	}
-	return c, d
+type ortStat struct {
+	calls int64
+	d     time.Duration
 }
 
-func newRecorder(ss []*ortx.Session) *recorder {
+// newRecorder starts a record; sessions lists the sessions whose ORT time
+// counts (called again at the end: sessions opened meanwhile, such as a
+// decoder's stage graphs, count from zero).
+func newRecorder(sessions func() []*ortx.Session) *recorder {
 	now := time.Now()
-	r := &recorder{start: now, last: now, sessions: ss}
-	r.calls0, r.ort0 = ortTotals(ss)
+	r := &recorder{start: now, last: now, sessions: sessions, base: map[*ortx.Session]ortStat{}}
+	for _, s := range sessions() {
+		c, d := s.Stats()
+		r.base[s] = ortStat{c, d}
+	}
 	return r
 }
 
@@ -98,9 +103,16 @@ func (r *recorder) since() float64 {
 // requests used the same sessions meanwhile.
 func (r *recorder) finish(shared bool) {
 	r.t.Total = ms(time.Since(r.start))
-	c, d := ortTotals(r.sessions)
-	r.t.ORTCalls = c - r.calls0
-	r.t.ORTMs = ms(d - r.ort0)
+	var calls int64
+	var d time.Duration
+	for _, s := range r.sessions() {
+		c, t := s.Stats()
+		b := r.base[s]
+		calls += c - b.calls
+		d += t - b.d
+	}
+	r.t.ORTCalls = calls
+	r.t.ORTMs = ms(d)
 	r.t.ORTShared = shared
 	if r.t.Total > 0 && !shared {
 		r.t.OverheadFrac = 1 - r.t.ORTMs/r.t.Total
