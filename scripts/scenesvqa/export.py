@@ -37,7 +37,7 @@ class VisionExport(nn.Module):
 
     def forward(self, pixel_values):
         patches, _, cls_att, keys = self.m.vision(pixel_values)
-        return self.m.proj(patches), patches, cls_att, keys
+        return self.m.project(patches), patches, cls_att, keys
 
 
 class EmbedExport(nn.Module):

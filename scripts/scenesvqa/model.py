@@ -204,9 +204,17 @@ class SceneVQA(nn.Module):
         self.vision = Vision(c)
         self.proj = nn.Sequential(nn.Linear(c.v_width, c.d_model), nn.GELU(),
                                   nn.Linear(c.d_model, c.d_model))
+        # a learned embedding of each token's place in its frame's grid, added to the
+        # projected features: a visual token carries its location, so questions about
+        # places stay answerable when pruning renumbers position ids
+        self.img_pos = nn.Parameter(torch.randn(1, c.grid * c.grid, c.d_model) * 0.5)
         self.model = LlamaModel(c)
         self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
         self.tok_head = nn.Linear(c.v_width, 5 + 7 + 3)  # training only
+
+    def project(self, patches):
+        """Vision patches (B,64,W) -> the decoder's visual tokens (B,64,D)."""
+        return self.proj(patches) + self.img_pos
 
     def decode(self, x, attention_mask, pos):
         h, _ = self.model(x, attention_mask, pos)
