@@ -30,13 +30,14 @@ type Limits struct {
 // (64×2^20 pixels, 256 MiB as RGBA) and a 64 MiB file.
 var DefaultLimits = Limits{MaxPixels: 64 << 20, MaxBytes: 64 << 20}
 
-// ImageInfo describes a decoded image as it was stored.
+// ImageInfo describes a decoded image as it was stored. Its JSON keys are
+// snake_case like every other key of vlmrun's JSON output.
 type ImageInfo struct {
-	Format      string // "jpeg", "png", "gif", "bmp" or "webp"
-	Width       int    // stored width, before the EXIF orientation is applied
-	Height      int    // stored height, before the EXIF orientation is applied
-	Orientation int    // EXIF orientation 1–8 that was applied; 1 when absent
-	Bytes       int64  // size of the encoded file
+	Format      string `json:"format"`      // "jpeg", "png", "gif", "bmp" or "webp"
+	Width       int    `json:"width"`       // stored width, before the EXIF orientation is applied
+	Height      int    `json:"height"`      // stored height, before the EXIF orientation is applied
+	Orientation int    `json:"orientation"` // EXIF orientation 1–8 that was applied; 1 when absent
+	Bytes       int64  `json:"bytes"`       // size of the encoded file
 }
 
 // Errors that DecodeImage's errors wrap, for errors.Is. The underlying
