@@ -21,23 +21,28 @@ type batchFlags struct {
 	jsonl    string
 	shard    string
 	retry    bool
+	repair   bool
 	parallel int
 }
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.jsonl, "jsonl", "", "batch mode: append one JSON line per image to this file, skipping images already in it; arguments may be folders and globs")
-	fs.StringVar(&b.shard, "shard", "", "batch mode: caption only shard i of N (i/N, 0-based), a deterministic split by path")
+	checkedFlag(fs, &b.shard, "shard", "", "i/N with 0 <= i < N, e.g. 0/4", func(s string) error {
+		_, err := batch.ParseShard(s)
+		return err
+	}, "batch mode: caption only shard i of N (0-based), a deterministic split by path")
+	fs.BoolVar(&b.repair, "jsonl-repair", false, "batch mode: before the run, rewrite --jsonl without its lines that are not records (atomically); without it such a file is refused")
 	fs.BoolVar(&b.retry, "retry-errors", false, "batch mode: caption again images whose line in --jsonl is an error")
-	fs.IntVar(&b.parallel, "parallel", 1, "batch mode: images captioned at once (model replicas)")
+	intFlag(fs, &b.parallel, "parallel", 1, 1, maxReplicas, "", "batch mode: images captioned at once (model replicas)")
 }
 
 // check refuses batch-only flags without --jsonl and a bad --parallel.
 func (b *batchFlags) check() error {
-	if b.jsonl == "" && (b.shard != "" || b.retry || b.parallel != 1) {
-		return fmt.Errorf("--shard, --retry-errors and --parallel need --jsonl")
+	if b.jsonl == "" && (b.shard != "" || b.retry || b.repair || b.parallel != 1) {
+		return usagef("--shard, --retry-errors, --jsonl-repair and --parallel need --jsonl")
 	}
 	if b.parallel < 1 {
-		return fmt.Errorf("--parallel must be >= 1")
+		return usagef("--parallel must be >= 1")
 	}
 	return nil
 }
@@ -72,9 +77,23 @@ func runBatch(ctx context.Context, args []string, mf *modelFlags, req pipeline.R
 	if mf.threads == 0 && bf.parallel > 1 {
 		mf.threads = max(1, runtime.NumCPU()/bf.parallel)
 	}
+	// Check the output before the model loads, so a bad --jsonl is the
+	// only line printed (no summary of a run that never started).
+	if bf.repair {
+		n, err := batch.Repair(bf.jsonl)
+		if err != nil {
+			return fail(1, err)
+		}
+		if n > 0 {
+			fmt.Fprintf(stderr, "vlmrun caption: --jsonl-repair dropped %d bad line(s) from %s\n", n, bf.jsonl)
+		}
+	}
+	if err := batch.CheckOutput(bf.jsonl); err != nil {
+		return fail(1, err)
+	}
 	pool, err := openPool(mf, bf.parallel)
 	if err != nil {
-		return fail(1, err)
+		return exitCode(stderr, "caption", err)
 	}
 	defer pool.Close()
 	var bar io.Writer
@@ -87,7 +106,8 @@ func runBatch(ctx context.Context, args []string, mf *modelFlags, req pipeline.R
 	if sum.Previous != nil && sum.Previous.Truncated {
 		fmt.Fprintf(stderr, "vlmrun caption: cut an incomplete last line off %s (an interrupted run)\n", bf.jsonl)
 	}
-	if !quiet || err != nil {
+	started := err == nil || ctx.Err() != nil || sum.Captioned+sum.Failed > 0
+	if started && (!quiet || err != nil) {
 		el := time.Since(start).Seconds()
 		fmt.Fprintf(stderr, "vlmrun caption: shard %s: %d images; %d captioned, %d failed (error lines), %d already in %s; %.1f s (%.1f img/s)\n",
 			shard, sum.Total, sum.Captioned, sum.Failed, sum.Skipped, bf.jsonl, el, float64(sum.Captioned+sum.Failed)/max(el, 1e-9))

@@ -18,14 +18,12 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs := newFlagSet("bench", stderr, func(*pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun bench [flags] IMAGE...")
 		fmt.Fprintln(stderr, "\ntimes every stage over warm-up and measured runs for each pruning method × budget × image;")
 		fmt.Fprintln(stderr, "e.g. vlmrun bench --prune divprune,visionzip --keep 0.5,0.25,0.1 examples/scene-0.png")
-		fs.PrintDefaults()
-	}
+		fmt.Fprintln(stderr, "exit status: 0 done, 1 a runtime error, 2 a usage error (bad flag or value)")
+	})
 	var mf modelFlags
 	var gf genFlags
 	mf.register(fs)
@@ -33,28 +31,27 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	methods := fs.StringArray("prune", nil, "pruning method(s), METHOD[:param=value,...], comma-separated or repeated (see: vlmrun prune list)")
 	keeps := fs.String("keep", "", "budget(s) to sweep, comma-separated: ratios (0.25), percentages (25%) or counts (64); default: each method's")
 	noBase := fs.Bool("no-baseline", false, "do not add the unpruned baseline (method none) to the sweep")
-	warmup := fs.Int("warmup", 2, "warm-up runs per cell (not measured)")
-	runs := fs.IntP("runs", "n", 10, "measured runs per cell")
+	var warmupN, runsN int
+	intFlag(fs, &warmupN, "warmup", 2, 0, 100_000, "", "warm-up runs per cell (not measured)")
+	numFlag(fs, &runsN, "runs", "n", 10, 1, 1_000_000, "", "measured runs per cell")
+	warmup, runs := &warmupN, &runsN
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	asCSV := fs.Bool("csv", false, "print one CSV line per cell")
 	save := fs.String("save", "", "also write the JSON report to this file")
 	noVisionFLOPs := fs.Bool("no-vision-flops", false, "skip the profiled vision run that counts its FLOPs (it raises the process's peak RSS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole sweep to this file (go tool pprof; ORT's own threads show up as cgo calls)")
 	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "vlmrun bench: %v\n", err)
+	if code, done := parseCommand(fs, args); done {
 		return code
 	}
+	fail := func(code int, err error) int {
+		if code == 2 {
+			err = asUsage(err)
+		}
+		return exitCode(stderr, "bench", err)
+	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "vlmrun bench: no image given")
-		fs.Usage()
-		return 2
+		return fail(2, fmt.Errorf("no image given (usage: vlmrun bench [flags] IMAGE...; see --help)"))
 	}
 	if *asJSON && *asCSV {
 		return fail(2, fmt.Errorf("--json and --csv exclude each other"))
@@ -98,7 +95,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	p, err := mf.open()
 	if err != nil {
-		return fail(1, err)
+		return exitCode(stderr, "bench", err)
 	}
 	defer p.Close()
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,

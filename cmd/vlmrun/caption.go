@@ -21,13 +21,11 @@ type captionRecord struct {
 }
 
 func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("caption", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs := newFlagSet("caption", stderr, func(fs *pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun caption [flags] IMAGE...   (IMAGE may be - for stdin)")
 		fmt.Fprintln(stderr, "       vlmrun caption --jsonl OUT.jsonl [--shard i/N] [flags] DIR|GLOB|IMAGE...   (batch mode)")
-		fs.PrintDefaults()
-	}
+		fmt.Fprintln(stderr, "exit status: 0 done, 1 an image or the model failed, 2 a usage error (bad flag or value)")
+	})
 	var mf modelFlags
 	var gf genFlags
 	var pf pruneFlags
@@ -36,38 +34,35 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	gf.register(fs)
 	pf.register(fs)
 	bf.register(fs)
-	asJSON := fs.Bool("json", false, "print one JSON object per image (caption, ids, visual tokens, timings)")
+	asJSON := fs.Bool("json", false, "print one JSON object per image (caption, ids, finish_reason, visual tokens, timings); not with --jsonl")
 	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args); done {
+		return code
 	}
 	images := fs.Args()
+	fail := func(err error) int { return exitCode(stderr, "caption", err) }
 	if len(images) == 0 {
-		fmt.Fprintln(stderr, "vlmrun caption: no image given")
-		fs.Usage()
-		return 2
+		return fail(usagef("no image given (usage: vlmrun caption [flags] IMAGE...; see --help)"))
+	}
+	if *asJSON && bf.jsonl != "" {
+		return fail(usagef("--json and --jsonl exclude each other (--jsonl already writes one JSON object per image, to its file)"))
 	}
 	req, err := gf.request()
 	if err == nil {
-		err = pf.apply(&req)
+		err = asUsage(pf.apply(&req))
 	}
 	if err == nil {
 		err = bf.check()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
-		return 2
+		return fail(err)
 	}
 	if bf.jsonl != "" {
 		return runBatch(ctx, images, &mf, req, &pf, &bf, *quiet, stderr)
 	}
 	p, err := mf.open()
 	if err != nil {
-		fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	defer p.Close()
 	status := 0

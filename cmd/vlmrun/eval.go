@@ -15,36 +15,37 @@ import (
 )
 
 func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("eval", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs := newFlagSet("eval", stderr, func(*pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun eval [flags]   (captions generated held-out scenes and scores them)")
 		fmt.Fprintln(stderr, "  sweep: comma lists in --prune and --keep run the unpruned baseline, then every method × budget")
 		fmt.Fprintln(stderr, "  dataset: --data FILE.jsonl, lines {\"image\": PATH, \"captions\": [...]}: BLEU-4, CIDEr-D, agreement with the unpruned output")
-		fs.PrintDefaults()
-	}
+		fmt.Fprintln(stderr, "exit status: 0 done, 1 a runtime error, 2 a usage error (bad flag or value)")
+	})
 	var mf modelFlags
 	var gf genFlags
 	var pf pruneFlags
 	mf.register(fs)
 	gf.register(fs)
 	pf.register(fs)
-	count := fs.Int("count", 1000, "number of scenes")
-	seed := fs.Uint64("scene-seed", eval.HeldOutSeed, "scene generator seed (1000 = the held-out set)")
-	start := fs.Int("start", 0, "first scene index")
-	size := fs.Int("size", 300, "rendered image side in pixels")
+	var countN, startN, sizeN, errorsN int
+	intFlag(fs, &countN, "count", 1000, 1, 10_000_000, "", "number of scenes")
+	seed := fs.Uint64("scene-seed", eval.HeldOutSeed, "scene generator seed (1000 = the held-out set); allowed: an integer from 0 to 2^64-1")
+	intFlag(fs, &startN, "start", 0, 0, 1_000_000_000, "", "first scene index")
+	intFlag(fs, &sizeN, "size", 300, 16, 8192, "", "rendered image side in pixels")
+	count, start, size := &countN, &startN, &sizeN
 	blank := fs.Bool("blank", false, "render only the background (a check that the model looks)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	errors := fs.Int("show-errors", 0, "print up to N wrong captions")
+	intFlag(fs, &errorsN, "show-errors", 0, 0, 1_000_000, "", "print up to N wrong captions")
+	errors := &errorsN
 	data := fs.String("data", "", "JSONL dataset of image paths and reference captions to score instead of the scenes (a sweep)")
 	asCSV := fs.Bool("csv", false, "print the sweep as CSV (implies sweep mode)")
 	save := fs.String("save", "", "also write the sweep's JSON report to this file (implies sweep mode)")
 	questions := fs.String("questions", "both", "scenes-vqa models: single, sequence or both (held-out questions per kind: --count)")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return exitCode(stderr, "eval", usagef("unexpected argument %q (eval takes only flags; --data names a dataset)", fs.Arg(0)))
 	}
 	if *data == "" && isVQAModel(&mf) {
 		return evalVQAMain(ctx, &mf, &gf, &pf, *seed, *start, *count, *size, *questions, *save, *asJSON, *asCSV, *errors, stdout, stderr)
@@ -64,13 +65,11 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "vlmrun eval: %v\n", err)
-		return 2
+		return exitCode(stderr, "eval", asUsage(err))
 	}
 	p, err := mf.open()
 	if err != nil {
-		fmt.Fprintf(stderr, "vlmrun eval: %v\n", err)
-		return 1
+		return exitCode(stderr, "eval", err)
 	}
 	defer p.Close()
 	if oracle > 0 {

@@ -214,8 +214,10 @@ func writeEvalSweep(w io.Writer, rep *evalSweepReport, asJSON, asCSV bool) error
 func evalSweepMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneFlags, scenes eval.ScenesConfig,
 	data, save string, asJSON, asCSV bool, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "vlmrun eval: %v\n", err)
-		return code
+		if code == 2 {
+			err = asUsage(err)
+		}
+		return exitCode(stderr, "eval", err)
 	}
 	if asJSON && asCSV {
 		return fail(2, fmt.Errorf("--json and --csv exclude each other"))
@@ -234,7 +236,7 @@ func evalSweepMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneF
 	}
 	p, err := mf.open()
 	if err != nil {
-		return fail(1, err)
+		return exitCode(stderr, "eval", err)
 	}
 	defer p.Close()
 	cells, err := sweepCells(p, req, splitMethods([]string{pf.method}, "oracle"), splitKeeps(pf.keep), data == "")

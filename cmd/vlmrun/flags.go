@@ -41,16 +41,31 @@ type modelFlags struct {
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&m.model, "model", "", "model folder (default: the embedded "+defaultModel+")")
-	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the repo's third_party/)")
-	fs.IntVar(&m.threads, "threads", 0, "ONNX Runtime intra-op threads (0 = all cores)")
-	fs.IntVar(&m.inter, "inter-threads", 0, "ONNX Runtime inter-op threads (0 = ORT default)")
+	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the user data dir, the repo's third_party/)")
+	intFlag(fs, &m.threads, "threads", 0, 0, maxThreads, "0 = all cores", "ONNX Runtime intra-op threads")
+	intFlag(fs, &m.inter, "inter-threads", 0, 0, maxThreads, "0 = ORT's default", "ONNX Runtime inter-op threads")
 	fs.BoolVar(&m.spin, "ort-spinning-stop", false, "stop ONNX Runtime's worker threads spinning when each Run returns (ORT spins on by default); can help when several sessions share few cores")
-	fs.StringVar(&m.device, "device", "cpu", "execution device: cpu, cuda or cuda:N")
-	fs.StringVar(&m.resizer, "resizer", "", "image resizer: nfnt or pil (default: the model's)")
-	fs.StringVar(&m.dtype, "dtype", "", "ONNX file variant: fp32|fp16|q8|int8|uint8|q4|q4f16|bnb4, or per file, e.g. \"fp16,decoder_model_merged=q4\" (default: the model's)")
+	checkedFlag(fs, &m.device, "device", "cpu", "cpu, cuda or cuda:N (N >= 0)", func(s string) error {
+		_, _, err := ortx.ParseDevice(s)
+		return err
+	}, "execution device")
+	choiceFlag(fs, &m.resizer, "resizer", "", []string{"nfnt", "pil"}, "image resizer (default: the model's)")
+	checkedFlag(fs, &m.dtype, "dtype", "", "fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4, for all files or per file as \"fp16,decoder_model_merged=q4\"",
+		func(s string) error { _, err := models.ParseDTypes(s); return err },
+		"ONNX file variant (default: the model's)")
 	fs.StringVar(&m.cacheDir, "cache-dir", "", "folder for decoder stage graphs derived for in-decoder pruning (default: the user cache dir's vlmrun/; \"none\": derive in memory each run)")
-	fs.Int64Var(&m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, "refuse images with more pixels than this")
+	int64Flag(fs, &m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, 1, maxPixelsLimit,
+		"pixels, width×height from the image header; 1 Mpx = 2^20 = 1,048,576 pixels, the default is 64 Mpx",
+		"refuse images with more pixels than this")
 }
+
+// Ranges of the flags shared by several commands.
+const (
+	maxThreads     = 1024
+	maxPixelsLimit = 1 << 30 // 1024 Mpx: decoding alone then needs 4 GiB
+	maxNewTokens   = 65536
+	maxReplicas    = 256
+)
 
 // resolveModel finds the model folder: the flag, else the embedded model
 // beside the executable or in the repository holding it or the working dir.
@@ -82,14 +97,14 @@ func (m *modelFlags) resolveModel() (string, error) {
 // open loads the ORT library and the model.
 func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	if _, _, err := ortx.ParseDevice(m.device); err != nil {
-		return nil, err
+		return nil, usagef("--device: %v", err)
 	}
 	if m.resizer != "" && m.resizer != "nfnt" && m.resizer != "pil" {
-		return nil, fmt.Errorf("unknown --resizer %q (want nfnt or pil)", m.resizer)
+		return nil, usagef("unknown --resizer %q (want nfnt or pil)", m.resizer)
 	}
 	dt, err := models.ParseDTypes(m.dtype)
 	if err != nil {
-		return nil, err
+		return nil, usagef("--dtype: %v", err)
 	}
 	dir, err := m.resolveModel()
 	if err != nil {
@@ -129,21 +144,31 @@ type genFlags struct {
 
 func (g *genFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&g.prompt, "prompt", "", "prompt text (default: the model's captioning task)")
-	fs.IntVar(&g.maxNew, "max-new-tokens", 0, "maximum generated tokens (default: the model's generation_config)")
-	fs.Float64Var(&g.temp, "temperature", 0, "sampling temperature (0 = greedy)")
-	fs.IntVar(&g.topK, "top-k", 0, "sample among the k most likely tokens (0 = all)")
-	fs.Float64Var(&g.topP, "top-p", 1, "nucleus sampling mass (1 = off)")
-	fs.Uint64Var(&g.seed, "seed", 0, "random seed for sampling")
-	fs.StringVar(&g.form, "decoder-form", "auto", "decoder graphs: auto, merged or layers")
+	intFlag(fs, &g.maxNew, "max-new-tokens", 0, 1, maxNewTokens, "leave it unset for the model's generation_config; 0 is refused, since it would generate nothing",
+		"maximum generated tokens")
+	floatFlag(fs, &g.temp, "temperature", 0, 0, 100, "0 = greedy", "sampling temperature")
+	intFlag(fs, &g.topK, "top-k", 0, 0, 1_000_000, "0 = all tokens", "sample among the k most likely tokens")
+	floatFlag(fs, &g.topP, "top-p", 1, 0, 1, "0 or 1 = off", "nucleus sampling mass")
+	fs.Uint64Var(&g.seed, "seed", 0, "random seed for sampling; allowed: an integer from 0 to 2^64-1")
+	choiceFlag(fs, &g.form, "decoder-form", "auto", []string{"auto", "merged", "layers"}, "decoder graphs")
 	fs.BoolVar(&g.recompute, "no-kv-cache", false, "recompute the whole sequence every step (slow reference)")
-	fs.IntVar(&g.maxImageTokens, "max-image-tokens", 0, "visual-token budget per image: tiling models pick the split or a downscale that fits (0 = none)")
-	fs.IntVar(&g.maxTiles, "max-tiles", 0, "most tiles of a split image, the global image not counted (0 = the model's)")
-	fs.StringVar(&g.tilePrune, "tile-prune", "off", "skip tiles before the encoder: off, on, uniform, duplicates (comma-separated)")
-	fs.Float64Var(&g.tileDelta, "tile-delta", 0, "tile pruning: largest normalized pixel difference counted as equal (0 = 0.06)")
-	fs.IntVar(&g.encoderBatch, "encoder-batch", 1, "most tiles per vision-encoder call (0 = all in one; 1, the default, was as fast as 4 on a 2-core CPU and keeps one tile's activations)")
+	intFlag(fs, &g.maxImageTokens, "max-image-tokens", 0, 0, 1_000_000, "0 = no budget", "visual-token budget per image: tiling models pick the split or a downscale that fits")
+	intFlag(fs, &g.maxTiles, "max-tiles", 0, 0, 1024, "0 = the model's", "most tiles of a split image, the global image not counted")
+	checkedFlag(fs, &g.tilePrune, "tile-prune", "off", "off, on, uniform, duplicates (comma-separated)",
+		func(s string) error { _, err := tiles.Parse(s); return err },
+		"skip tiles before the encoder")
+	floatFlag(fs, &g.tileDelta, "tile-delta", 0, 0, 2, "0 = 0.06; normalized pixel values span 2", "tile pruning: largest normalized pixel difference counted as equal")
+	intFlag(fs, &g.encoderBatch, "encoder-batch", 1, 0, 1024, "0 = all in one call", "most tiles per vision-encoder call (1, the default, was as fast as 4 on a 2-core CPU and keeps one tile's activations)")
 }
 
+// request returns the generation settings as a pipeline request; its
+// errors are usage errors.
 func (g *genFlags) request() (pipeline.Request, error) {
+	r, err := g.buildRequest()
+	return r, asUsage(err)
+}
+
+func (g *genFlags) buildRequest() (pipeline.Request, error) {
 	s := decoder.Sampling{Temperature: g.temp, TopK: g.topK, TopP: g.topP, Seed: g.seed}
 	if err := s.Validate(); err != nil {
 		return pipeline.Request{}, err
@@ -155,7 +180,7 @@ func (g *genFlags) request() (pipeline.Request, error) {
 		return pipeline.Request{}, fmt.Errorf("unknown --decoder-form %q (want auto, merged or layers)", g.form)
 	}
 	if g.maxNew < 0 {
-		return pipeline.Request{}, fmt.Errorf("--max-new-tokens must be >= 0")
+		return pipeline.Request{}, fmt.Errorf("--max-new-tokens must be >= 1")
 	}
 	if g.maxImageTokens < 0 || g.maxTiles < 0 || g.encoderBatch < 0 || g.tileDelta < 0 {
 		return pipeline.Request{}, fmt.Errorf("--max-image-tokens, --max-tiles, --encoder-batch and --tile-delta must be >= 0")

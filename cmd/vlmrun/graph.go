@@ -59,18 +59,12 @@ func elemName(t int64) string {
 }
 
 func cmdGraph(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("graph", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlagSet("graph", stderr, func(*pflag.FlagSet) {
+		fmt.Fprintln(stderr, "usage: vlmrun graph inspect [--json] FILE.onnx\n\nprints inputs, outputs, operators, weight dtype and, for a decoder, its layers and whether in-decoder pruning can split it")
+	})
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			fmt.Fprintln(stdout, "usage: vlmrun graph inspect [--json] FILE.onnx\n\nprints inputs, outputs, operators, weight dtype and, for a decoder, its layers and whether in-decoder pruning can split it")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintf(stderr, "vlmrun graph: %v\n", err)
-		return 2
+	if code, done := parseCommand(fs, args); done {
+		return code
 	}
 	rest := fs.Args()
 	if len(rest) != 2 || rest[0] != "inspect" {

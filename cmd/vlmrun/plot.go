@@ -16,29 +16,28 @@ import (
 )
 
 func cmdPlot(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("plot", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs := newFlagSet("plot", stderr, func(*pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun plot [--bench BENCH.json] [--eval EVAL.json] [--out DIR]")
 		fmt.Fprintln(stderr, "\nwrites PNG charts from `vlmrun bench --json` and `vlmrun eval --json` sweeps:")
 		fmt.Fprintln(stderr, "  latency.png   latency of every stage vs keep ratio, per method (bench)")
 		fmt.Fprintln(stderr, "  accuracy.png  accuracy vs keep ratio, per method (eval)")
 		fmt.Fprintln(stderr, "  pareto.png    accuracy vs measured prefill time, with the Pareto frontier (eval, with bench's prefill medians)")
-		fs.PrintDefaults()
-	}
+	})
 	benchPath := fs.String("bench", "", "a `vlmrun bench --json` report")
 	evalPath := fs.String("eval", "", "a `vlmrun eval --json` sweep report")
 	metric := fs.String("metric", "", "accuracy metric to chart (default: the eval report's primary metric)")
 	out := fs.String("out", ".", "folder for the PNG files")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args); done {
+		return code
 	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "vlmrun plot: %v\n", err)
-		return code
+		if code == 2 {
+			err = asUsage(err)
+		}
+		return exitCode(stderr, "plot", err)
+	}
+	if fs.NArg() > 0 {
+		return fail(2, fmt.Errorf("unexpected argument %q (plot takes only flags)", fs.Arg(0)))
 	}
 	if *benchPath == "" && *evalPath == "" {
 		return fail(2, fmt.Errorf("give --bench, --eval or both"))

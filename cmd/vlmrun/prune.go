@@ -20,8 +20,48 @@ type pruneFlags struct {
 }
 
 func (p *pruneFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&p.method, "prune", "none", "pruning method, METHOD[:param=value,...] (see: vlmrun prune list)")
-	fs.StringVar(&p.keep, "keep", "", "visual tokens to keep: a ratio (0.25), a percentage (25%) or a count (64); default: the method's")
+	checkedFlag(fs, &p.method, "prune", "none", pruneAllowed(), checkMethods, "pruning method (see: vlmrun prune list)")
+	checkedFlag(fs, &p.keep, "keep", "", keepAllowed, checkKeeps, "visual tokens to keep (default: the method's)")
+}
+
+// keepAllowed describes --keep's values.
+const keepAllowed = "a ratio in (0, 1] (0.25), a percentage (25%) or a token count >= 1 (64); eval and bench take a comma-separated list"
+
+// pruneAllowed describes --prune's values.
+func pruneAllowed() string {
+	var names []string
+	for _, m := range pruning.Methods() {
+		names = append(names, m.Name)
+	}
+	return "METHOD[:param=value,...] with METHOD one of " + strings.Join(names, ", ") + " (eval also: oracle; eval and bench take a comma-separated list)"
+}
+
+// checkMethods checks every method of a --prune value (eval's oracle is
+// not in the registry).
+func checkMethods(s string) error {
+	for _, m := range splitMethods([]string{s}, "oracle", "oracle-blind") {
+		name, _, _ := strings.Cut(m, ":")
+		if n := strings.ToLower(strings.TrimSpace(name)); n == "oracle" || n == "oracle-blind" {
+			continue
+		}
+		if _, err := pruning.Parse(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkKeeps checks every budget of a --keep value.
+func checkKeeps(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("empty budget")
+	}
+	for _, k := range splitKeeps(s) {
+		if _, err := pruning.ParseBudget(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // budget returns the --keep budget, or the method's default when unset.
@@ -61,6 +101,10 @@ func (p *pruneFlags) spec() pipeline.PruneSpec {
 
 func cmdPrune(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "list" {
+		if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+			fmt.Fprintf(stderr, "vlmrun prune: unknown argument %q; allowed: list (usage: vlmrun prune list)\n", args[0])
+			return 2
+		}
 		fmt.Fprintln(stderr, "usage: vlmrun prune list")
 		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
 			return 0

@@ -27,10 +27,7 @@ func cmdTokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "vlmrun tokenize: %v\n", err)
-		return 1
-	}
+	fail := func(err error) int { return exitCode(stderr, "tokenize", err) }
 	tk, err := openTokenizer(*path)
 	if err != nil {
 		return fail(err)
@@ -69,10 +66,7 @@ func cmdDetokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "vlmrun detokenize: %v\n", err)
-		return 1
-	}
+	fail := func(err error) int { return exitCode(stderr, "detokenize", err) }
 	tk, err := openTokenizer(*path)
 	if err != nil {
 		return fail(err)
@@ -96,19 +90,13 @@ func cmdDetokenize(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
 // parseFlags parses args; done reports that the command should return code
-// right away (help was asked for, or the flags were wrong).
+// right away (help was asked for, or the flags were wrong: one line, exit 2).
 func parseFlags(fs *pflag.FlagSet, args []string) (code int, done bool) {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, pflag.ErrHelp):
-		return 0, true
-	case err != nil:
-		fmt.Fprintf(fs.Output(), "vlmrun %s: %v\n", fs.Name(), err)
-		fs.Usage()
-		return 2, true
-	case fs.NArg() > 0:
-		fmt.Fprintf(fs.Output(), "vlmrun %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return 2, true
+	if code, done := parseCommand(fs, args); done {
+		return code, true
+	}
+	if fs.NArg() > 0 {
+		return exitCode(fs.Output(), fs.Name(), usagef("unexpected argument %q (text is read from stdin)", fs.Arg(0))), true
 	}
 	return 0, false
 }
@@ -117,7 +105,7 @@ func parseFlags(fs *pflag.FlagSet, args []string) (code int, done bool) {
 // tokenizer.json and its configuration files.
 func openTokenizer(path string) (*tokenizer.Tokenizer, error) {
 	if path == "" {
-		return nil, errors.New("--tokenizer is required")
+		return nil, usagef("--tokenizer is required (a tokenizer.json or a model folder)")
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return tokenizer.Load(path)

@@ -23,7 +23,7 @@ func TestTokenizeCLI(t *testing.T) {
 		{"tokenize special", tokenizeCmd, []string{"--tokenizer", wl, "--special"}, "a cat", 0, "[1,5,10,2]\n", ""},
 		{"tokenize empty", tokenizeCmd, []string{"--tokenizer", wl}, "", 0, "[]\n", ""},
 		{"tokenize model folder", tokenizeCmd, []string{"--tokenizer", filepath.Join("..", "..", "models", "scenes-tiny"), "--special"}, "", 0, "[1]\n", ""},
-		{"tokenize no flag", tokenizeCmd, nil, "x", 1, "", "vlmrun tokenize: --tokenizer is required\n"},
+		{"tokenize no flag", tokenizeCmd, nil, "x", 2, "", "vlmrun tokenize: --tokenizer is required (a tokenizer.json or a model folder)\n"},
 		{"tokenize missing file", tokenizeCmd, []string{"--tokenizer", "nope.json"}, "x", 1, "", "vlmrun tokenize: tokenizer: load nope.json:"},
 		{"tokenize bad utf8", tokenizeCmd, []string{"--tokenizer", gpt}, "\xff", 1, "", "vlmrun tokenize: tokenizer: encode: input is not valid UTF-8\n"},
 		{"tokenize bad flag", tokenizeCmd, []string{"--nope"}, "", 2, "", "unknown flag"},

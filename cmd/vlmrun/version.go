@@ -12,14 +12,15 @@ import (
 )
 
 func cmdVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("version", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("version", stderr, func(*pflag.FlagSet) {
+		fmt.Fprintln(stderr, "usage: vlmrun version [--ort-lib PATH]")
+	})
 	lib := fs.String("ort-lib", "", "path to libonnxruntime.so.1")
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := parseCommand(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return exitCode(stderr, "version", usagef("unexpected argument %q", fs.Arg(0)))
 	}
 	fmt.Fprintf(stdout, "vlmrun %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	path, err := ortx.Setup(*lib)
