@@ -17,6 +17,7 @@ package decoder
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -42,9 +43,14 @@ type Files struct {
 type LM struct {
 	d      Dims
 	embed  *ortx.Session
-	merged *ortx.Session
 	split  *splitter
 	io     mergedIO
+
+	mu                  sync.Mutex
+	merged              *ortx.Session // opened on first use
+	mergedPath          string
+	mergedIn, mergedOut []ortx.Port
+	o                   ortx.Options
 	// embedHalf: embed_tokens returns float16 inputs_embeds.
 	embedHalf bool
 }
@@ -65,12 +71,25 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 		return nil, err
 	}
 	m.io = io
-	if m.merged, err = ortx.Open(f.Merged, in, out, o); err != nil {
-		m.Destroy()
-		return nil, fmt.Errorf("decoder: %w", err)
-	}
+	m.mergedPath, m.mergedIn, m.mergedOut, m.o = f.Merged, in, out, o
 	m.split = &splitter{path: f.Merged, cacheDir: f.CacheDir, o: o}
 	return m, nil
+}
+
+// mergedSession opens the merged graph on first use: a process that only
+// runs the staged form (in-decoder pruning) never loads the merged weights
+// a second time.
+func (m *LM) mergedSession() (*ortx.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.merged == nil {
+		s, err := ortx.Open(m.mergedPath, m.mergedIn, m.mergedOut, m.o)
+		if err != nil {
+			return nil, fmt.Errorf("decoder: %w", err)
+		}
+		m.merged = s
+	}
+	return m.merged, nil
 }
 
 // openEmbed opens an embed_tokens graph (input_ids → inputs_embeds, float32
@@ -115,7 +134,12 @@ func (m *LM) SplitTimes() (build, load time.Duration) {
 
 // Sessions returns every open session (for run-time statistics).
 func (m *LM) Sessions() []*ortx.Session {
-	s := []*ortx.Session{m.embed, m.merged}
+	s := []*ortx.Session{m.embed}
+	m.mu.Lock()
+	if m.merged != nil {
+		s = append(s, m.merged)
+	}
+	m.mu.Unlock()
 	return append(s, m.split.sessions()...)
 }
 
