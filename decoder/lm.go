@@ -41,10 +41,10 @@ type Files struct {
 
 // LM is an opened language model. It owns its sessions.
 type LM struct {
-	d      Dims
-	embed  *ortx.Session
-	split  *splitter
-	io     mergedIO
+	d     Dims
+	embed *ortx.Session
+	split *splitter
+	io    mergedIO
 
 	mu                  sync.Mutex
 	merged              *ortx.Session // opened on first use
