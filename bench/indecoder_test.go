@@ -97,7 +97,7 @@ func BenchmarkInDecoderPrefill(b *testing.B) {
 		rows[i] = out.LayerRows
 		if out.SplitBuild > 0 {
 			b.Logf("%s: derived %d stage graphs in %v, opened in %v", cases[i].name, len(pruneCuts(opts[i], t.Layers))+1,
-				out.SplitBuild.Round(time.Millisecond), out.SplitLoad.Round(time.Millisecond))
+				out.SplitBuild.Round(time.Millisecond), out.SessionOpen.Round(time.Millisecond))
 		}
 	}
 	lm2 := open() // a second process would find the graphs in the cache
@@ -105,7 +105,7 @@ func BenchmarkInDecoderPrefill(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("fastv stage set from the disk cache: build %v, open %v", out.SplitBuild, out.SplitLoad.Round(time.Millisecond))
+	b.Logf("fastv stage set from the disk cache: build %v, open %v", out.SplitBuild, out.SessionOpen.Round(time.Millisecond))
 	lm2.Destroy()
 	for b.Loop() {
 		times := make([][]float64, len(cases))

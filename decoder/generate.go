@@ -54,9 +54,10 @@ type Output struct {
 	KVBytes   int64
 	LayerRows []int
 	Form      Form
-	// SplitBuild and SplitLoad: deriving the stage graphs (0 on a cache
-	// hit) and opening their sessions, when this call opened them.
-	SplitBuild, SplitLoad time.Duration
+	// SplitBuild is deriving the stage graphs (0 on a cache hit) and
+	// SessionOpen opening the decoder sessions this call was the first to
+	// need (stages, or the merged graph); neither counts in Prefill.
+	SplitBuild, SessionOpen time.Duration
 	// FirstLogits are the prefill's logits for the last prompt position.
 	FirstLogits []float32
 }
@@ -145,6 +146,9 @@ func (g *gen) mask(n int) []int64 {
 
 // merged runs the merged graph with the double-buffered cache.
 func (g *gen) merged(ctx context.Context, in Input) error {
+	if err := g.openMerged(); err != nil {
+		return err
+	}
 	d := g.m.d
 	L := len(in.Positions)
 	caches := g.m.newCaches(L + g.opt.MaxNewTokens)
@@ -179,8 +183,27 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 	}
 }
 
+// openMerged opens the merged graph before timing starts, recording the
+// time when this call opened it.
+func (g *gen) openMerged() error {
+	g.m.mu.Lock()
+	open := g.m.merged != nil
+	g.m.mu.Unlock()
+	t := time.Now()
+	if _, err := g.m.mergedSession(); err != nil {
+		return err
+	}
+	if !open {
+		g.out.SessionOpen = time.Since(t)
+	}
+	return nil
+}
+
 // recompute re-runs the whole sequence without a cache at every step.
 func (g *gen) recompute(ctx context.Context, in Input) error {
+	if err := g.openMerged(); err != nil {
+		return err
+	}
 	d := g.m.d
 	x := slices.Clone(in.Embeds)
 	pos := slices.Clone(in.Positions)

@@ -38,7 +38,7 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 		return err
 	}
 	if fresh {
-		g.out.SplitBuild, g.out.SplitLoad = g.m.split.buildTime, g.m.split.loadTime
+		g.out.SplitBuild, g.out.SessionOpen = g.m.split.buildTime, g.m.split.loadTime
 	}
 	L := len(in.Positions)
 	capacity := L + g.opt.MaxNewTokens

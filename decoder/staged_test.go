@@ -96,7 +96,7 @@ func TestStageCache(t *testing.T) {
 	if second.SplitBuild != 0 || !slices.Equal(second.IDs, first.IDs) {
 		t.Fatalf("cache hit: build time %v (want 0), ids %v (want %v)", second.SplitBuild, second.IDs, first.IDs)
 	}
-	t.Logf("build %v + load %v; from cache: load %v", first.SplitBuild, first.SplitLoad, second.SplitLoad)
+	t.Logf("build %v + load %v; from cache: load %v", first.SplitBuild, first.SessionOpen, second.SessionOpen)
 	if err := os.WriteFile(files[0], []byte("not an onnx graph"), 0o644); err != nil {
 		t.Fatal(err)
 	}

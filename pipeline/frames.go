@@ -176,7 +176,7 @@ func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px mo
 	}
 	rec.t.KVBytes = out.KVBytes
 	rec.t.DecoderForm = string(out.Form)
-	rec.t.SplitBuild, rec.t.SplitLoad = ms(out.SplitBuild), ms(out.SplitLoad)
+	rec.t.SplitBuild, rec.t.SessionOpen = ms(out.SplitBuild), ms(out.SessionOpen)
 	res.Visual.LayerRows = out.LayerRows
 	res.PromptIDs = prompt.IDs
 	res.GeneratedIDs = out.IDs

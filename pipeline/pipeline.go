@@ -287,7 +287,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	rec.t.KVBytes = out.KVBytes
 	rec.t.DecoderForm = string(out.Form)
-	rec.t.SplitBuild, rec.t.SplitLoad = ms(out.SplitBuild), ms(out.SplitLoad)
+	rec.t.SplitBuild, rec.t.SessionOpen = ms(out.SplitBuild), ms(out.SessionOpen)
 	res.Visual.LayerRows = out.LayerRows
 	res.PromptIDs = prompt.IDs
 	res.GeneratedIDs = out.IDs

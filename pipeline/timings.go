@@ -49,12 +49,13 @@ type Timings struct {
 	KVBytes            int64   `json:"kv_cache_bytes"`
 	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
 	DecoderForm        string  `json:"decoder_form"`
-	// SplitBuild and SplitLoad: deriving the decoder's stage graphs for an
-	// in-decoder method's cut points (0 when read from the disk cache) and
-	// opening their sessions; only in the request that first used those
-	// cut points, and not part of Prefill.
-	SplitBuild float64 `json:"decoder_split_build_ms,omitempty"`
-	SplitLoad  float64 `json:"decoder_split_load_ms,omitempty"`
+	// SplitBuild is deriving the decoder's stage graphs for an in-decoder
+	// method's cut points (0 when read from the disk cache); SessionOpen is
+	// opening the decoder sessions this request was the first to need (the
+	// stage graphs, or the merged graph, which opens on first use). Neither
+	// is part of Prefill.
+	SplitBuild  float64 `json:"decoder_split_build_ms,omitempty"`
+	SessionOpen float64 `json:"decoder_session_open_ms,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
