@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/vlmrun/vlmrun/encoder"
@@ -105,17 +104,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	if c.DModel <= 0 || c.DecoderLayers <= 0 || c.DecoderHeads <= 0 || c.Vocab <= 0 || c.DModel%c.DecoderHeads != 0 {
 		return nil, fmt.Errorf("florence2: %s/config.json: text_config needs d_model, decoder_layers, decoder_attention_heads and vocab_size", dir)
 	}
-	dt, err := o.DTypes.Resolve(raw)
+	dt, err := models.ResolveFiles("florence2", dir, raw, o, Files...)
 	if err != nil {
-		return nil, fmt.Errorf("florence2: %s: %w", dir, err)
-	}
-	if err := dt.Check(Files...); err != nil {
-		return nil, fmt.Errorf("florence2: %s: %w", dir, err)
-	}
-	for _, base := range Files {
-		if err := requireVariant(dir, base, dt); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	files := models.Files{Vision: dt.Path(dir, "vision_encoder"), Embed: dt.Path(dir, "embed_tokens"),
 		Encoder: dt.Path(dir, "encoder_model"), Decoder: dt.Path(dir, "decoder_model_merged")}
@@ -243,26 +234,4 @@ func readTasks(dir string) (tasks, error) {
 		}
 	}
 	return t, nil
-}
-
-// requireVariant checks that base's file for the chosen dtype exists and
-// otherwise names it and the dtypes the folder does have.
-func requireVariant(dir, base string, dt models.DTypes) error {
-	p := dt.Path(dir, base)
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return nil
-	}
-	var have []string
-	for d, sfx := range models.DTypeSuffix {
-		if st, err := os.Stat(filepath.Join(dir, "onnx", base+sfx+".onnx")); err == nil && !st.IsDir() {
-			have = append(have, d)
-		}
-	}
-	sort.Strings(have)
-	avail := "none"
-	if len(have) > 0 {
-		avail = strings.Join(have, ", ")
-	}
-	return fmt.Errorf("florence2: dtype %s: model file %s is missing (dtypes present for %s: %s)",
-		dt.Of(base), p, base, avail)
 }

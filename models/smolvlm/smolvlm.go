@@ -17,10 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
@@ -99,22 +96,14 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	if imageID == nil {
 		return nil, fmt.Errorf("smolvlm: %s/config.json: no image_token_id", dir)
 	}
-	dt, err := o.DTypes.Resolve(raw)
+	dt, err := models.ResolveFiles("smolvlm", dir, raw, o, Files...)
 	if err != nil {
-		return nil, fmt.Errorf("smolvlm: %s: %w", dir, err)
-	}
-	if err := dt.Check(Files...); err != nil {
-		return nil, fmt.Errorf("smolvlm: %s: %w", dir, err)
+		return nil, err
 	}
 	files := models.Files{
 		Vision:  dt.Path(dir, "vision_encoder"),
 		Embed:   dt.Path(dir, "embed_tokens"),
 		Decoder: dt.Path(dir, "decoder_model_merged"),
-	}
-	for _, base := range Files {
-		if err := requireVariant(dir, base, dt); err != nil {
-			return nil, err
-		}
 	}
 	var pc preprocessorConfig
 	if err := models.ReadJSON(dir, "preprocessor_config.json", &pc); err != nil {
@@ -231,26 +220,4 @@ func newImageProcessor(dir string, pc preprocessorConfig) (imageProcessor, error
 		}
 	}
 	return ip, nil
-}
-
-// requireVariant checks that base's file for the chosen dtype exists and
-// otherwise names it and the dtypes the folder does have.
-func requireVariant(dir, base string, dt models.DTypes) error {
-	p := dt.Path(dir, base)
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return nil
-	}
-	var have []string
-	for d, sfx := range models.DTypeSuffix {
-		if st, err := os.Stat(filepath.Join(dir, "onnx", base+sfx+".onnx")); err == nil && !st.IsDir() {
-			have = append(have, d)
-		}
-	}
-	sort.Strings(have)
-	avail := "none"
-	if len(have) > 0 {
-		avail = strings.Join(have, ", ")
-	}
-	return fmt.Errorf("smolvlm: dtype %s: model file %s is missing (dtypes present for %s: %s)",
-		dt.Of(base), p, base, avail)
 }

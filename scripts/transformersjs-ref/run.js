@@ -2,7 +2,7 @@
 // folders, the reference for vlmrun's model-family differential tests.
 //
 // Usage: node run.js CASES.json OUT_DIR
-// CASES.json is a list of {name, model, image, prompt | task, dtype (one
+// CASES.json is a list of {name, model, image, prompt | task | text (+ images_first), dtype (one
 // dtype, or per file as vlmrun writes it: fp32,decoder_model_merged=q8),
 // max_new_tokens}; task (Florence-2) is the task token or text given to the
 // processor, and generated_ids then start with the decoder start token.
@@ -63,6 +63,13 @@ async function main() {
       text = c.task;
       inputs = await processor(image, c.task);
       promptLen = 0;
+    } else if (c.text !== undefined) {
+      // The prompt text as given (no chat template), e.g. LLaVA-1.5's
+      // "USER: <image>\n... ASSISTANT:"; images_first for processors
+      // called as processor(images, text) (LlavaProcessor).
+      text = c.text;
+      inputs = c.images_first ? await processor([image], text) : await processor(text, [image]);
+      promptLen = inputs.input_ids.dims[1];
     } else {
       const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: c.prompt }] }];
       text = processor.apply_chat_template(messages, { add_generation_prompt: true });
