@@ -2,6 +2,11 @@ package encoder
 
 import (
 	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -32,7 +37,15 @@ type Vision struct {
 	// otherwise (batch, 3, H, W). mask: the graph takes
 	// pixel_attention_mask (bool, pixel_values without the channel axis).
 	rank5, mask bool
-	half        map[string]bool // float16 outputs
+	half        map[string]bool    // float16 outputs
+	halfDims    map[string][]int64 // their declared shapes (-1: symbolic)
+
+	// Float16 outputs are written into buffers allocated here: the
+	// onnxruntime_go wrapper cannot convert a float16 output that ORT
+	// allocates (issue 20, defect 9). halfShapes caches their shapes per
+	// batch size.
+	mu         sync.Mutex
+	halfShapes map[int][][]int64 // batch size → shape per output (nil: not float16)
 }
 
 // OpenVision opens the vision graph and checks its inputs and outputs. The
@@ -49,7 +62,7 @@ func OpenVision(g VisionGraph, o ortx.Options) (*Vision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
-	v := &Vision{g: g, half: map[string]bool{}}
+	v := &Vision{g: g, half: map[string]bool{}, halfDims: map[string][]int64{}}
 	pv, ok := ortx.Info(ins, g.Input)
 	if !ok {
 		return nil, fmt.Errorf("encoder: %w", ortx.Mismatch(g.Path, "input", g.Input, "is missing"))
@@ -85,12 +98,169 @@ func OpenVision(g VisionGraph, o ortx.Options) (*Vision, error) {
 		if info, ok := ortx.Info(gouts, n); ok && info.DataType == ort.TensorElementDataTypeFloat16 {
 			ports[i] = ortx.Float16(n)
 			v.half[n] = true
+			v.halfDims[n] = info.Dimensions
 		}
 	}
 	if v.sess, err = ortx.Open(g.Path, inPorts, ports, o); err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
 	return v, nil
+}
+
+// allocHalf allocates the float16 outputs of a run of n images (the other
+// outputs stay nil, for ORT to allocate), in the shapes learned for n, or
+// else the declared shape with its first symbolic dimension set to n and
+// any other to 1 (learn then corrects a wrong guess).
+func (v *Vision) allocHalf(outs []ort.Value, n int) error {
+	if len(v.half) == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	shapes, ok := v.halfShapes[n]
+	v.mu.Unlock()
+	for i, name := range v.outs {
+		if !v.half[name] {
+			continue
+		}
+		var sh []int64
+		if ok {
+			sh = shapes[i]
+		} else {
+			sh = append([]int64(nil), v.halfDims[name]...)
+			first := true
+			for j, d := range sh {
+				if d < 0 {
+					sh[j] = 1
+					if first {
+						sh[j] = int64(n)
+					}
+					first = false
+				}
+			}
+		}
+		size := int64(2)
+		for _, d := range sh {
+			size *= max(d, 0)
+		}
+		if size == 0 {
+			return fmt.Errorf("encoder: float16 output %s: no buffer for shape %v", name, sh)
+		}
+		t, err := ortx.Raw(ort.TensorElementDataTypeFloat16, make([]byte, size), sh...)
+		if err != nil {
+			return fmt.Errorf("encoder: %w", err)
+		}
+		outs[i] = t
+	}
+	return nil
+}
+
+// requestedShape finds the shape ORT wanted for an output buffer in its
+// "OrtValue shape verification failed" error.
+var requestedShape = regexp.MustCompile(`Requested shape:\{([0-9,]*)\}`)
+
+// learnHalf records the float16 output shapes for n from the error of a
+// run whose buffers had the wrong shape; false when the error is another.
+func (v *Vision) learnHalf(outs []ort.Value, n int, runErr error) bool {
+	m := requestedShape.FindStringSubmatch(runErr.Error())
+	if m == nil {
+		return false
+	}
+	var want []int64
+	for _, f := range strings.Split(m[1], ",") {
+		d, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return false
+		}
+		want = append(want, d)
+	}
+	// The message does not name the output: give the shape to the one
+	// float16 output whose rank and static dimensions it fits.
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	shapes := v.halfShapes[n]
+	if shapes == nil {
+		shapes = make([][]int64, len(v.outs))
+		for i, name := range v.outs {
+			if v.half[name] {
+				if t, ok := outs[i].(*ort.CustomDataTensor); ok && t != nil {
+					shapes[i] = append([]int64(nil), t.GetShape()...)
+				}
+			}
+		}
+	}
+	fits := -1
+	for i, name := range v.outs {
+		if !v.half[name] || len(v.halfDims[name]) != len(want) || equalDims(shapes[i], want) {
+			continue
+		}
+		ok := true
+		for j, d := range v.halfDims[name] {
+			ok = ok && (d < 0 || d == want[j])
+		}
+		if ok {
+			if fits >= 0 {
+				return false // ambiguous
+			}
+			fits = i
+		}
+	}
+	if fits < 0 {
+		return false
+	}
+	shapes[fits] = want
+	if v.halfShapes == nil {
+		v.halfShapes = map[int][][]int64{}
+	}
+	v.halfShapes[n] = shapes
+	return true
+}
+
+func equalDims(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// destroyAll destroys the values of a run, skipping nil ones, including
+// the typed nil pointers onnxruntime_go leaves in the slice when it fails
+// to convert an output (destroying those crashed: issue 20, defect 9).
+func destroyAll(vals []ort.Value) {
+	for i, o := range vals {
+		if o == nil {
+			continue
+		}
+		if rv := reflect.ValueOf(o); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			vals[i] = nil
+			continue
+		}
+		o.Destroy()
+		vals[i] = nil
+	}
+}
+
+// rememberHalf caches the float16 output shapes of a successful run of n.
+func (v *Vision) rememberHalf(outs []ort.Value, n int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.halfShapes[n]; ok {
+		return
+	}
+	shapes := make([][]int64, len(v.outs))
+	for i, name := range v.outs {
+		if t, ok := outs[i].(*ort.CustomDataTensor); ok && v.half[name] {
+			shapes[i] = append([]int64(nil), t.GetShape()...)
+		}
+	}
+	if v.halfShapes == nil {
+		v.halfShapes = map[int][][]int64{}
+	}
+	v.halfShapes[n] = shapes
 }
 
 // Session exposes the session for statistics.
@@ -177,15 +347,26 @@ func (v *Vision) EncodeBatch(pixels []float32, n int) (*pruning.Visual, error) {
 		ins = append(ins, m)
 	}
 	outs := make([]ort.Value, len(v.outs))
-	defer func() {
-		for _, o := range outs {
-			if o != nil {
-				o.Destroy()
-			}
+	defer destroyAll(outs)
+	// Float16 outputs go into buffers allocated here: onnxruntime_go
+	// v1.27 cannot convert a float16 output that ORT allocates (it copies
+	// one byte per value and leaves a typed nil pointer behind).
+	if err := v.allocHalf(outs, n); err != nil {
+		return nil, err
+	}
+	err = v.sess.Run(ins, outs)
+	for try := 0; err != nil && len(v.half) > 0 && try < len(v.half) && v.learnHalf(outs, n, err); try++ {
+		destroyAll(outs)
+		if err := v.allocHalf(outs, n); err != nil {
+			return nil, err
 		}
-	}()
-	if err := v.sess.Run(ins, outs); err != nil {
+		err = v.sess.Run(ins, outs)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	if len(v.half) > 0 {
+		v.rememberHalf(outs, n)
 	}
 	vis := &pruning.Visual{GridH: v.g.GridH, GridW: v.g.GridW}
 	for i, name := range v.outs {

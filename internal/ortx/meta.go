@@ -95,15 +95,25 @@ func FloatToHalf(dst []byte, src []float32) {
 func Floats(v ort.Value, name string, half bool) ([]float32, []int64, error) {
 	switch t := v.(type) {
 	case *ort.Tensor[float32]:
-		if !half {
+		if !half && t != nil {
 			return append([]float32(nil), t.GetData()...), t.GetShape(), nil
 		}
 	case *ort.CustomDataTensor:
 		if half {
-			b := t.GetData()
+			// onnxruntime_go v1.27 cannot convert a float16 output that
+			// ORT allocated (it sizes the copy in values, not bytes, and
+			// leaves a typed nil pointer): callers allocate float16
+			// outputs; refuse anything that does not fill its shape.
+			if t == nil {
+				break
+			}
+			b, sh := t.GetData(), t.GetShape()
+			if int64(len(b)) != 2*sh.FlattenedSize() {
+				return nil, nil, fmt.Errorf("ortx: output %s: %d bytes of float16 data for shape %v (%d values); allocate float16 outputs before the run", name, len(b), sh, sh.FlattenedSize())
+			}
 			out := make([]float32, len(b)/2)
 			HalfToFloat(out, b)
-			return out, t.GetShape(), nil
+			return out, sh, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("ortx: output %s is not the declared float32 or float16 tensor", name)
