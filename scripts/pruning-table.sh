@@ -7,22 +7,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-300}"; jobs="${2:-2}"
 out=build/pruning; mkdir -p "$out/runs"
-go build -o build/vlmrun ./cmd/vlmrun
+bin="${VLMRUN_BIN:-build/vlmrun}"   # VLMRUN_BIN: use an already built binary
+[[ -n "${VLMRUN_BIN:-}" ]] || go build -o build/vlmrun ./cmd/vlmrun
 # Methods with layer numbers set for the 4-layer embedded model.
 methods=(random stride pool divprune fastervlm fopru visionzip dart-pre cdpruner tome todre
-  fastv "pdrop:layers=1/2/3" "sparsevlm:layers=1/2/3" "aim:start=1,step=0.5" "dart:pivot=hidden")
+  fastv "pdrop:layers=1/2/3" "sparsevlm:layers=1/2/3" "aim:start=1,step=0.5" dart "dart:pivot=hidden")
 run() { # method keep
   f="$out/runs/$(echo "$1-$2" | tr ':/=,' '____').json"
-  [[ -s "$f" ]] || build/vlmrun eval --json --threads 1 --count "$count" --prune "$1" --keep "$2" > "$f"
+  [[ -s "$f" ]] || "$bin" eval --json --threads 1 --count "$count" --prune "$1" --keep "$2" > "$f"
 }
-export -f run; export out count
+export -f run; export out count bin
 {
   echo "none 1.0"
   for m in "${methods[@]}"; do for k in 0.5 0.25 0.11; do echo "$m $k"; done; done
   echo "adaptive 1.0"; echo "adaptive-fastv -"
 } | while read -r m k; do
   if [[ "$k" == "-" ]]; then
-    echo "f=\"$out/runs/$(echo "$m" | tr ':/=,' '____').json\"; [[ -s \"\$f\" ]] || build/vlmrun eval --json --threads 1 --count $count --prune $m > \"\$f\""
+    echo "f=\"$out/runs/$(echo "$m" | tr ':/=,' '____').json\"; [[ -s \"\$f\" ]] || "$bin" eval --json --threads 1 --count $count --prune $m > \"\$f\""
   else
     echo "run '$m' '$k'"
   fi

@@ -2,8 +2,9 @@
 
 Usage: /usr/bin/python3 scripts/scenes/export.py --ckpt build/scenes/ckpt.pt --out models/scenes-tiny
 
-Files written (same conventions as real onnx-community exports, plus the extra
-outputs and per-layer graphs vlmrun's pruning needs):
+Files written (same conventions as real onnx-community exports, plus the
+vision encoder's extra outputs vlmrun's pruning needs; in-decoder pruning
+derives its per-layer stages from the merged decoder at load time):
   config.json, preprocessor_config.json, tokenizer.json, tokenizer_config.json,
   generation_config.json, special_tokens_map.json
   onnx/vision_encoder.onnx      pixel_values -> image_features, patch_features,
@@ -11,10 +12,6 @@ outputs and per-layer graphs vlmrun's pruning needs):
   onnx/embed_tokens.onnx        input_ids -> inputs_embeds
   onnx/decoder_model_merged.onnx inputs_embeds, attention_mask, position_ids,
                                 past_key_values.{i}.key/value -> logits, present.{i}.key/value
-  onnx/decoder_layer_{i}.onnx   hidden_states, attention_mask, position_ids, past_key,
-                                past_value -> hidden_states_out, present_key,
-                                present_value, last_attention
-  onnx/decoder_head.onnx        hidden_states -> logits
 """
 import argparse
 import json
@@ -64,25 +61,6 @@ class MergedExport(nn.Module):
             x, k, v, _ = layer(x, mask, position_ids, past[2 * i], past[2 * i + 1])
             present += [k, v]
         return (self.m.lm_head(self.m.norm(x)), *present)
-
-
-class LayerExport(nn.Module):
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, hidden_states, attention_mask, position_ids, past_key, past_value):
-        mask = additive_mask(attention_mask, hidden_states.shape[1])
-        return self.layer(hidden_states, mask, position_ids, past_key, past_value)
-
-
-class HeadExport(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, hidden_states):
-        return self.m.lm_head(self.m.norm(hidden_states))
 
 
 def export(mod, args, path, inputs, outputs, axes):
@@ -167,23 +145,6 @@ def main():
                os.path.join(onnx_dir, "decoder_model_merged.onnx"),
                ["inputs_embeds", "attention_mask", "position_ids"] + names_past,
                ["logits"] + names_present, axes)
-        for i, layer in enumerate(m.layers):
-            export(LayerExport(layer), (x, am, pos, past[0], past[1]),
-                   os.path.join(onnx_dir, f"decoder_layer_{i}.onnx"),
-                   ["hidden_states", "attention_mask", "position_ids", "past_key", "past_value"],
-                   ["hidden_states_out", "present_key", "present_value", "last_attention"],
-                   {"hidden_states": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "total_sequence"},
-                    "position_ids": {0: "batch", 1: "sequence"},
-                    "past_key": {0: "batch", 2: "past_sequence"},
-                    "past_value": {0: "batch", 2: "past_sequence"},
-                    "hidden_states_out": {0: "batch", 1: "sequence"},
-                    "present_key": {0: "batch", 2: "total_sequence"},
-                    "present_value": {0: "batch", 2: "total_sequence"},
-                    "last_attention": {0: "batch", 2: "total_sequence"}})
-        export(HeadExport(m), (x,), os.path.join(onnx_dir, "decoder_head.onnx"),
-               ["hidden_states"], ["logits"],
-               {"hidden_states": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"}})
 
     write_json(os.path.join(a.out, "config.json"), {
         "model_type": "vlmrun_scenes",
