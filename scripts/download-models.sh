@@ -5,8 +5,9 @@
 #
 #   smolvlm    HuggingFaceTB/SmolVLM-256M-Instruct  (model_type idefics3)
 #   florence2  onnx-community/Florence-2-base-ft    (model_type florence2)
+#   llava      llava-hf/llava-interleave-qwen-0.5b-hf (model_type llava)
 #
-# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|all]...
+# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|llava|all]...
 #
 # Only the ONNX files of the chosen dtype are fetched (fp32 | fp16 | q8 | int8 |
 # uint8 | q4 | q4f16 | bnb4; default q4 for SmolVLM's decoder, which is what
@@ -17,6 +18,8 @@
 # DIR defaults to $VLMRUN_MODELS, else ~/.cache/vlmrun (outside the repository).
 # Then: vlmrun caption --model DIR/SmolVLM-256M-Instruct --dtype DTYPE IMAGE
 #       vlmrun caption --model DIR/Florence-2-base-ft --dtype DTYPE --prompt "<DETAILED_CAPTION>" IMAGE
+#       vlmrun caption --model DIR/llava-interleave-qwen-0.5b-hf --dtype DTYPE \
+#           --prompt $'<|im_start|>user <image>\nDescribe the image.<|im_end|><|im_start|>assistant\n' IMAGE
 set -euo pipefail
 
 dtype=q4
@@ -28,9 +31,9 @@ while [[ $# -gt 0 ]]; do
     --dtype=*) dtype="${1#*=}"; shift ;;
     --dest) dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
-    -h|--help) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    smolvlm|florence2) want+=("$1"); shift ;;
-    all) want+=(smolvlm florence2); shift ;;
+    -h|--help) sed -n "2,22p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    smolvlm|florence2|llava) want+=("$1"); shift ;;
+    all) want+=(smolvlm florence2 llava); shift ;;
     *) echo "download-models: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,9 +82,15 @@ for m in "${want[@]}"; do
       meta=(config.json generation_config.json preprocessor_config.json
             tokenizer.json tokenizer_config.json special_tokens_map.json)
       onnx=(vision_encoder embed_tokens encoder_model decoder_model_merged) ;;
+    llava)
+      repo=llava-hf/llava-interleave-qwen-0.5b-hf
+      meta=(config.json generation_config.json preprocessor_config.json processor_config.json
+            tokenizer.json tokenizer_config.json special_tokens_map.json)
+      onnx=(vision_encoder embed_tokens decoder_model_merged) ;;
   esac
   echo "download-models: $repo ($dtype) into $dest/${repo#*/}"
   for f in "${meta[@]}"; do fetch "$repo" "$f"; done
+  fetch "$repo" chat_template.json optional
   for f in "${onnx[@]}"; do
     fetch "$repo" "onnx/$f$sfx.onnx"
     fetch "$repo" "onnx/$f$sfx.onnx_data" optional
