@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/tokenizer"
 )
@@ -25,11 +26,14 @@ type prompter struct {
 	imageID     int
 	seqLen      int // visual tokens per tile (processor_config image_seq_len)
 	defaultText string
+	// tmpl is the folder's chat template (nil: the folder has none and
+	// the prompt is the hard-coded rendering of SmolVLM's template).
+	tmpl *chattemplate.Chat
 }
 
-// chat renders the chat template of SmolVLM's tokenizer_config.json for one
-// user message holding an image followed by text, with the generation
-// prompt: "<|im_start|>User:<image>TEXT<end_of_utterance>\nAssistant:".
+// chat is the rendering of SmolVLM's chat template (tokenizer_config.json)
+// for one user message holding an image followed by text, with the
+// generation prompt, used when the folder has no template: "<|im_start|>User:<image>TEXT<end_of_utterance>\nAssistant:".
 // (The role is capitalized and followed by ":" alone because the message
 // starts with an image.)
 func chat(text string) string {
@@ -71,12 +75,33 @@ func (p *prompter) text(user string, rows, cols int) string { return p.textSkip(
 
 // textSkip is text with skipped tiles (see expandSkip).
 func (p *prompter) textSkip(user string, rows, cols int, skip []bool) string {
+	s, _ := p.render(user, rows, cols, skip)
+	return s
+}
+
+// render renders the conversation (one user message: the image, then the
+// text) with the folder's chat template as transformers.js's
+// processor.apply_chat_template does, or with chat where the folder has
+// none, and expands the image placeholder.
+func (p *prompter) render(user string, rows, cols int, skip []bool) (string, error) {
 	if strings.TrimSpace(user) == "" {
 		user = p.defaultText
 	}
 	s := chat(user)
+	if p.tmpl != nil {
+		var err error
+		s, err = p.tmpl.Apply([]chattemplate.Message{{Role: "user",
+			Parts: []chattemplate.Part{chattemplate.ImagePart(), chattemplate.TextPart(user)}}},
+			chattemplate.Options{AddGenerationPrompt: true})
+		if err != nil {
+			return "", fmt.Errorf("smolvlm: %s: %w", p.tmpl.Source, err)
+		}
+	}
 	i := strings.Index(s, imageToken)
-	return s[:i] + expandSkip(p.seqLen, rows, cols, skip) + s[i+len(imageToken):]
+	if i < 0 || strings.Count(s, imageToken) != 1 {
+		return "", fmt.Errorf("smolvlm: the chat template rendered %d %s placeholders for one image", strings.Count(s, imageToken), imageToken)
+	}
+	return s[:i] + expandSkip(p.seqLen, rows, cols, skip) + s[i+len(imageToken):], nil
 }
 
 // build tokenizes the prompt and checks that it holds one placeholder per
@@ -94,7 +119,11 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 			return models.Prompt{}, fmt.Errorf("smolvlm: the global image cannot be skipped")
 		}
 	}
-	ids, err := p.tok.Encode(p.textSkip(user, px.Rows, px.Cols, px.Skip), true)
+	text, err := p.render(user, px.Rows, px.Cols, px.Skip)
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	ids, err := p.tok.Encode(text, true)
 	if err != nil {
 		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
 	}

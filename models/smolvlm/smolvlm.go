@@ -15,10 +15,12 @@ package smolvlm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"path/filepath"
 
+	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/tokenizer"
@@ -138,6 +140,11 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return nil, fmt.Errorf("smolvlm: %s: no eos_token_id in generation_config.json nor eos_token in tokenizer_config.json", dir)
 	}
 	pr := &prompter{tok: tok, imageID: *imageID, seqLen: proc.ImageSeqLen, defaultText: DefaultPrompt}
+	if pr.tmpl, err = chattemplate.Load(dir); errors.Is(err, chattemplate.ErrNoTemplate) {
+		pr.tmpl = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("smolvlm: %w", err)
+	}
 	grid := 0
 	for g := 1; g*g <= proc.ImageSeqLen; g++ {
 		if g*g == proc.ImageSeqLen {
