@@ -944,7 +944,7 @@ func evalFor(s *forNode, e *env) value {
 			return func(sc *env) { sc.setVar(lv.value, cur) }
 		case *tupleLit:
 			c, ok := cur.(*arrV)
-			if !ok {
+			if !ok || c.tuple { // the reference checks the type name "ArrayValue"
 				panic(rtErr("Cannot unpack non-iterable type: %s", typeName(cur)))
 			}
 			if len(lv.value) != len(c.items) {

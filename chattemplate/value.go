@@ -372,6 +372,14 @@ func toJSON(v value, o jsonOpts, depth int, undefToNull bool) string {
 	case strV:
 		return jsonString(string(x), o.ensureASCII)
 	case *arrV, *objV:
+		// The reference switches on the type name: TupleValue and
+		// KeywordArgumentsValue are not serializable.
+		if a, ok := x.(*arrV); ok && a.tuple {
+			break
+		}
+		if o, ok := x.(*objV); ok && o.kind == kKwargs {
+			break
+		}
 		ind := ""
 		if o.hasIndent && o.indent > 0 {
 			ind = strings.Repeat(" ", o.indent)
