@@ -106,6 +106,24 @@ func templates(t *testing.T) []tmplCase {
 	for _, f := range feats {
 		add("feature:"+f.ID, f.Template)
 	}
+	// A list of named templates (the default one is rendered) and special
+	// tokens written as AddedToken objects.
+	named := map[string]any{
+		"chat_template": []any{
+			map[string]any{"name": "tool_use", "template": "TOOLS {{ tools }}"},
+			map[string]any{"name": "default", "template": "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content if m.content is string else m.content | length }}{{ eos_token }}{% endfor %}{{ '<assistant>' if add_generation_prompt }}"},
+		},
+		"bos_token": map[string]any{"__type": "AddedToken", "content": "<|begin|>", "lstrip": false},
+		"eos_token": map[string]any{"__type": "AddedToken", "content": "<|end|>"},
+		"unk_token": nil,
+		"pad_token": "",
+	}
+	data, _ := json.Marshal(named)
+	nc, err := FromTokenizerConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, tmplCase{ID: "named:default", Config: named, chat: nc})
 	var corpus struct {
 		Templates []struct {
 			Models   []string
@@ -253,12 +271,7 @@ func TestMatchesTransformersJS(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("{\n")
 		for i, k := range keys {
-			line, err := json.Marshal(ref[k])
-			if err != nil {
-				t.Fatal(err)
-			}
-			kb, _ := json.Marshal(k)
-			fmt.Fprintf(&b, "%s: %s", kb, line)
+			fmt.Fprintf(&b, "%s: %s", marshal(t, k), marshal(t, ref[k]))
 			if i < len(keys)-1 {
 				b.WriteByte(',')
 			}
@@ -269,4 +282,15 @@ func TestMatchesTransformersJS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// marshal is json.Marshal without HTML escaping (the golden stays readable).
+func marshal(t *testing.T, v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
