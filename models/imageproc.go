@@ -53,6 +53,7 @@ type imageProcessorJSON struct {
 	SizeDivisor    *int            `json:"size_divisibility"`
 	DoCropMargin   *bool           `json:"do_crop_margin"`
 	DoFlipChannels *bool           `json:"do_flip_channel_order"`
+	MaxSize        *int            `json:"max_size"`
 }
 
 type sizeJSON struct {
@@ -70,7 +71,9 @@ func parseSize(raw json.RawMessage) (sizeJSON, bool, error) {
 	}
 	var n int
 	if json.Unmarshal(raw, &n) == nil {
-		return sizeJSON{ShortestEdge: n, Width: n, Height: n}, true, nil
+		// A bare number is the shortest edge, and (without max_size) the
+		// longest edge too: the image fits in n×n.
+		return sizeJSON{ShortestEdge: n, LongestEdge: n}, true, nil
 	}
 	err := json.Unmarshal(raw, &s)
 	return s, err == nil, err
@@ -117,6 +120,10 @@ func ReadImageProcessor(dir string) (ImageProcessor, error) {
 		p.DoResize = *c.DoResize
 	}
 	p.ShortestEdge, p.LongestEdge, p.Width, p.Height = s.ShortestEdge, s.LongestEdge, s.Width, s.Height
+	var n int
+	if c.MaxSize != nil && json.Unmarshal(sizeRaw, &n) == nil {
+		p.LongestEdge = *c.MaxSize
+	}
 	if p.DoResize && p.ShortestEdge <= 0 && p.LongestEdge <= 0 && (p.Width <= 0 || p.Height <= 0) {
 		return p, fmt.Errorf("models: %s: size must give shortest_edge, longest_edge or width and height", path)
 	}

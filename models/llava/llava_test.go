@@ -277,3 +277,27 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("missing processor_config.json: %v", err)
 	}
 }
+
+// size as a bare number is transformers.js's shortest edge with the longest
+// edge capped at max_size, else at the same number.
+func TestBareSize(t *testing.T) {
+	dir := copyTwin(t)
+	pre := filepath.Join(dir, "preprocessor_config.json")
+	edit(t, pre, `"size": {
+    "shortest_edge": 56
+  }`, `"size": 56`)
+	ip, err := models.ReadImageProcessor(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := ip.ResizeTarget(200, 100); w != 56 || h != 28 {
+		t.Errorf("size 56: 200×100 → %d×%d, want 56×28", w, h)
+	}
+	edit(t, pre, `"size": 56`, `"size": 56, "max_size": 84`)
+	if ip, err = models.ReadImageProcessor(dir); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := ip.ResizeTarget(200, 100); w != 84 || h != 42 {
+		t.Errorf("size 56, max_size 84: 200×100 → %d×%d, want 84×42", w, h)
+	}
+}
