@@ -171,6 +171,22 @@ type VisualCount struct {
 // Caption is safe for concurrent use. Timings.ORTMs is then exact only for
 // calls that ran alone on this Pipeline (see Timings.ORTShared); a pool of
 // Pipelines, one request at a time each, keeps it exact.
+// FitRequest fits the request's in-decoder method to this model's decoder
+// depth (pruning.FitDepth: PyramidDrop's default stages are scaled, any
+// other schedule past the last layer is refused with pruning.ErrDepth).
+// Caption calls it; callers may call it first to refuse a request early.
+func (p *Pipeline) FitRequest(req Request) (Request, error) {
+	if req.In == nil || p.lm == nil {
+		return req, nil
+	}
+	in, err := pruning.FitDepth(req.In, p.Spec.Text.Layers)
+	if err != nil {
+		return req, err
+	}
+	req.In = in
+	return req, nil
+}
+
 func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Request,
 	stream func(string) error) (*Result, error) {
 	alone := p.active.Add(1) == 1
@@ -178,6 +194,11 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	defer p.active.Add(-1)
 	rec := newRecorder(p.sessions)
 	res := &Result{}
+	// 0. an in-decoder method's layers must lie inside this decoder
+	var err error
+	if req, err = p.FitRequest(req); err != nil {
+		return nil, err
+	}
 	// 1. decode and orient
 	img, info, err := encoder.DecodeImage(name, r, p.opt.Limits)
 	if err != nil {

@@ -156,6 +156,9 @@ type PDrop struct {
 	LayerList []int
 	Ratios    []float64
 	budget    Budget
+	// scale: LayerList is the default, to be scaled to the decoder's
+	// depth (FitDepth) as the paper splits the decoder into equal stages.
+	scale bool
 }
 
 // Name implements InDecoder.

@@ -12,6 +12,7 @@ import (
 type args struct {
 	method string
 	vals   map[string]string
+	given  map[string]bool // parameters written in the specification
 	err    error
 }
 

@@ -157,6 +157,77 @@ var registry = []entry{
 			return NewAdaptive(a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
 				a.budget("min"), a.budget("max"), a.enum("score", "cls", "norm"))
 		}},
+	// Temporal (video / frame-sequence) methods: Visual.Frames frames; see temporal.go.
+	{Info{Name: "dtd", DefaultKeep: "1.0", Count: "content-adaptive (sim > tau dropped), then at most keep (global, or keep/F per frame)",
+		Params: []Param{
+			p("tau", "0.5", "absolute: drop a token whose cosine to the same position of the previous frame is > tau; relative: fraction dropped per frame"),
+			p("mode", "absolute", "absolute (reference default) or relative"),
+			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
+		Doc: "first frame whole, later tokens dropped when unchanged from the previous frame (TimeChat-Online DTD, feature mode)"},
+		func(a *args) any {
+			return DTD{Tau: a.float("tau", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
+				Mode: a.enum("mode", "absolute", "relative"), Scope: a.enum("scope", "global", "frame")}
+		}},
+	{Info{Name: "dycoke", DefaultKeep: "1.0", Count: "pruned frames keep int((1−k)·n) (F=32, n=196: 3,098 of 6,272), then at most keep",
+		Params: []Param{
+			p("k", "0.7", "fraction of a pruned frame's tokens removed, in [0, 1)"),
+			p("order", "official", "official: least similar first (topk order); spatial: by position"),
+			p("odd", "keep", "odd frame count: keep the last frame whole; drop: the reference's quirk"),
+			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
+		Doc: "token temporal merging: pairwise and 4-frame least-similar token selection (DyCoke TTM, CVPR'25)"},
+		func(a *args) any {
+			return DyCoke{K: a.float("k", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 }),
+				Order: a.enum("order", "official", "spatial"), Odd: a.enum("odd", "keep", "drop"), Scope: a.enum("scope", "global", "frame")}
+		}},
+	{Info{Name: "fastvid", DefaultKeep: "0.1", Count: "int(keep/F) per frame: salient + segment anchors (integer division may lose a few), at most keep",
+		Params: []Param{
+			p("c", "8", "segments wanted: the c−1 lowest frame similarities are cuts"),
+			p("tau", "0.9", "frame similarity below which frames are cut"),
+			p("d", "0.4", "context (anchor) share of the per-frame budget"),
+			p("p", "4", "anchor-frame period in a segment"),
+			p("beta", "0.6", "minimum anchor weight in the merge"),
+			p("knn", "4", "DPC-kNN neighbours"),
+			p("seed", "", "unset: DPC ties by lowest index; an integer: the reference's 1e-6 density noise, seeded"),
+			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
+		Doc: "dynamic segmentation, salient tokens + density anchors merged over the segment (FastVID, NeurIPS'25)"},
+		func(a *args) any {
+			return FastVID{C: a.intv("c", 1, 1<<20), Tau: a.float("tau", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
+				D: a.float("d", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }), P: a.intv("p", 1, 1<<20),
+				Beta: a.float("beta", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }), KNN: a.intv("knn", 1, 1<<20),
+				Seed: a.seed(), Scope: a.enum("scope", "global", "frame")}
+		}},
+	{Info{Name: "prunevid", DefaultKeep: "1.0", Count: "content-dependent (static merges, int(n·ratio) clusters above 14 tokens), then at most keep",
+		Params: []Param{
+			p("tau", "0.8", "mean pairwise cosine above which a position is static in a window"),
+			p("ratio", "0.5", "cluster_ratio: clusters per token set above 14 tokens"),
+			p("segment", "0.25", "temporal_segment_ratio: frame clusters per frame"),
+			p("knn", "7", "DPC-kNN neighbours"),
+			p("order", "official", "official: static then dynamic clusters in DPC rank; spatial: by position"),
+			p("seed", "", "unset: DPC ties by lowest index; an integer: the reference's 1e-6 density noise, seeded"),
+			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
+		Doc: "temporal windows, static-token merge and DPC-kNN clustering (PruneVid pre-LLM stage, ACL'25)"},
+		func(a *args) any {
+			unit := func(x float64) bool { return x > 0 && x <= 1 }
+			return PruneVid{Tau: a.float("tau", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
+				Ratio: a.float("ratio", "a number in (0, 1]", unit), Segment: a.float("segment", "a number in (0, 1]", unit),
+				KNN: a.intv("knn", 1, 1<<20), Order: a.enum("order", "official", "spatial"), Seed: a.seed(), Scope: a.enum("scope", "global", "frame")}
+		}},
+	{Info{Name: "holitom", DefaultKeep: "0.1", Count: "retain ratio keep/N rescaled by the temporal merge (ceil per frame), at most keep",
+		Params: []Param{
+			p("tau", "0.8", "similarity above which a position is static (scripts: 0.65 at ratio 0.1)"),
+			p("beta", "0.6", "centre weight of a static-cluster merge"),
+			p("d", "0", "share of a frame's dynamic budget merged as DPC clusters"),
+			p("knn", "7", "DPC-kNN neighbours (at most the cluster count)"),
+			p("max_window", "1024", "longest temporal window"),
+			p("seed", "", "unset: DPC ties by lowest index; an integer: the reference's 1e-6 density noise, seeded"),
+			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
+		Doc: "DP temporal segmentation, static tokens merged over windows, dynamic by attention (HoliTom outer-LLM, NeurIPS'25)"},
+		func(a *args) any {
+			return HoliTom{Tau: a.float("tau", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
+				Beta: a.float("beta", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }),
+				D:    a.float("d", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 }),
+				KNN:  a.intv("knn", 1, 1<<20), MaxWindow: a.intv("max_window", 2, 1<<20), Seed: a.seed(), Scope: a.enum("scope", "global", "frame")}
+		}},
 	{Info{Name: "fastv", Stage: InDecoderStage, Count: "round(N·(1−r)), or the --keep count",
 		Params: []Param{p("k", "2", "prune after layer k−1"), p("r", "0.5", "drop ratio in [0, 1)")},
 		Doc:    "drop low last-token attention after layer K−1 (FastV, ECCV'24)"},
@@ -165,12 +236,20 @@ var registry = []entry{
 		}},
 	{Info{Name: "pdrop", Stage: InDecoderStage, Count: "int(N·ratio) per stage (576→288→144→72); --keep k: geometric to k",
 		Params: []Param{
-			p("layers", "8/16/24", "stage starts b (boundary after layer b−1)"),
+			p("layers", "8/16/24", "stage starts b (boundary after layer b−1); unset: the paper's L/4, L/2, 3L/4 of an L-layer decoder (8/16/24 at 32 layers)"),
 			p("ratios", "0.5/0.25/0.125", "fraction of N kept from each stage")},
 		Doc: "pyramid of last-token attention drops, renumbered per stage (PyramidDrop, CVPR'25)"},
 		func(a *args) any {
-			m := PDrop{LayerList: a.ints("layers", 1, 1<<16, true),
+			m := PDrop{LayerList: a.ints("layers", 1, 1<<16, true), scale: !a.given["layers"],
 				Ratios: a.floats("ratios", "numbers in (0, 1] separated by /", func(x float64) bool { return x > 0 && x <= 1 })}
+			if m.scale && len(m.Ratios) > 0 && len(m.Ratios) != len(m.LayerList) {
+				// S ratios without layers: S+1 equal stages of a 32-layer
+				// decoder, scaled to the real depth by FitDepth.
+				m.LayerList = make([]int, len(m.Ratios))
+				for s := range m.LayerList {
+					m.LayerList[s] = (s + 1) * 32 / (len(m.Ratios) + 1)
+				}
+			}
 			a.check(len(m.LayerList) > 0 && len(m.LayerList) == len(m.Ratios), "%d layers but %d ratios", len(m.LayerList), len(m.Ratios))
 			return m
 		}},
@@ -221,6 +300,75 @@ var registry = []entry{
 				a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
 				a.budget("min"), a.budget("max"))
 		}},
+	// Issue 15: VFlowOpt, FlowCut, MustDrop, GlobalCom², ZipVL, CATP.
+	{Info{Name: "vflowopt", DefaultKeep: "0.1", Count: "keep − int(N/m²) + recycled groups (up to the number of m×m cells over keep); exact: keep",
+		Params: []Param{
+			p("t", "39.26", "global tokens: received attention > t × mean"),
+			p("m", "17.39", "recycling cell size in tokens"),
+			p("attn", "auto", "attention proxy: auto (keys if present, else features), keys, features, cls"),
+			p("exact", "false", "spend exactly keep tokens")},
+		Doc: "encoder-attention importance, pruned tokens recycled per spatial cell (VFlowOpt, ICCV'25)"},
+		func(a *args) any {
+			return VFlowOpt{T: a.float("t", "a number >= 0", func(x float64) bool { return x >= 0 }),
+				M:    a.float("m", "a number > 0", func(x float64) bool { return x > 0 }),
+				Attn: a.enum("attn", "auto", "keys", "features", "cls"), Exact: a.boolean("exact")}
+		}},
+	{Info{Name: "flowcut", DefaultKeep: "128", Count: "exactly keep",
+		Params: []Param{p("value", "auto", "value proxy: auto (pre-projector if present), preproj, features")},
+		Doc:    "CLS + semantic attention times value L1 norm, feature layer only (FlowCut, NeurIPS'25; approximation)"},
+		func(a *args) any { return FlowCut{Value: a.enum("value", "auto", "preproj", "features")} }},
+	{Info{Name: "mustdrop-merge", DefaultKeep: "192", Count: "N − 8·(merged windows), then at most keep by CLS attention",
+		Params: []Param{
+			p("threshold", "0.8", "3×3 window mean pairwise cosine to merge"),
+			p("order", "official", "official: merged (score order) then unmerged; spatial: sorted by source")},
+		Doc: "MustDrop stage 1: 3×3 spatial merge + CLS key set (MustDrop)"},
+		func(a *args) any {
+			return MustDropMerge{Threshold: a.float("threshold", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
+				Order: a.enum("order", "official", "spatial")}
+		}},
+	{Info{Name: "globalcom2", DefaultKeep: "0.25", Count: "⌊keep·T/N⌋ + Σ int(T·scale_tile) ≤ keep",
+		Params: []Param{
+			p("score", "auto", "auto (cls if present), cls: log CLS attention, mean: similarity to the view's mean token"),
+			p("global", "last", "the global view is the last (SmolVLM) or first (LLaVA-NeXT)"),
+			p("layout", "auto", "tile grid RxC; auto: the runner's, else a square")},
+		Doc: "thumbnail-guided per-tile budgets for tiled images (GlobalCom², AAAI'26)"},
+		func(a *args) any {
+			return GlobalCom2{Score: a.enum("score", "auto", "cls", "mean"), Global: a.enum("global", "last", "first"),
+				Layout: a.vals["layout"]}
+		}},
+	{Info{Name: "catp", DefaultKeep: "0.222", Count: "exactly keep",
+		Params: []Param{p("lambda", "0.5", "weight of text alignment vs diversity, in [0, 1]")},
+		Doc:    "stage 1: greedy diversity + prompt alignment (CATP, AAAI'26; paper-only)"},
+		func(a *args) any {
+			return CATP{Lambda: a.float("lambda", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 })}
+		}},
+	{Info{Name: "mustdrop", Stage: InDecoderStage, Count: "tokens passing the dual filter (content-dependent); --keep k: the thresholds nearest k·576/N, at most k",
+		Params: []Param{
+			p("layers", "2/6/10/14", "filter the output of these layers"),
+			p("global_thr", "0.0012", "drop if Σ text attention < global_thr·Σ over visual tokens …"),
+			p("individual_thr", "0.001", "… and max text attention < individual_thr"),
+			p("key", "0.08", "always keep the top ⌈key·n⌉ by text attention")},
+		Doc: "MustDrop stage 2: text→image dual-attention filter at prefill (MustDrop)"},
+		func(a *args) any {
+			m := MustDrop{LayerList: a.ints("layers", 0, 1<<16, true),
+				Global:     a.float("global_thr", "a number >= 0", func(x float64) bool { return x >= 0 }),
+				Individual: a.float("individual_thr", "a number >= 0", func(x float64) bool { return x >= 0 }),
+				Key:        a.float("key", "a number in [0, 1]", func(x float64) bool { return x >= 0 && x <= 1 })}
+			a.check(len(m.LayerList) > 0, "no layers")
+			return m
+		}},
+	{Info{Name: "zipvl", Stage: InDecoderStage, Count: "visual tokens among the smallest top set holding τ of the attention mass",
+		Params: []Param{
+			p("layers", "1", "prune the output of these layers"),
+			p("tau", "0.975", "attention mass share of the important tokens, in (0, 1]"),
+			p("probes", "64", "probe queries: the last tokens after the image (0: the last token only)")},
+		Doc: "attention-distribution-driven keep ratio per layer (ZipVL; paper-only)"},
+		func(a *args) any {
+			m := NewZipVL(a.ints("layers", 0, 1<<16, true),
+				a.float("tau", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }), a.intv("probes", 0, 1<<16))
+			a.check(len(m.LayerList) > 0, "no layers")
+			return m
+		}},
 }
 
 func init() {
@@ -241,6 +389,7 @@ func Methods() []Info {
 		out[i] = e.info
 		out[i].Params = slices.Clone(e.info.Params)
 	}
+	slices.SortStableFunc(out, func(a, b Info) int { return int(a.Stage) - int(b.Stage) })
 	return out
 }
 
@@ -293,6 +442,7 @@ func build(e *entry, kv [][2]string) (Method, error) {
 		given[x[0]] = true
 		a.vals[x[0]] = x[1]
 	}
+	a.given = given
 	v := e.build(a)
 	if a.err != nil {
 		return Method{}, a.err

@@ -213,7 +213,7 @@ func captionError(err error) *apiError {
 		return newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages", "%v", err)
 	case errors.Is(err, encoder.ErrNotImage), errors.Is(err, encoder.ErrEmptyImage), errors.Is(err, encoder.ErrCorruptImage):
 		return badRequest("invalid_image", "messages", "%v", err)
-	case errors.Is(err, pruning.ErrMissingInput), errors.Is(err, pruning.ErrBudget):
+	case errors.Is(err, pruning.ErrMissingInput), errors.Is(err, pruning.ErrBudget), errors.Is(err, pruning.ErrDepth):
 		return badRequest("invalid_prune", "vlmrun.prune", "%v", err)
 	default:
 		return newError(http.StatusInternalServerError, "internal_error", "", "%v", err)

@@ -64,6 +64,11 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return fail(err)
 	}
+	// the in-decoder method must fit this model's depth: a usage error
+	if req, err = p.FitRequest(req); err != nil {
+		p.Close()
+		return fail(asUsage(err))
+	}
 	defer p.Close()
 	status := 0
 	enc := json.NewEncoder(stdout)

@@ -142,3 +142,51 @@ func TestIssue20ImageKeysSnakeCase(t *testing.T) {
 func TestIssue20JSONWithJSONL(t *testing.T) {
 	wantUsage(t, "--jsonl", "caption", "--json", "--jsonl", filepath.Join(t.TempDir(), "o.jsonl"), "x.png")
 }
+
+// Defect 10: PyramidDrop's default stages 8/16/24 lay past the embedded
+// 4-layer decoder and the method silently did nothing (KV rows
+// [67 67 67 67]); they are now scaled to the depth as the paper splits the
+// decoder (stages at layers 1/2/3), and an explicit schedule past the last
+// layer is refused.
+func TestIssue20PDropDepth(t *testing.T) {
+	testenv.ORT(t)
+	img := filepath.Join(testenv.Repo(t), "examples", "scene-0.png")
+	rows := func(method string) []int {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, nil, "caption", "--json", "--prune", method, "--keep", "0.5", img)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", method, code, stderr)
+		}
+		var rec struct {
+			Visual struct {
+				Rows []int `json:"kv_rows_per_layer"`
+			} `json:"visual_tokens"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Visual.Rows
+	}
+	def, explicit := rows("pdrop"), rows("pdrop:layers=1/2/3")
+	if len(def) != 4 || def[3] >= def[0] {
+		t.Errorf("pdrop --keep 0.5: KV rows %v: nothing was pruned", def)
+	}
+	if !slicesEqual(def, explicit) {
+		t.Errorf("pdrop (scaled) rows %v, pdrop:layers=1/2/3 rows %v", def, explicit)
+	}
+	for _, m := range []string{"pdrop:layers=8/16/24", "sparsevlm", "aim", "fastv:k=4"} {
+		wantUsage(t, "does not fit", "caption", "--prune", m, img)
+	}
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
