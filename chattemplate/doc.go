@@ -60,5 +60,7 @@
 // compares them, but a template that crashes JavaScript itself (e.g.
 // []|first printed) gives an error here too rather than the same
 // TypeError text; macro kwargs/varargs detection ignores Jinja's
-// declaration order.
+// declaration order; range() stops at 2^20 items with an error (the
+// reference has no limit). Render never panics: every failure is an error
+// (FuzzRender).
 package chattemplate

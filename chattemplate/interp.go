@@ -107,6 +107,10 @@ var namespaceFn = &funcV{fn: func(args []value, _ *env) value {
 	return ns
 }}
 
+// maxRange caps range(): the reference has no limit (a huge range exhausts
+// memory there); no chat template comes near it.
+const maxRange = 1 << 20
+
 func setupGlobals(e *env) {
 	e.setVar("false", boolV(false))
 	e.setVar("true", boolV(true))
@@ -143,6 +147,9 @@ func setupGlobals(e *env) {
 		}
 		if step == 0 {
 			panic(rtErr("range() step must not be zero"))
+		}
+		if n := (stop - start) / step; n > maxRange {
+			panic(rtErr("range() of %v items: more than %d", math.Ceil(n), maxRange))
 		}
 		out := &arrV{}
 		for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {

@@ -164,7 +164,7 @@ func parse(toks []token) (prog *program, err error) {
 				err = pe
 				return
 			}
-			panic(r)
+			err = fmt.Errorf("Parser Error: %v", r)
 		}
 	}()
 	p := &parser{toks: toks}

@@ -70,7 +70,10 @@ func (t *Template) Render(vars Vars, now func() time.Time) (out string, err erro
 			case breakCtl, continueCtl:
 				err = fmt.Errorf("chat template: break or continue outside a loop")
 			default:
-				panic(r)
+				// A JavaScript TypeError in the reference (e.g. a test
+				// called without its argument) or a bug here: an error,
+				// never a crash of the caller.
+				err = fmt.Errorf("chat template: %v", r)
 			}
 		}
 	}()
