@@ -121,6 +121,14 @@ type Visual struct {
 	// model does not provide them.
 	CLSFeatures []float32
 	CLSPreProj  []float32
+
+	// Frames is the number of images (video frames, in time order) whose
+	// tokens Features holds, concatenated frame by frame with the same
+	// number of tokens each (N = Frames × tokens per frame, raster order
+	// inside a frame). 0 or 1: one image. Only the temporal methods
+	// (dtd, dycoke, fastvid, prunevid, holitom) read it; a budget given to
+	// any method counts the tokens of all frames together.
+	Frames int
 }
 
 // Has reports which inputs v provides.

@@ -1,0 +1,268 @@
+package pruning
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Shared machinery of the temporal (video) methods: dtd, dycoke, fastvid,
+// prunevid and holitom. See ../shared/reference/pruning-methods-2.md.
+//
+// Frames: Visual.Frames frames of n = N/Frames tokens each, frame-major.
+// Budgets: every temporal method returns at most keep tokens. With
+// Scope "global" (the default) the keep tokens may fall anywhere; with
+// Scope "frame" frame f keeps at most keep/F tokens (the remainder
+// keep mod F goes one each to the earliest frames); a merged token that
+// spans several frames counts for the first of them. When the method's own
+// rule leaves more, the lowest-priority outputs are dropped (each method
+// documents its priority); the order of the survivors is unchanged.
+
+// frameLayout returns the frame count F and the tokens per frame n.
+func frameLayout(name string, v *Visual) (f, n int, err error) {
+	f = max(1, v.Frames)
+	N := v.Features.Rows
+	if N%f != 0 || N < f {
+		return 0, 0, fmt.Errorf("pruning: %s: %d tokens do not split into %d equal frames: %w", name, N, f, ErrBadInput)
+	}
+	return f, N / f, nil
+}
+
+// tout is one output token of a temporal method.
+type tout struct {
+	src   int       // representative input token (its position)
+	frame int       // the frame it counts for in a frame budget
+	feat  []float32 // nil: the input row src unchanged
+	size  int       // input tokens it stands for
+	prio  float64   // higher survives a budget cut
+}
+
+// quota returns frame f's share of keep tokens over F frames.
+func quota(keep, F, f int) int {
+	q := keep / F
+	if f < keep%F {
+		q++
+	}
+	return q
+}
+
+// capOutputs applies the budget (see above) and returns the surviving
+// outputs in their original order.
+func capOutputs(outs []tout, keep, F int, scope string) []tout {
+	order := seq(len(outs))
+	pr := make([]float64, len(outs))
+	for i, o := range outs {
+		pr[i] = o.prio
+	}
+	slices.SortStableFunc(order, cmpDesc(pr))
+	alive := make([]bool, len(outs))
+	used := make([]int, F)
+	total := 0
+	for _, i := range order {
+		if total == keep {
+			break
+		}
+		if scope == "frame" {
+			f := outs[i].frame
+			if used[f] >= quota(keep, F, f) {
+				continue
+			}
+			used[f]++
+		}
+		alive[i] = true
+		total++
+	}
+	kept := outs[:0:0]
+	for i, o := range outs {
+		if alive[i] {
+			kept = append(kept, o)
+		}
+	}
+	return kept
+}
+
+// toResult turns outputs into a Result (Sizes nil when every output is an
+// unchanged single input token).
+func toResult(v *Visual, outs []tout) Result {
+	d := v.Features.Cols
+	res := Result{Source: make([]int, len(outs)), Positions: Renumber,
+		Features: Matrix{Rows: len(outs), Cols: d, Data: make([]float32, len(outs)*d)}}
+	merged := false
+	for i, o := range outs {
+		res.Source[i] = o.src
+		if o.feat != nil {
+			copy(res.Features.Data[i*d:], o.feat)
+		} else {
+			copy(res.Features.Data[i*d:], v.Features.Row(o.src))
+		}
+		merged = merged || o.size != 1 || o.feat != nil
+	}
+	if merged {
+		res.Sizes = make([]int, len(outs))
+		for i, o := range outs {
+			res.Sizes[i] = o.size
+		}
+	}
+	return res
+}
+
+// checkTemporal validates v and keep and returns F and n.
+func checkTemporal(m interface {
+	Name() string
+	Needs() Need
+}, v *Visual, keep int, scope string) (F, n int, err error) {
+	if _, err = checkVisual(m, v, keep); err != nil {
+		return 0, 0, err
+	}
+	if F, n, err = frameLayout(m.Name(), v); err != nil {
+		return 0, 0, err
+	}
+	if scope != "" && scope != "global" && scope != "frame" {
+		return 0, 0, fmt.Errorf("pruning: %s: scope %q: want global or frame: %w", m.Name(), scope, ErrBadValue)
+	}
+	if len(v.CLSAttn) > 0 {
+		if err = checkVector(m.Name(), "CLS attention", v.CLSAttn, v.Features.Rows); err != nil {
+			return 0, 0, err
+		}
+	}
+	return F, n, nil
+}
+
+// tokenScore is the per-token attention of the frame-sequence methods that
+// rank by encoder attention (FastVID's MAP-probe attention, HoliTom's
+// SigLIP mean attention): Visual.CLSAttn when the model provides it,
+// otherwise the token's L2 norm (vlmrun's encoders do not export either
+// attention; the norm is a documented proxy).
+func tokenScore(v *Visual) []float64 {
+	if len(v.CLSAttn) == v.Features.Rows {
+		return to64(v.CLSAttn)
+	}
+	s := make([]float64, v.Features.Rows)
+	for i := range s {
+		s[i] = norm2(v.Features.Row(i))
+	}
+	return s
+}
+
+// noise is the optional tie-breaking noise of DPC-kNN: the reference adds
+// U(0,1)·1e-6 (torch.rand) to every density. nil: no noise, ties go to the
+// lowest index (the default, deterministic without a seed).
+type noise func() float64
+
+func seededNoise(seed string) noise {
+	if seed == "" {
+		return nil
+	}
+	var s uint64
+	for _, c := range seed {
+		s = s*1099511628211 + uint64(c)
+	}
+	g := splitmix{state: s}
+	return func() float64 { return float64(g.next()>>11) / (1 << 53) * 1e-6 }
+}
+
+// dpc holds the DPC-kNN quantities of a set of rows (TCFormer's
+// cluster_dpc_knn, shared by SparseVLM, FastVID, PruneVid and HoliTom):
+// d_ij = ‖x_i−x_j‖/√C; density_i = exp(−mean of d² over the k nearest rows,
+// self included) (+ noise); δ_i = the distance to the nearest denser row
+// (the largest distance overall for the densest; equal densities: the lower
+// index counts as denser); score = δ·density.
+type dpc struct {
+	n     int
+	dist  []float64
+	score []float64
+}
+
+func newDPC(x Matrix, k int, nz noise) dpc {
+	n, c := x.Rows, x.Cols
+	k = max(1, min(k, n))
+	dist := make([]float64, n*n)
+	scale := 1 / math.Sqrt(float64(c))
+	dmax := 0.0
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			dd := math.Sqrt(sqDist(x.Row(i), x.Row(j))) * scale
+			dist[i*n+j], dist[j*n+i] = dd, dd
+			dmax = max(dmax, dd)
+		}
+	}
+	density := make([]float64, n)
+	row := make([]float64, n)
+	for i := range n {
+		copy(row, dist[i*n:(i+1)*n])
+		slices.Sort(row)
+		s := 0.0
+		for _, dd := range row[:k] {
+			s += dd * dd
+		}
+		density[i] = math.Exp(-s / float64(k))
+		if nz != nil {
+			density[i] += nz()
+		}
+	}
+	score := make([]float64, n)
+	for i := range n {
+		delta := dmax
+		for j := range n {
+			denser := density[j] > density[i] || (density[j] == density[i] && j < i)
+			if denser && dist[i*n+j] < delta {
+				delta = dist[i*n+j]
+			}
+		}
+		score[i] = delta * density[i]
+	}
+	return dpc{n: n, dist: dist, score: score}
+}
+
+// centres returns the top m rows by score (ties: lowest index), in rank
+// order, and every row's cluster (index into the centres): its nearest
+// centre (ties: the higher-ranked), a centre its own.
+func (d dpc) centres(m int) (cent, assign []int) {
+	m = max(1, min(m, d.n))
+	cent = orderDesc(d.score)[:m]
+	assign = make([]int, d.n)
+	for i := range d.n {
+		best := 0
+		for ci, cj := range cent {
+			if d.dist[cj*d.n+i] < d.dist[cent[best]*d.n+i] {
+				best = ci
+			}
+		}
+		assign[i] = best
+	}
+	for ci, cj := range cent {
+		assign[cj] = ci
+	}
+	return cent, assign
+}
+
+// rowsOf gathers rows idx of x (a view for the clustering helpers).
+func rowsOf(x Matrix, idx []int) Matrix { return Gather(x, idx) }
+
+// meanOf returns the mean of the rows idx of x (float64 accumulation).
+func meanOf(x Matrix, idx []int) []float32 {
+	acc := make([]float64, x.Cols)
+	for _, i := range idx {
+		for k, v := range x.Row(i) {
+			acc[k] += float64(v)
+		}
+	}
+	out := make([]float32, x.Cols)
+	for k := range out {
+		out[k] = float32(acc[k] / float64(len(idx)))
+	}
+	return out
+}
+
+// clampCos clamps a cosine to [−1, 1] (float rounding can exceed 1, which
+// would make a "sim > 1" threshold drop identical tokens).
+func clampCos(c float64) float64 { return max(-1, min(1, c)) }
+
+// seed reads the optional "seed" parameter: empty, or an unsigned integer.
+func (a *args) seed() string {
+	if a.vals["seed"] == "" {
+		return ""
+	}
+	a.uint64v("seed")
+	return a.vals["seed"]
+}
