@@ -18,14 +18,17 @@ import (
 
 // Record is one line of the JSONL output: a caption, or an error.
 type Record struct {
-	Path    string             `json:"path"`
-	Caption *string            `json:"caption,omitempty"`
-	Method  string             `json:"method,omitempty"` // pruning method ("none" when off)
-	Keep    string             `json:"keep,omitempty"`   // pruning budget as given
-	Tokens  *Tokens            `json:"tokens,omitempty"`
-	Timings *pipeline.Timings  `json:"timings,omitempty"`
-	Image   *encoder.ImageInfo `json:"image,omitempty"`
-	Error   string             `json:"error,omitempty"`
+	Path    string  `json:"path"`
+	Caption *string `json:"caption,omitempty"`
+	// FinishReason is "stop" or "length" (cut at --max-new-tokens), as in
+	// caption --json.
+	FinishReason string             `json:"finish_reason,omitempty"`
+	Method       string             `json:"method,omitempty"` // pruning method ("none" when off)
+	Keep         string             `json:"keep,omitempty"`   // pruning budget as given
+	Tokens       *Tokens            `json:"tokens,omitempty"`
+	Timings      *pipeline.Timings  `json:"timings,omitempty"`
+	Image        *encoder.ImageInfo `json:"image,omitempty"`
+	Error        string             `json:"error,omitempty"`
 }
 
 // Tokens are a caption's token counts.

@@ -151,6 +151,7 @@ func captionFile(ctx context.Context, m Captioner, path string, req pipeline.Req
 		return rec, true
 	}
 	rec.Caption = &res.Caption
+	rec.FinishReason = res.FinishReason
 	rec.Tokens = &Tokens{Prompt: len(res.PromptIDs), Generated: len(res.GeneratedIDs),
 		VisualBefore: res.Visual.Before, VisualAfter: res.Visual.AfterPre, LayerRows: res.Visual.LayerRows}
 	rec.Timings = &res.Timings

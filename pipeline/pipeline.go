@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync/atomic"
 
 	"github.com/vlmrun/vlmrun/decoder"
@@ -144,9 +145,19 @@ type Request struct {
 	EncoderBatch int
 }
 
+// Finish reasons (Result.FinishReason).
+const (
+	FinishStop   = "stop"
+	FinishLength = "length"
+)
+
 // Result is one caption with its record.
 type Result struct {
-	Caption      string            `json:"caption"`
+	Caption string `json:"caption"`
+	// FinishReason says why generation ended, as OpenAI's finish_reason:
+	// "stop" (an EOS id, or the caller stopped it) or "length" (the
+	// max-new-tokens limit: the caption may be cut).
+	FinishReason string            `json:"finish_reason"`
 	PromptIDs    []int             `json:"prompt_ids"`
 	GeneratedIDs []int             `json:"generated_ids"`
 	Visual       VisualCount       `json:"visual_tokens"`
@@ -163,14 +174,6 @@ type VisualCount struct {
 	InMethod  string `json:"in_method,omitempty"`
 }
 
-// Caption runs the whole pipeline on one image read from r (name is used in
-// errors). stream, if not nil, receives text as it is generated; if it
-// returns ErrStop generation ends there, and any other error ends Caption
-// with that error. Generation stops with ctx's error when ctx is done.
-//
-// Caption is safe for concurrent use. Timings.ORTMs is then exact only for
-// calls that ran alone on this Pipeline (see Timings.ORTShared); a pool of
-// Pipelines, one request at a time each, keeps it exact.
 // FitRequest fits the request's in-decoder method to this model's decoder
 // depth (pruning.FitDepth: PyramidDrop's default stages are scaled, any
 // other schedule past the last layer is refused with pruning.ErrDepth).
@@ -187,6 +190,14 @@ func (p *Pipeline) FitRequest(req Request) (Request, error) {
 	return req, nil
 }
 
+// Caption runs the whole pipeline on one image read from r (name is used in
+// errors). stream, if not nil, receives text as it is generated; if it
+// returns ErrStop generation ends there, and any other error ends Caption
+// with that error. Generation stops with ctx's error when ctx is done.
+//
+// Caption is safe for concurrent use. Timings.ORTMs is then exact only for
+// calls that ran alone on this Pipeline (see Timings.ORTShared); a pool of
+// Pipelines, one request at a time each, keeps it exact.
 func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Request,
 	stream func(string) error) (*Result, error) {
 	alone := p.active.Add(1) == 1
@@ -312,6 +323,10 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	res.Visual.LayerRows = out.LayerRows
 	res.PromptIDs = prompt.IDs
 	res.GeneratedIDs = out.IDs
+	res.FinishReason = FinishLength
+	if n := len(out.IDs); stopped || (n > 0 && slices.Contains(p.Spec.EOS, out.IDs[n-1])) || n < maxNew {
+		res.FinishReason = FinishStop
+	}
 	if res.Caption, err = tok.Decode(out.IDs, true); err != nil {
 		return nil, err
 	}
