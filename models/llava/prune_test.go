@@ -17,7 +17,9 @@ import (
 // Every pre-decoder method at --keep 1.0 keeps all of the image's visual
 // tokens (the budget is taken over the image's 17 tokens) and reproduces the
 // unpruned ids on the LLaVA twin; a method needing an input the export does
-// not have (CLS attention, encoder keys) is refused with ErrMissingInput.
+// not have (CLS attention, encoder keys) is refused with ErrMissingInput,
+// and one whose count is content-dependent (below the budget by design) is
+// only run.
 func TestKeepAllPreDecoderReproducesUnpruned(t *testing.T) {
 	testenv.ORT(t)
 	p := openTwin(t, "", "", "")
@@ -50,6 +52,12 @@ func TestKeepAllPreDecoderReproducesUnpruned(t *testing.T) {
 				}
 				if err != nil {
 					t.Fatalf("%s: %v", c.Name, err)
+				}
+				if res.Visual.AfterPre < 17 && strings.HasPrefix(m.Count, "content-dependent") {
+					// e.g. PruneVid: its merges and clusters set the count
+					// below the budget by design.
+					t.Logf("%s: keeps %d of 17 at keep 1.0 (%s)", c.Name, res.Visual.AfterPre, m.Count)
+					return
 				}
 				if res.Visual.Before != 17 || res.Visual.AfterPre != 17 {
 					t.Errorf("%s: visual tokens %d → %d, want 17 → 17", c.Name, res.Visual.Before, res.Visual.AfterPre)
