@@ -84,7 +84,8 @@ func (s *seqState) apply(t *testing.T, keep []int, merged Matrix) {
 
 var inSpecs = []string{"fastv", "fastv:k=1,r=0.75", "pdrop", "pdrop:layers=1/2,ratios=0.6/0.3", "sparsevlm",
 	"sparsevlm:recycle=false", "sparsevlm:layers=0/1,counts=5/2", "aim", "aim:start=0,step=0.3", "dart",
-	"dart:pivot=hidden,exact=true", "dart:image_pivots=1,text_pivots=0", "adaptive-fastv", "adaptive-fastv:mass=0.5,min=2,max=0.5"}
+	"dart:pivot=hidden,exact=true", "dart:image_pivots=1,text_pivots=0", "adaptive-fastv", "adaptive-fastv:mass=0.5,min=2,max=0.5",
+	"mustdrop", "mustdrop:layers=0/1,global_thr=0.5,individual_thr=0.5,key=0", "zipvl", "zipvl:layers=0/2,tau=0.5,probes=0"}
 
 func TestInDecoderProperties(t *testing.T) {
 	cases := 0
@@ -184,7 +185,7 @@ func runInDecoder(t *testing.T, where string, m InDecoder, n int, zero bool, bud
 				t.Fatalf("%s layer %d: %d visual tokens, schedule %v says %d", where, layer, now, sched, want)
 			}
 		}
-		if m.Name() == "adaptive-fastv" && prev > 0 && (now < 1 || now > prev) {
+		if (m.Name() == "adaptive-fastv" || m.Name() == "zipvl" || m.Name() == "mustdrop") && prev > 0 && (now < 1 || now > prev) {
 			t.Fatalf("%s: adaptive kept %d of %d", where, now, prev)
 		}
 	}

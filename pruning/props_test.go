@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,7 +78,11 @@ var preSpecs = []string{"none", "random", "random:seed=7", "stride", "stride:mod
 	"visionzip:cls=off", "dart-pre", "dart-pre:exact=true", "dart-pre:pivot=keys,text_pivots=0", "cdpruner",
 	"cdpruner:relevance=pos,theta=0.5", "cdpruner:relevance=none", "tome", "tome:mode=mean",
 	"tome:metric=keys,order=spatial", "todre", "todre:mode=maxsum,dist=euclid", "adaptive",
-	"adaptive:score=norm,mass=0.5,min=2"}
+	"adaptive:score=norm,mass=0.5,min=2",
+	// issue 15
+	"vflowopt", "vflowopt:exact=true,m=2,t=0", "vflowopt:attn=cls", "vflowopt:attn=features,exact=true",
+	"flowcut", "flowcut:value=features", "mustdrop-merge", "mustdrop-merge:threshold=-1,order=spatial",
+	"globalcom2", "globalcom2:score=cls", "catp", "catp:lambda=1", "catp:lambda=0"}
 
 func TestPreDecoderProperties(t *testing.T) {
 	cases := 0
@@ -87,9 +92,12 @@ func TestPreDecoderProperties(t *testing.T) {
 			t.Fatalf("Parse(%q): %v", spec, err)
 		}
 		name := m.Info.Name
-		selection := !slices.Contains([]string{"pool", "visionzip", "tome"}, name)
-		officialOrder := (name == "visionzip" || name == "tome") && !slices.Contains([]string{"visionzip:order=spatial", "tome:metric=keys,order=spatial"}, spec)
-		exact := !slices.Contains([]string{"none", "adaptive"}, name) && spec != "dart-pre" && spec != "dart-pre:pivot=keys,text_pivots=0"
+		selection := !slices.Contains([]string{"pool", "visionzip", "tome", "vflowopt", "mustdrop-merge"}, name)
+		officialOrder := (name == "visionzip" || name == "tome" || name == "mustdrop-merge") &&
+			!slices.Contains([]string{"visionzip:order=spatial", "tome:metric=keys,order=spatial", "mustdrop-merge:threshold=-1,order=spatial"}, spec)
+		exact := !slices.Contains([]string{"none", "adaptive", "mustdrop-merge", "globalcom2"}, name) && spec != "dart-pre" &&
+			spec != "dart-pre:pivot=keys,text_pivots=0" && !(name == "vflowopt" && !strings.Contains(spec, "exact=true"))
+		atMost := slices.Contains([]string{"mustdrop-merge", "globalcom2"}, name) // count ≤ keep
 		for _, n := range []int{1, 2, 3, 5, 12, 16, 37} {
 			for _, d := range []int{1, 3, 8} {
 				for _, kind := range []string{"rand", "dup", "zero"} {
@@ -105,6 +113,9 @@ func TestPreDecoderProperties(t *testing.T) {
 							t.Fatalf("%s: %v", where, err)
 						}
 						checkResult(t, where, v, res, keep, exact, selection, officialOrder)
+						if atMost && len(res.Source) > keep {
+							t.Fatalf("%s: %d tokens over keep", where, len(res.Source))
+						}
 						again, _ := m.Pre.Apply(v, keep)
 						if !slices.Equal(res.Source, again.Source) || !slices.Equal(res.Features.Data, again.Features.Data) ||
 							!slices.Equal(res.Sizes, again.Sizes) {

@@ -129,6 +129,14 @@ type Visual struct {
 	// (dtd, dycoke, fastvid, prunevid, holitom) read it; a budget given to
 	// any method counts the tokens of all frames together.
 	Frames int
+
+	// Views is the number of encoder images the N tokens come from, N/Views
+	// tokens each, in the encoder's order: for a split image the tiles row
+	// by row and then the global image (SmolVLM's 4×4 + global: 17). 0 or 1:
+	// one image. TileRows×TileCols is the tile grid when the runner knows
+	// it (Views−1 tiles); 0 when unknown. Only GlobalCom² reads them.
+	Views              int
+	TileRows, TileCols int
 }
 
 // Has reports which inputs v provides.
