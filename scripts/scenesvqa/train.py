@@ -2,9 +2,10 @@
 
 Usage: /usr/bin/python3 scripts/scenesvqa/train.py --minutes 55 --seed 1 --out build/scenesvqa/ckpt.pt
 
-Each step: 16 single-image scenes x 4 questions and 10 frame sequences (2-4 frames, the
-same count for the whole step) x 3 questions; every question is its own decoder row with
-its own visual-token dropout. The data stream is fixed by --seed (step s draws from
+Each step: 16 single-image scenes x 8 questions and 10 frame sequences (2-4 frames, the
+same count for the whole step) x 6 questions; the questions of a sample share one decoder
+row (one visual prefix, one visual-token dropout draw) and are masked from each other, so
+each is answered as its own prompt. The data stream is fixed by --seed (step s draws from
 numpy's generator seeded with (seed, s)); the step count is fixed after timing the first
 30 steps so that the cosine schedule completes within --minutes, printed and saved in the
 checkpoint, so a run can be repeated exactly with --steps.
@@ -25,8 +26,8 @@ from common import (BOS, EOS, IMAGE, PAD, FRAME0, N_IMAGE, SINGLE_TYPES, SEQ_TYP
 from model import SceneVQA, Cfg
 from render_torch import render_frames, to_model_input, token_labels
 
-N_SINGLE, Q_SINGLE = 16, 4
-N_SEQ, Q_SEQ = 10, 3
+N_SINGLE, Q_SINGLE = 16, 8
+N_SEQ, Q_SEQ = 10, 6
 
 
 def keep_set(rng, nf, allcov, relcov, train=True):
@@ -58,44 +59,54 @@ def keep_set(rng, nf, allcov, relcov, train=True):
 
 def make_rows(rng, samples, cov, img_base, train):
     """samples: list of (frames, questions). cov: (n_images, K, 64) torch.
-    Returns per-row dicts with token layout and targets."""
+
+    One decoder row per sample: [bos | frame markers + kept visual tokens | q1 a1 eos |
+    q2 a2 eos | ...]. Each question segment attends to the visual prefix and to itself
+    only (seg ids drive the mask) and starts at the same position id, so the row is K
+    independent prompts sharing the visual prefix's computation. One dropout keep set
+    per row; its question-relevant mode uses the union of the row's questions."""
     rows = []
     for (frames, qs), base in zip(samples, img_base):
         nf = len(frames)
         allcov = np.concatenate([cov[base + f].sum(0).numpy() for f in range(nf)])
+        relcov = np.zeros(nf * N_IMAGE, dtype=np.float32)
         for q in qs:
-            rel = []
             for f, fr in enumerate(frames):
                 ids = set(q["relevant"][f])
-                r = np.zeros(N_IMAGE, dtype=np.float32)
                 for k, o in enumerate(fr):
                     if id(o) in ids:
-                        r += cov[base + f, k].numpy()
-                rel.append(r)
-            relcov = np.concatenate(rel)
-            kept = keep_set(rng, nf, allcov, relcov, train)
-            ids, src, pos = [BOS], [-1], [0]
-            for f in range(nf):
-                p0 = 1 + f * (N_IMAGE + 1)
-                ids.append(FRAME0 + f); src.append(-1); pos.append(p0)
-                kf = kept[(kept >= f * N_IMAGE) & (kept < (f + 1) * N_IMAGE)]
-                for t in kf:
-                    ids.append(IMAGE); src.append(base * N_IMAGE + int(t)); pos.append(p0 + 1 + int(t) - f * N_IMAGE)
-            full = 1 + nf * (N_IMAGE + 1)
+                        relcov[f * N_IMAGE:(f + 1) * N_IMAGE] += cov[base + f, k].numpy()
+        kept = keep_set(rng, nf, allcov, np.minimum(relcov, 1.0), train)
+        ids, src, pos = [BOS], [-1], [0]
+        for f in range(nf):
+            p0 = 1 + f * (N_IMAGE + 1)
+            ids.append(FRAME0 + f); src.append(-1); pos.append(p0)
+            kf = kept[(kept >= f * N_IMAGE) & (kept < (f + 1) * N_IMAGE)]
+            for t in kf:
+                ids.append(IMAGE); src.append(base * N_IMAGE + int(t)); pos.append(p0 + 1 + int(t) - f * N_IMAGE)
+        n0 = len(ids)
+        if train and rng.random() < 0.5:
+            pos = list(range(n0))  # renumbered positions
+            nxt = n0
+        else:
+            nxt = 1 + nf * (N_IMAGE + 1)
+        seg = [0] * n0
+        tgt = [-100] * n0
+        spans = []
+        for j, q in enumerate(qs):
             qi = encode_words(q["question"])
             ai = encode_words(q["answer"]) + [EOS]
-            n0 = len(ids)
-            text = qi + ai
-            ids += text
-            src += [-1] * len(text)
-            pos += list(range(full, full + len(text)))
-            if train and rng.random() < 0.5:
-                pos = list(range(len(ids)))  # renumbered positions
-            tgt = [-100] * len(ids)
-            start = n0 + len(qi) - 1
-            for j, a in enumerate(ai):
-                tgt[start + j] = a
-            rows.append(dict(ids=ids, src=src, pos=pos, tgt=tgt, type=q["type"]))
+            s0 = len(ids)
+            ids += qi + ai
+            src += [-1] * (len(qi) + len(ai))
+            pos += list(range(nxt, nxt + len(qi) + len(ai)))
+            seg += [j + 1] * (len(qi) + len(ai))
+            tgt += [-100] * (len(qi) + len(ai))
+            st = s0 + len(qi) - 1
+            for k, a in enumerate(ai):
+                tgt[st + k] = a
+            spans.append((q["type"], st, st + len(ai)))
+        rows.append(dict(ids=ids, src=src, pos=pos, tgt=tgt, seg=seg, spans=spans))
     return rows
 
 
@@ -105,7 +116,7 @@ def decode_rows(model, feats, rows):
     ids = torch.full((b, T), PAD, dtype=torch.int64)
     src = torch.zeros(b, T, dtype=torch.int64)
     isimg = torch.zeros(b, T, dtype=torch.bool)
-    am = torch.zeros(b, T, dtype=torch.int64)
+    seg = torch.full((b, T), -1, dtype=torch.int64)
     pos = torch.zeros(b, T, dtype=torch.int64)
     tgt = torch.full((b, T), -100, dtype=torch.int64)
     for i, r in enumerate(rows):
@@ -114,13 +125,22 @@ def decode_rows(model, feats, rows):
         s = torch.tensor(r["src"])
         isimg[i, :n] = s >= 0
         src[i, :n] = s.clamp(min=0)
-        am[i, :n] = 1
+        seg[i, :n] = torch.tensor(r["seg"])
         pos[i, :n] = torch.tensor(r["pos"])
         tgt[i, :n] = torch.tensor(r["tgt"])
     x = model.model.embed_tokens(ids)
     flat = feats.reshape(-1, feats.shape[-1])
     x = torch.where(isimg[..., None], flat[src], x)
-    logits = model.decode(x, am, pos)
+    qi = torch.arange(T)[:, None]
+    kj = torch.arange(T)[None, :]
+    sq, sk = seg[:, :, None], seg[:, None, :]
+    allowed = (kj <= qi)[None] & (sk >= 0) & ((sk == 0) | (sk == sq))
+    allowed = allowed | torch.eye(T, dtype=torch.bool)[None]  # padding rows attend to themselves
+    mask = torch.where(allowed, torch.zeros(()), torch.full((), -1e9))[:, None]
+    h = x
+    for layer in model.model.layers:
+        h, _, _ = layer(h, mask, pos)
+    logits = model.lm_head(model.model.norm(h))
     return logits, tgt
 
 
@@ -168,11 +188,12 @@ def evaluate(model, seed=999, batches=4):
             px, frames, cov, r1, r2 = make_step_data(seed, s, train=False)
             out, _ = forward(model, px, frames, cov, r1, r2)
             for (logits, tgt), rows in zip(out, (r1, r2)):
-                pred = logits.argmax(-1)
-                ok = ((pred == tgt) | (tgt == -100)).all(1)
-                for r, o in zip(rows, ok.tolist()):
-                    hit[r["type"]] = hit.get(r["type"], 0) + int(o)
-                    tot[r["type"]] = tot.get(r["type"], 0) + 1
+                good = (logits.argmax(-1) == tgt) | (tgt == -100)
+                for i, r in enumerate(rows):
+                    for t, a, b in r["spans"]:
+                        o = bool(good[i, a:b].all())
+                        hit[t] = hit.get(t, 0) + int(o)
+                        tot[t] = tot.get(t, 0) + 1
     model.train()
     acc = {t: hit[t] / tot[t] for t in tot}
     s_all = sum(hit[t] for t in SINGLE_TYPES if t in hit) / max(1, sum(tot[t] for t in SINGLE_TYPES if t in tot))
