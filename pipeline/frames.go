@@ -79,6 +79,7 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	}
 	if len(frames) > 1 {
 		vis.GridH, vis.GridW = 0, 0 // several grids: no single token grid
+		vis.Frames = len(frames)    // for the temporal methods (pruning.Visual.Frames)
 	}
 	rec.t.TilesEncoded = len(frames)
 	rec.mark(&rec.t.Encode)

@@ -26,6 +26,7 @@ var keepAllParams = map[string]string{
 	"fastv":          "fastv:r=0",
 	"pdrop":          "pdrop:layers=1/2/3,ratios=1/1/1",
 	"adaptive-fastv": "adaptive-fastv:mass=1",
+	"prunevid":       "prunevid:tau=1,ratio=1,order=spatial", // clusters a lone frame's tokens otherwise
 }
 
 // Keeping every visual token must reproduce the unpruned output token for
