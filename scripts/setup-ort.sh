@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Installs libonnxruntime.so.1 (ONNX Runtime, CPU) into third_party/onnxruntime/<os>-<arch>/.
+# Installs libonnxruntime.so.1 (ONNX Runtime, CPU) into third_party/onnxruntime/<os>-<arch>/
+# and, for vlmrun binaries built or installed outside the repository, into the user data
+# folder that vlmrun also searches: $XDG_DATA_HOME/vlmrun/onnxruntime/<os>-<arch>/ (default
+# ~/.local/share/vlmrun/...). VLMRUN_ORT_USER_INSTALL=0 skips the user copy.
 #
 # The library comes from the npm package onnxruntime-node, fetched with `npm pack`
 # (download only: no install scripts run, so nothing tries to reach NuGet or GitHub).
@@ -17,6 +20,24 @@ case "$(uname -m)" in
 esac
 dest="$root/third_party/onnxruntime/linux-$goarch"
 lib="$dest/libonnxruntime.so.1"
+data_home="${XDG_DATA_HOME:-}"
+[[ "$data_home" == /* ]] || data_home="${HOME:-}/.local/share"
+user_dest="$data_home/vlmrun/onnxruntime/linux-$goarch"
+
+# user_copy copies the repository's library into the user data folder.
+user_copy() {
+  [[ "${VLMRUN_ORT_USER_INSTALL:-1}" != 0 && -n "${HOME:-}${XDG_DATA_HOME:-}" ]] || return 0
+  if [[ -f "$user_dest/libonnxruntime.so.1" && "$(cat "$user_dest/VERSION" 2>/dev/null)" == "$ORT_VERSION" ]] &&
+     cmp -s "$lib" "$user_dest/libonnxruntime.so.1"; then
+    return 0
+  fi
+  if mkdir -p "$user_dest" 2>/dev/null && install -m 0644 "$lib" "$user_dest/libonnxruntime.so.1.tmp" &&
+     mv -f "$user_dest/libonnxruntime.so.1.tmp" "$user_dest/libonnxruntime.so.1" && echo "$ORT_VERSION" > "$user_dest/VERSION"; then
+    echo "setup-ort: also installed at $user_dest/libonnxruntime.so.1 (found by vlmrun binaries outside the repository)"
+  else
+    echo "setup-ort: warning: could not write $user_dest (binaries outside the repository need --ort-lib or \$VLMRUN_ORT_LIB)" >&2
+  fi
+}
 
 # Pinned hashes of libonnxruntime.so.1 inside onnxruntime-node@1.24.3.
 declare -A SHA256=(
@@ -32,6 +53,7 @@ have_ok() {
 
 if have_ok; then
   echo "setup-ort: ONNX Runtime $ORT_VERSION already installed at $lib"
+  user_copy
   exit 0
 fi
 
@@ -52,3 +74,4 @@ mkdir -p "$dest"
 install -m 0644 "$tmp/$member" "$lib"
 echo "$ORT_VERSION" > "$dest/VERSION"
 echo "setup-ort: installed ONNX Runtime $ORT_VERSION at $lib (sha256 $got)"
+user_copy

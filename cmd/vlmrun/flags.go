@@ -68,7 +68,8 @@ const (
 )
 
 // resolveModel finds the model folder: the flag, else the embedded model
-// beside the executable or in the repository holding it or the working dir.
+// beside the executable, in the repository holding it or the working dir,
+// or in the user data folder (where scripts/install.sh copies it).
 func (m *modelFlags) resolveModel() (string, error) {
 	if m.model != "" {
 		return m.model, nil
@@ -85,7 +86,7 @@ func (m *modelFlags) resolveModel() (string, error) {
 	}
 	exe := ortx.ExeDir()
 	wd, _ := os.Getwd()
-	for _, d := range []string{exe, filepath.Dir(exe), ortx.RepoDir(exe), ortx.RepoDir(wd)} {
+	for _, d := range []string{exe, filepath.Dir(exe), ortx.RepoDir(exe), ortx.RepoDir(wd), ortx.UserDataDir()} {
 		if try(d) {
 			return filepath.Join(d, defaultModel), nil
 		}

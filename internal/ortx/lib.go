@@ -60,10 +60,35 @@ func ExeDir() string {
 
 func platformDir() string { return "linux-" + runtime.GOARCH }
 
+// UserDataDir returns vlmrun's per-user data folder: $XDG_DATA_HOME/vlmrun,
+// else ~/.local/share/vlmrun (the XDG default), or "" without a home.
+// scripts/setup-ort.sh installs the library under it, so a vlmrun binary
+// built or installed outside the repository finds it.
+func UserDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "vlmrun")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "vlmrun")
+}
+
+// UserLib returns the library path under UserDataDir, or "".
+func UserLib() string {
+	d := UserDataDir()
+	if d == "" {
+		return ""
+	}
+	return filepath.Join(d, "onnxruntime", platformDir(), LibName)
+}
+
 // Candidates lists, in search order, the library paths vlmrun tries: the
 // flag value, $VLMRUN_ORT_LIB, beside the executable (and its lib/ folder),
 // the repository's third_party folder (found from the executable and from the
-// working directory), and finally the bare name for the system search path.
+// working directory), the user data folder (UserLib: where setup-ort.sh
+// also installs it), and finally the bare name for the system search path.
 func Candidates(flagPath string) []string {
 	var c []string
 	add := func(p string) {
@@ -91,6 +116,7 @@ func Candidates(flagPath string) []string {
 			add(filepath.Join(r, "third_party", "onnxruntime", platformDir(), LibName))
 		}
 	}
+	add(UserLib())
 	add(LibName) // dlopen's own search: LD_LIBRARY_PATH, ld.so.cache, /usr/lib...
 	return c
 }
