@@ -275,10 +275,15 @@ func (v *Vision) Encode(pixels []float32) (*pruning.Visual, error) {
 // EncodeChunks runs n images or tiles in ORT calls of at most batch each
 // (batch ≤ 0 or ≥ n: one call) and concatenates their features in order.
 // Only the features output is kept across chunks, so a graph with extra
-// outputs (pre-projector features, attention, keys) runs in one call.
+// outputs (pre-projector features, attention, keys) runs in one call. With
+// n > 1 the result's Views is n (GlobalCom² reads the tile layout from it).
 func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, error) {
 	if batch <= 0 || batch >= n || v.g.PreProj != "" || v.g.CLSAttn != "" || v.g.Keys != "" {
-		return v.EncodeBatch(pixels, n)
+		vis, err := v.EncodeBatch(pixels, n)
+		if err == nil && n > 1 {
+			vis.Views = n // tiles then the global image (pruning.Visual.Views)
+		}
+		return vis, err
 	}
 	per := 3 * v.g.Width * v.g.Height
 	if n <= 0 || len(pixels) != n*per {
@@ -304,6 +309,9 @@ func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, 
 	}
 	if out.GridH*out.GridW != out.Features.Rows {
 		out.GridH, out.GridW = 0, 0
+	}
+	if n > 1 {
+		out.Views = n
 	}
 	return out, nil
 }
