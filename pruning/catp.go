@@ -76,7 +76,9 @@ func (m CATP) Apply(v *Visual, keep int) (Result, error) {
 	obj := make([]float64, n)
 	for len(sel) < keep {
 		last := sel[len(sel)-1]
-		dotRows(xn[last*d:(last+1)*d], xn, d, cos)
+		parallelFor(n, 512, func(lo, hi int) {
+			dotRows(xn[last*d:(last+1)*d], xn[lo*d:hi*d], d, cos[lo:hi])
+		})
 		for j := range n {
 			div[j] = min(div[j], (1-cos[j])/2)
 			obj[j] = m.Lambda*rel[j] + (1-m.Lambda)*div[j]
