@@ -25,6 +25,7 @@ func fixedNow() time.Time { return time.Date(2026, 1, 15, 9, 5, 0, 0, time.UTC) 
 type conversation struct {
 	Name     string          `json:"name"`
 	Messages json.RawMessage `json:"messages"`
+	Tools    json.RawMessage `json:"tools,omitempty"`
 }
 
 // tmplCase is one template with the tokenizer_config.json object the
@@ -188,6 +189,13 @@ func messages(raw json.RawMessage) ([]Message, bool) {
 	if json.Unmarshal(raw, &ms) != nil {
 		return nil, false
 	}
+	var keys []map[string]any
+	_ = json.Unmarshal(raw, &keys)
+	for _, k := range keys {
+		if len(k) != 2 { // other fields (tool_calls, name): not a Message
+			return nil, false
+		}
+	}
 	var out []Message
 	for _, m := range ms {
 		msg := Message{Role: m.Role}
@@ -232,6 +240,9 @@ func TestMatchesTransformersJS(t *testing.T) {
 					continue
 				}
 				opt := Options{AddGenerationPrompt: gen, Now: fixedNow}
+				if conv.Tools != nil {
+					opt.Tools = conv.Tools
+				}
 				got, err := c.chat.ApplyJSON(conv.Messages, opt)
 				if ms, ok := messages(conv.Messages); ok {
 					got2, err2 := c.chat.Apply(ms, opt)

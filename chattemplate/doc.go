@@ -52,8 +52,7 @@
 //
 // # Differences
 //
-// Known, none of them seen in the test corpus: upper/lower use Go's simple
-// case mapping (JavaScript maps ß to SS); tojson(sort_keys=true) orders
+// Known, none of them seen in the test corpus: tojson(sort_keys=true) orders
 // keys case-insensitively, not by ICU collation (localeCompare);
 // strftime_now prints English month names (transformers.js uses the
 // default locale); error messages are the reference's where the test

@@ -116,6 +116,9 @@ func capitalize(s string) string {
 		return s
 	}
 	r, n := utf8.DecodeRuneInString(s)
+	if r >= 0x10000 {
+		return s // charAt(0) is half a surrogate pair: unchanged
+	}
 	return jsUpper(string(r)) + s[n:]
 }
 

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 )
 
 // Runtime values (@huggingface/jinja runtime.ts). Numbers are float64, as
@@ -460,11 +463,32 @@ func utf16At(s string, i int) (string, bool) {
 	return string(rune(u[i])), true
 }
 
-// jsUpper / jsLower are toUpperCase / toLowerCase (Go's simple case
-// mapping; JavaScript also applies the special multi-character mappings
-// such as ß → SS).
-func jsUpper(s string) string { return strings.ToUpper(s) }
-func jsLower(s string) string { return strings.ToLower(s) }
+// jsUpper / jsLower are toUpperCase / toLowerCase: Unicode full case
+// mapping with the root locale's rules (ß → SS, final sigma, İ → i̇), which
+// golang.org/x/text/cases implements and strings.ToUpper/ToLower do not. A
+// Caser is stateful, so each call makes its own.
+func jsUpper(s string) string {
+	if isASCII(s) {
+		return strings.ToUpper(s)
+	}
+	return cases.Upper(language.Und).String(s)
+}
+
+func jsLower(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return cases.Lower(language.Und).String(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 // titleCase is utils.ts titleCase: /\b\w/g upper-cased (ASCII word
 // characters; the rest of each word is left as is).

@@ -6,7 +6,7 @@
 // CASES.json: {tokenizer_json: PATH (any tokenizer.json: only the template
 // is rendered), templates: [{id, config}] (config: a tokenizer_config.json
 // object with chat_template and the special tokens), conversations:
-// [{name, messages}]}. OUT.json maps "ID|NAME|gen" and "ID|NAME|nogen"
+// [{name, messages, tools (optional)}]}. OUT.json maps "ID|NAME|gen" and "ID|NAME|nogen"
 // (add_generation_prompt true / false) to {text} or {error}.
 //
 // strftime_now sees a fixed clock: 2026-01-15 09:05 UTC.
@@ -51,7 +51,9 @@ function main() {
           if (loadError !== null) throw new Error(loadError);
           // A fresh copy per call: nothing a template does can leak into the next case.
           const messages = JSON.parse(JSON.stringify(c.messages));
-          out[key] = { text: tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: gen }) };
+          const options = { tokenize: false, add_generation_prompt: gen };
+          if (c.tools !== undefined) options.tools = JSON.parse(JSON.stringify(c.tools));
+          out[key] = { text: tok.apply_chat_template(messages, options) };
         } catch (e) {
           out[key] = { error: String((e && e.message) || e) };
         }
