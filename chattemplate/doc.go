@@ -34,7 +34,8 @@
 // The differential test (diff_test.go) renders every model twin's
 // template (models/*/testdata/*), feature templates (testdata/features.json)
 // and 97 real-world templates collected from npm (testdata/README.md) over
-// 8 conversations (single and multi-turn, system, text and image parts),
+// 9 conversations (single and multi-turn, system, text and image parts,
+// tool calls),
 // with and without add_generation_prompt, here and with transformers.js
 // (scripts/transformersjs-ref/chattemplate.js; testdata/golden.json where
 // it is not installed), and requires identical strings, or an error on
