@@ -167,6 +167,11 @@ func limitOr(v, def int64) int64 {
 	return v
 }
 
+// Megapixels formats a pixel count as the CLI's and the server's errors
+// do: in Mpx of 2^20 pixels (the unit of DefaultLimits and --max-pixels'
+// help), or in pixels when below 0.1 Mpx.
+func Megapixels(px int64) string { return megapixels(px) }
+
 // megapixels formats a pixel count in Mpx of 2^20 pixels, the unit of
 // DefaultLimits, or in pixels when below 0.1 Mpx.
 func megapixels(px int64) string {

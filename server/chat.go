@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vlmrun/vlmrun/encoder"
@@ -43,6 +45,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.draining.Load() {
 		fail(newError(http.StatusServiceUnavailable, "shutting_down", "", "the server is shutting down"))
+		return
+	}
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		fail(e)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes))
@@ -203,6 +209,24 @@ func (s *Server) cancelled(w http.ResponseWriter, out *outcome, ctx context.Cont
 	} else {
 		writeError(w, e)
 	}
+}
+
+// checkContentType accepts a JSON body: Content-Type application/json (any
+// parameters, e.g. charset=utf-8) or none at all (some clients send none);
+// anything else, such as curl -d's default
+// application/x-www-form-urlencoded, is 415 unsupported_media_type.
+func checkContentType(ct string) *apiError {
+	if strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/json" {
+		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") {
+			return nil
+		}
+	}
+	return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "",
+		"Content-Type %q is not supported: send the body as application/json (UTF-8)", ct)
 }
 
 // captionError maps a pipeline error to an API error: bad images are the

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"image"
 	"io"
 	"io/fs"
@@ -20,6 +19,8 @@ import (
 
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/webp"
+
+	"github.com/vlmrun/vlmrun/encoder"
 )
 
 // load returns the bytes of an image reference, reading a local file
@@ -129,9 +130,8 @@ func checkHeader(data []byte, maxPixels int64) *apiError {
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
 		return newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages",
-			"the image is %d×%d = %s pixels; the limit is %s", cfg.Width, cfg.Height, mpx(px), mpx(maxPixels))
+			"the image is %d×%d (%s), above the %s limit", cfg.Width, cfg.Height, encoder.Megapixels(px), encoder.Megapixels(maxPixels))
 	}
 	return nil
 }
 
-func mpx(n int64) string { return fmt.Sprintf("%.1f M", float64(n)/1e6) }
