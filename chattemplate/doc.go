@@ -53,9 +53,9 @@
 //
 // # Differences
 //
-// Known, none of them seen in the test corpus: tojson(sort_keys=true) orders
-// keys case-insensitively, not by ICU collation (localeCompare);
-// strftime_now prints English month names (transformers.js uses the
+// Known, none of them seen in the test corpus: tojson(sort_keys=true)
+// orders keys by golang.org/x/text/collate's root collation, which stands
+// for ICU's localeCompare (equal on the keys tested); strftime_now prints English month names (transformers.js uses the
 // default locale); error messages are the reference's where the test
 // compares them, but a template that crashes JavaScript itself (e.g.
 // []|first printed) gives an error here too rather than the same

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/cases"
+	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
 )
 
@@ -404,7 +405,7 @@ func toJSON(v value, o jsonOpts, depth int, undefToNull bool) string {
 		keys := ob.keys
 		if o.sortKeys {
 			keys = append([]string(nil), keys...)
-			sort.SliceStable(keys, func(i, j int) bool { return localeLess(keys[i], keys[j]) })
+			localeSort(keys)
 		}
 		core := make([]string, len(keys))
 		for i, k := range keys {
@@ -422,16 +423,11 @@ func toJSON(v value, o jsonOpts, depth int, undefToNull bool) string {
 	panic(rtErr("Cannot convert to JSON: %s", typeName(v)))
 }
 
-// localeLess approximates String.prototype.localeCompare (ICU root
-// collation) for the keys tojson(sort_keys=true) sorts: letters compare
-// case-insensitively first, lower case before upper case on ties;
-// punctuation and digits sort before letters.
-func localeLess(a, b string) bool {
-	la, lb := strings.ToLower(a), strings.ToLower(b)
-	if la != lb {
-		return la < lb
-	}
-	return a > b
+// localeSort orders keys as String.prototype.localeCompare does (ICU root
+// collation, which en-US uses): golang.org/x/text/collate.
+func localeSort(keys []string) {
+	c := collate.New(language.Und)
+	sort.SliceStable(keys, func(i, j int) bool { return c.CompareString(keys[i], keys[j]) < 0 })
 }
 
 // utf16Len is the JavaScript length of s.
