@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/vlmrun/vlmrun/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,7 +195,7 @@ func TestReference(t *testing.T) {
 		t.Run(ref.Name, func(t *testing.T) {
 			path, ok := refTokenizerPath(ref.File)
 			if !ok {
-				t.Skipf("%s not present; run scripts/setup-tokenizer-ref.sh to fetch it", path)
+				testenv.Missing(t, "%s not present; run scripts/setup-tokenizer-ref.sh to fetch it", path)
 			}
 			if got := fileSHA256(t, path); got != ref.SHA256 {
 				t.Fatalf("%s has sha256 %s, fixtures were made from %s; rerun scripts/setup-tokenizer-ref.sh or regenerate with node scripts/tokenizer-ref/gen.js", path, got, ref.SHA256)

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"github.com/vlmrun/vlmrun/internal/testenv"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -39,7 +40,7 @@ func TestStreamMatchesDecode(t *testing.T) {
 			}
 			path, ok := refTokenizerPath(ref.File)
 			if !ok {
-				t.Skipf("%s not present; run scripts/setup-tokenizer-ref.sh", path)
+				testenv.Missing(t, "%s not present; run scripts/setup-tokenizer-ref.sh", path)
 			}
 			tk, err := LoadFile(path)
 			if err != nil {
