@@ -103,7 +103,10 @@ func (m FoPru) Apply(v *Visual, keep int) (Result, error) {
 // score mass reaches Mass of the total, then clamp the count to
 // [Min.Count(N), min(Max.Count(N), keep)]. Scores: Score "cls" (default) uses
 // the CLS attention row (as FasterVLM), "norm" the L2 norm of each feature
-// vector (a weak proxy that any model provides). Negative scores count as 0;
+// vector (a weak proxy that any model provides). Score "coverage" ignores
+// Mass: it takes DivPrune's greedy max–min picks until every token lies
+// within Radius (cosine distance) of a pick (coverage.go) — the count
+// follows how many distinct things the image holds. Negative scores count as 0;
 // when all scores are 0 the mass is taken as uniform. Tokens are taken in
 // descending score (ties: lowest index); kept indices ascending, positions
 // renumbered. keep is an upper bound only, so keep == N is not the identity.
@@ -112,8 +115,10 @@ func (m FoPru) Apply(v *Visual, keep int) (Result, error) {
 type Adaptive struct {
 	Mass     float64 // score mass to reach, in (0, 1]
 	Min, Max Budget  // count bounds; zero Min = 1 token, zero Max = keep
-	Score    string  // "cls" (default) or "norm"
-	stats    *keptStats
+	Score    string  // "cls" (default), "norm" or "coverage"
+	// Radius is the covering radius (cosine distance) of score "coverage".
+	Radius float64
+	stats  *keptStats
 }
 
 // NewAdaptive returns an Adaptive with its kept-count statistics enabled.
@@ -126,7 +131,7 @@ func (*Adaptive) Name() string { return "adaptive" }
 
 // Needs implements PreDecoder.
 func (m *Adaptive) Needs() Need {
-	if m.Score == "norm" {
+	if m.Score == "norm" || m.Score == "coverage" {
 		return NeedFeatures
 	}
 	return NeedFeatures | NeedCLSAttn
@@ -135,13 +140,16 @@ func (m *Adaptive) Needs() Need {
 // KeptStats implements KeptCounter.
 func (m *Adaptive) KeptStats() (int, float64) { return m.stats.get() }
 
-func (m *Adaptive) featureValuesUnread() bool { return m.Score != "norm" }
+func (m *Adaptive) featureValuesUnread() bool { return m.Score != "norm" && m.Score != "coverage" }
 
 // Apply implements PreDecoder.
 func (m *Adaptive) Apply(v *Visual, keep int) (Result, error) {
 	n, err := checkVisual(m, v, keep)
 	if err != nil {
 		return Result{}, err
+	}
+	if m.Score == "coverage" {
+		return m.applyCoverage(v, keep)
 	}
 	s := make([]float64, n)
 	for j := range n {

@@ -247,6 +247,35 @@ func TestCATPGreedy(t *testing.T) {
 	}
 }
 
+func TestAdaptiveCoverage(t *testing.T) {
+	// Two tight groups ({0,1,2} near [1 0], {3,4} near [0 1]): the first
+	// DivPrune pick is 3 (largest nearest-neighbour distance .005, tied with
+	// 4: lowest index), the second the token farthest from it, 2 (distance
+	// 1.0499); then every token is within .005 of a pick, so radius 0.01
+	// keeps 2. Radius 0 keeps going to the
+	// cap; min raises the count.
+	v := &Visual{Features: mat([]float32{1, 0}, []float32{1, 0.05}, []float32{1, -0.05}, []float32{0, 1}, []float32{0.1, 1})}
+	a := NewAdaptive(1, Budget{}, Budget{}, "coverage")
+	a.Radius = 0.01
+	if r, err := a.Apply(v, 5); err != nil || !slices.Equal(r.Source, []int{2, 3}) {
+		t.Errorf("radius 0.01: %v (%v), want [2 3]", r.Source, err)
+	}
+	if r, _ := a.Apply(v, 1); len(r.Source) != 1 {
+		t.Errorf("keep 1 caps: %v", r.Source)
+	}
+	a.Min = KeepCount(3)
+	if r, _ := a.Apply(v, 5); len(r.Source) != 3 {
+		t.Errorf("min 3: %v", r.Source)
+	}
+	b := NewAdaptive(1, Budget{}, Budget{}, "coverage")
+	if r, _ := b.Apply(v, 4); len(r.Source) != 4 {
+		t.Errorf("radius 0: %v", r.Source)
+	}
+	if c, m := a.KeptStats(); c != 3 || !near(m, 2, 1e-12) {
+		t.Errorf("stats %d %v", c, m)
+	}
+}
+
 // BenchmarkNewMethods times each issue-15 method's selection at N = 576,
 // 1,088 (SmolVLM's 4×4 + global) and 2,304, D = 576, keep N/4:
 // go test -run '^$' -bench NewMethods -benchtime 10x ./pruning

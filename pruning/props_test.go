@@ -82,7 +82,8 @@ var preSpecs = []string{"none", "random", "random:seed=7", "stride", "stride:mod
 	// issue 15
 	"vflowopt", "vflowopt:exact=true,m=2,t=0", "vflowopt:attn=cls", "vflowopt:attn=features,exact=true",
 	"flowcut", "flowcut:value=features", "mustdrop-merge", "mustdrop-merge:threshold=-1,order=spatial",
-	"globalcom2", "globalcom2:score=cls", "catp", "catp:lambda=1", "catp:lambda=0"}
+	"globalcom2", "globalcom2:score=cls", "catp", "catp:lambda=1", "catp:lambda=0",
+	"adaptive:score=coverage", "adaptive:score=coverage,radius=0,min=0.5"}
 
 func TestPreDecoderProperties(t *testing.T) {
 	cases := 0

@@ -146,16 +146,19 @@ var registry = []entry{
 		func(a *args) any {
 			return ToDRE{Mode: a.enum("mode", "kcenter", "maxsum"), Dist: a.enum("dist", "cosine", "euclid")}
 		}},
-	{Info{Name: "adaptive", DefaultKeep: "1.0", Count: "smallest set with score mass >= mass, in [min, min(max, keep)]",
+	{Info{Name: "adaptive", DefaultKeep: "1.0", Count: "smallest set with score mass >= mass (coverage: covering all tokens within radius), in [min, min(max, keep)]",
 		Params: []Param{
 			p("mass", "0.9", "score mass to keep, in (0, 1]"),
 			p("min", "1", "lower bound (ratio or count)"),
 			p("max", "", "upper bound (ratio or count); unset = keep"),
-			p("score", "cls", "cls: CLS attention; norm: feature L2 norm")},
-		Doc: "adaptive per-image budget by attention mass (ATP-LLaVA idea, training-free)"},
+			p("score", "cls", "cls: CLS attention; norm: feature L2 norm; coverage: DivPrune picks until every token is within radius"),
+			p("radius", "0.1", "score=coverage: covering radius (cosine distance) in [0, 2]")},
+		Doc: "adaptive per-image budget by attention mass or diversity coverage (ATP-LLaVA idea, training-free)"},
 		func(a *args) any {
-			return NewAdaptive(a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
-				a.budget("min"), a.budget("max"), a.enum("score", "cls", "norm"))
+			m := NewAdaptive(a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
+				a.budget("min"), a.budget("max"), a.enum("score", "cls", "norm", "coverage"))
+			m.Radius = a.float("radius", "a number in [0, 2]", func(x float64) bool { return x >= 0 && x <= 2 })
+			return m
 		}},
 	// Temporal (video / frame-sequence) methods: Visual.Frames frames; see temporal.go.
 	{Info{Name: "dtd", DefaultKeep: "1.0", Count: "content-adaptive (sim > tau dropped), then at most keep (global, or keep/F per frame)",
