@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/video"
+)
+
+// videoFrame describes one sampled frame in --json and --extract output.
+type videoFrame struct {
+	Index  int     `json:"index"`
+	TimeS  float64 `json:"time_s"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	Source string  `json:"source"`
+}
+
+// videoRecord is the --json output of `vlmrun video`.
+type videoRecord struct {
+	Path           string       `json:"path"`
+	Frames         []videoFrame `json:"frames"`
+	FrameExtractMs float64      `json:"frame_extract_ms"`
+	TokensPerFrame struct {
+		Before float64 `json:"before"`
+		After  float64 `json:"after"`
+	} `json:"visual_tokens_per_frame"`
+	*pipeline.Result
+}
+
+func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("video", stderr, func(fs *pflag.FlagSet) {
+		fmt.Fprintln(stderr, "usage: vlmrun video [flags] VIDEO          (GIF in pure Go; MP4, WebM, MOV, MKV, APNG, ... through ffmpeg)")
+		fmt.Fprintln(stderr, "       vlmrun video [flags] IMAGE IMAGE...  (the images are the frames, in order)")
+		fmt.Fprintln(stderr, "One prompt over the sampled frames (families that take several images: scenes-vqa).")
+		fmt.Fprintln(stderr, "Temporal pruning methods (dtd, dycoke, fastvid, prunevid, holitom) see the frames; a --keep budget covers all frames.")
+		fmt.Fprintln(stderr, "exit status: 0 done, 1 the video or the model failed, 2 a usage error (bad flag or value)")
+	})
+	var mf modelFlags
+	var gf genFlags
+	var pf pruneFlags
+	mf.register(fs)
+	gf.register(fs)
+	pf.register(fs)
+	var fps float64
+	var maxFrames, maxSide int
+	var timeout time.Duration
+	floatFlag(fs, &fps, "fps", 1, 0.001, 240, "frames = round(duration × fps), at most --max-frames, spread over the whole video",
+		"frames sampled per second of video")
+	intFlag(fs, &maxFrames, "max-frames", 16, 1, 1024, "", "most frames taken from a video")
+	intFlag(fs, &maxSide, "max-side", 1024, 16, 8192, "", "frames are scaled down to at most this many pixels on the longer side while decoding")
+	durationFlag(fs, &timeout, "frame-timeout", time.Minute, time.Second, time.Hour, "", "limit for each ffmpeg/ffprobe command")
+	extract := fs.String("extract", "", "write the sampled frames as DIR/frame-NNNN.png, print them, and stop (no model)")
+	asJSON := fs.Bool("json", false, "print one JSON object (frames with timestamps, frame extraction time, visual tokens per frame, the caption result)")
+	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
+	if code, done := parseCommand(fs, args); done {
+		return code
+	}
+	fail := func(err error) int { return exitCode(stderr, "video", err) }
+	files := fs.Args()
+	if len(files) == 0 {
+		return fail(usagef("no video given (usage: vlmrun video [flags] VIDEO | IMAGE IMAGE...; see --help)"))
+	}
+	req, err := gf.request()
+	if err == nil {
+		err = asUsage(pf.apply(&req))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	frames, meta, err := loadFrames(ctx, files, video.Options{FPS: fps, MaxFrames: maxFrames, MaxSide: maxSide, Timeout: timeout})
+	if err != nil {
+		return fail(err)
+	}
+	extractMs := float64(time.Since(start).Microseconds()) / 1000
+	if *extract != "" {
+		if err := os.MkdirAll(*extract, 0o755); err != nil {
+			return fail(err)
+		}
+		for i, f := range frames {
+			p := filepath.Join(*extract, fmt.Sprintf("frame-%04d.png", i))
+			if err := os.WriteFile(p, f.data, 0o644); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(stdout, "%s\t%.3f s\t%dx%d\n", p, meta[i].TimeS, meta[i].Width, meta[i].Height)
+		}
+		if !*quiet {
+			fmt.Fprintf(stderr, "  %d frames extracted in %.1f ms\n", len(frames), extractMs)
+		}
+		return 0
+	}
+	p, err := mf.open()
+	if err != nil {
+		return fail(err)
+	}
+	defer p.Close()
+	if req, err = p.FitRequest(req); err != nil {
+		return fail(asUsage(err))
+	}
+	in := make([]pipeline.Frame, len(frames))
+	for i, f := range frames {
+		in[i] = pipeline.Frame{Name: f.name, R: bytes.NewReader(f.data)}
+	}
+	var stream func(string) error
+	if !*asJSON {
+		stream = func(s string) error { _, err := io.WriteString(stdout, s); return err }
+	}
+	res, err := p.CaptionFrames(ctx, in, req, stream)
+	if err != nil {
+		return fail(err)
+	}
+	rec := videoRecord{Path: strings.Join(files, " "), Frames: meta, FrameExtractMs: extractMs, Result: res}
+	rec.TokensPerFrame.Before = float64(res.Visual.Before) / float64(len(frames))
+	rec.TokensPerFrame.After = float64(res.Visual.AfterPre) / float64(len(frames))
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(rec); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	fmt.Fprintln(stdout)
+	if !*quiet {
+		fmt.Fprintf(stderr, "  %d frames (%s) | frame extraction %.1f ms | visual tokens per frame %.1f -> %.1f\n",
+			len(frames), frameTimes(meta), extractMs, rec.TokensPerFrame.Before, rec.TokensPerFrame.After)
+		printTimings(stderr, res)
+	}
+	return 0
+}
+
+type frameData struct {
+	name string
+	data []byte
+}
+
+// loadFrames returns the frames of one video file, or the given images as
+// frames (read whole; the pipeline checks their format and size).
+func loadFrames(ctx context.Context, files []string, o video.Options) ([]frameData, []videoFrame, error) {
+	if len(files) == 1 {
+		fr, err := video.Extract(ctx, files[0], o)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]frameData, len(fr))
+		meta := make([]videoFrame, len(fr))
+		for i, f := range fr {
+			out[i] = frameData{name: fmt.Sprintf("%s@%.3fs", filepath.Base(files[0]), f.Time), data: f.PNG}
+			meta[i] = videoFrame{Index: i, TimeS: f.Time, Width: f.W, Height: f.H, Source: files[0]}
+		}
+		return out, meta, nil
+	}
+	if len(files) > o.MaxFrames {
+		return nil, nil, usagef("%d images given as frames; --max-frames is %d", len(files), o.MaxFrames)
+	}
+	out := make([]frameData, len(files))
+	meta := make([]videoFrame, len(files))
+	for i, f := range files {
+		data, err := readCapped(f, 256<<20)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i] = frameData{name: f, data: data}
+		meta[i] = videoFrame{Index: i, TimeS: float64(i) / o.FPS, Source: f}
+	}
+	return out, meta, nil
+}
+
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, limit>>20)
+	}
+	return data, nil
+}
+
+func frameTimes(m []videoFrame) string {
+	parts := make([]string, 0, len(m))
+	for i, f := range m {
+		if i == 6 && len(m) > 8 {
+			parts = append(parts, "...")
+			i = len(m) - 1
+			f = m[i]
+			parts = append(parts, fmt.Sprintf("%.2fs", f.TimeS))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%.2fs", f.TimeS))
+	}
+	return strings.Join(parts, " ")
+}
