@@ -11,26 +11,34 @@ import (
 )
 
 // modelParams adapts layer-numbered defaults (set for 32-layer LLaVA) to
-// the embedded model's 4 decoder layers.
+// the embedded model's 4 decoder layers (pdrop scales its own default;
+// pruning.FitDepth refuses the others, see TestFitDepth).
 var modelParams = map[string]string{
 	"pdrop":     "pdrop:layers=1/2/3",
 	"sparsevlm": "sparsevlm:layers=1/2/3",
 	"aim":       "aim:start=1",
 	"dart":      "dart:pivot=hidden",
+	"mustdrop":  "mustdrop:layers=1/2/3",
 }
 
-// keepAllParams are the settings under which a method whose parameters set
-// its counts keeps every token.
+// keepAllParams are the methods for which --keep 1.0 does not mean "keep
+// every token", and the parameters that do. The README lists the same
+// methods: adaptive (--keep is only its upper bound; its attention-mass
+// criterion picks fewer), adaptive-fastv and zipvl (their counts come from
+// their parameters; --keep is refused), prunevid (static-token merging and
+// clustering happen before the budget).
 var keepAllParams = map[string]string{
 	"adaptive":       "adaptive:mass=1",
-	"fastv":          "fastv:r=0",
-	"pdrop":          "pdrop:layers=1/2/3,ratios=1/1/1",
 	"adaptive-fastv": "adaptive-fastv:mass=1",
-	"prunevid":       "prunevid:tau=1,ratio=1,order=spatial", // clusters a lone frame's tokens otherwise
+	"zipvl":          "zipvl:tau=1",
+	"prunevid":       "prunevid:tau=1,ratio=1,segment=1",
 }
 
-// Keeping every visual token must reproduce the unpruned output token for
-// token, for every method, on the embedded model.
+// --keep 1.0 keeps every visual token at every decoder layer and
+// reproduces the unpruned output token for token, for every method but
+// those in keepAllParams, which do both with the parameters given there
+// (issue 20: AIM was skipped as having "no keep-all setting", and FastV,
+// PyramidDrop and adaptive methods were only checked with parameters).
 func TestKeepAllReproducesUnpruned(t *testing.T) {
 	p := open(t)
 	var imgs [][]byte
@@ -47,29 +55,30 @@ func TestKeepAllReproducesUnpruned(t *testing.T) {
 		base[i] = res.GeneratedIDs
 	}
 	for _, m := range pruning.Methods() {
-		spec := m.Name
+		spec, keep := m.Name, "1.0"
 		if s, ok := modelParams[m.Name]; ok {
 			spec = s
 		}
+		if s, ok := keepAllParams[m.Name]; ok {
+			spec, keep = s, ""
+		}
 		t.Run(m.Name, func(t *testing.T) {
-			if m.Name == "aim" {
-				t.Skip("AIM prunes progressively to zero by design (step in (0, 1]); it has no keep-all setting")
-			}
 			req := pipeline.Request{}
-			keep := "1.0"
-			if s, ok := keepAllParams[m.Name]; ok {
-				spec = s
-				if m.Stage == pruning.InDecoderStage {
-					keep = "" // the parameters set the counts
-				}
-			}
 			if err := (pipeline.PruneSpec{Method: spec, Keep: keep}).Apply(&req); err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s --keep %q: %v", spec, keep, err)
 			}
 			for i, img := range imgs {
 				res, err := p.Caption(context.Background(), "a.png", bytes.NewReader(img), req, nil)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if res.Visual.AfterPre != res.Visual.Before {
+					t.Errorf("image %d: %s --keep %q kept %d of %d visual tokens before the decoder", i, spec, keep, res.Visual.AfterPre, res.Visual.Before)
+				}
+				for l, rows := range res.Visual.LayerRows {
+					if rows != len(res.PromptIDs) {
+						t.Errorf("image %d: %s --keep %q: layer %d cached %d rows of %d", i, spec, keep, l, rows, len(res.PromptIDs))
+					}
 				}
 				if !slices.Equal(res.GeneratedIDs, base[i]) {
 					t.Errorf("image %d: %v\nunpruned %v", i, res.GeneratedIDs, base[i])
