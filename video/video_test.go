@@ -136,6 +136,9 @@ func TestNoFFmpeg(t *testing.T) {
 // The ffmpeg path (skipped when ffmpeg is not installed).
 func TestFFmpeg(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("VLMRUN_REQUIRE_FFMPEG") != "" {
+			t.Fatal("VLMRUN_REQUIRE_FFMPEG is set (.ci/run installed ffmpeg) but ffmpeg is not in PATH")
+		}
 		t.Skip("ffmpeg not installed (apt-get install -y ffmpeg)")
 	}
 	dir := t.TempDir()
