@@ -57,6 +57,25 @@ func TestPILResizerExact(t *testing.T) {
 	}
 }
 
+// nfntBound is the largest mean and per-pixel difference (0-255) allowed
+// between nfnt/resize and Pillow for a case's filter.
+func nfntBound(name string) (b struct {
+	mean float64
+	max  int
+}) {
+	switch {
+	case strings.HasSuffix(name, "-nearest"):
+		b.mean, b.max = 5, 255
+	case strings.HasSuffix(name, "-box"):
+		b.mean, b.max = 3, 64
+	case strings.HasSuffix(name, "-hamming"):
+		b.mean, b.max = 2.5, 32
+	default: // bicubic, bilinear, lanczos
+		b.mean, b.max = 1.5, 12
+	}
+	return b
+}
+
 // TestNFNTvsPIL measures the default resizer against PIL on every case and
 // keeps the numbers in a Go-produced golden. The 300→96 bicubic cases are
 // the ones a 96-pixel model sees.
@@ -71,14 +90,23 @@ func TestNFNTvsPIL(t *testing.T) {
 		want := readPNG(t, filepath.Join("testdata", "resize", tc.name+".pil.png"))
 		d := compareRGB(t, got, want)
 		fmt.Fprintf(&report, "%-22s %s\n", tc.name, d)
+		// Bounds independent of the golden (which this code writes): per
+		// filter, from how nfnt's kernels differ from Pillow's. The smooth
+		// filters differ by rounding and a slight darkening; nfnt's box and
+		// hamming kernels have other supports; its nearest samples half a
+		// pixel away from Pillow's, so single pixels differ by up to a full
+		// edge and only the mean is bounded.
+		b := nfntBound(tc.name)
+		if d.Mean > b.mean || d.Max > b.max {
+			t.Errorf("%s: nfnt vs PIL %v, beyond mean %.1f / max %d", tc.name, d, b.mean, b.max)
+		}
 		if strings.HasSuffix(tc.name, "-96-bicubic") {
 			t.Logf("nfnt vs PIL, %s: %v", tc.name, d)
-			if d.Mean > 1.5 || d.Max > 12 {
-				t.Errorf("%s: nfnt vs PIL %v, beyond mean 1.5 / max 12", tc.name, d)
-			}
 		}
 	}
-	checkGolden(t, filepath.Join("testdata", "resize", "nfnt-vs-pil.golden"), report.String())
+	if !t.Failed() {
+		checkGolden(t, filepath.Join("testdata", "resize", "nfnt-vs-pil.golden"), report.String())
+	}
 }
 
 func TestResizeNRGBA(t *testing.T) {
