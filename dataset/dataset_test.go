@@ -164,8 +164,26 @@ func TestCaptionExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := p.Spec.TokensPerImage
-	if sb.Agreement != 1 || sb.BLEU4Unpruned != 1 || sb.KeepRatio != 1 || sb.MeanVisual != float64(n) {
-		t.Errorf("unpruned against itself: %+v", sb)
+	// The embedded model captions every example exactly (its labels), so
+	// the unpruned run scores BLEU-4 1 against them; agreement of the
+	// pruned run is the share of identical captions, counted here.
+	exact, agree := 0, 0
+	for i, it := range items {
+		if base[i].Caption == it.References[0] {
+			exact++
+		}
+		if pruned[i].Caption == base[i].Caption {
+			agree++
+		}
+	}
+	if exact != len(items) || math.Abs(sb.BLEU4-1) > 1e-6 {
+		t.Errorf("unpruned: %d of %d captions equal their labels, BLEU-4 %v", exact, len(items), sb.BLEU4)
+	}
+	if want := float64(agree) / float64(len(items)); sp.Agreement != want {
+		t.Errorf("stride 0.25 agreement %v, want %v (%d of %d identical)", sp.Agreement, want, agree, len(items))
+	}
+	if sb.KeepRatio != 1 || sb.MeanVisual != float64(n) {
+		t.Errorf("unpruned: %+v", sb)
 	}
 	if sp.MeanVisual != float64(n/4) || sp.KeepRatio != 0.25 || sp.MeanPrefillMs <= 0 {
 		t.Errorf("stride 0.25: %+v", sp)
