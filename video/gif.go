@@ -166,7 +166,7 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 				return nil, fmt.Errorf("video: %s: frame %d: %w", path, i, err)
 			}
 			frames = append(frames, Frame{Index: len(frames), Time: times[next], PNG: p,
-				W: img.Bounds().Dx(), H: img.Bounds().Dy()})
+				W: img.Bounds().Dx(), H: img.Bounds().Dy(), Planned: len(times)})
 			next++
 		}
 		switch disp {

@@ -34,6 +34,9 @@ type Frame struct {
 	Time  float64 // seconds from the start of the video
 	PNG   []byte  // the frame, PNG-encoded (what pipeline.Frame reads)
 	W, H  int     // its size after any down-scaling
+	// Planned is the number of frames sampling asked for; fewer come back
+	// when the file ends early (a truncated file): then the caller may warn.
+	Planned int
 }
 
 // Options says which frames to take and bounds the work.
@@ -75,6 +78,11 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// singlePassMax: videos up to this many seconds are decoded in one ffmpeg
+// run; longer ones with one seek per frame (bounded by the frame count, not
+// the length).
+const singlePassMax = 120
 
 // ErrNoFFmpeg is returned (wrapped) when a non-GIF video needs ffmpeg and it
 // is not installed.
@@ -260,7 +268,22 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 	frameLimit := int64(o.MaxSide)*int64(o.MaxSide)*4 + 1<<20 // a PNG of the scaled frame, with room
 	common := []string{"-nostdin", "-hide_banner", "-loglevel", "error"}
 	var frames []Frame
-	if info.Duration == 0 {
+	if times := Times(info.Duration, o.FPS, o.MaxFrames); info.Duration > 0 && info.Duration <= singlePassMax {
+		// a short video: one ffmpeg run decodes it once at n/duration fps
+		// (cheaper than n process starts and seeks)
+		rate := fmt.Sprintf("%d/%s", len(times), strconv.FormatFloat(info.Duration, 'f', -1, 64))
+		args := append(common, "-i", path, "-an", "-sn", "-vf", fmt.Sprintf("fps=fps=%s:start_time=0,%s", rate, scale),
+			"-frames:v", strconv.Itoa(len(times)), "-f", "image2pipe", "-c:v", "png", "pipe:1")
+		out, last, err := run(ctx, o, frameLimit*int64(len(times)), ffmpeg, args...)
+		if err != nil {
+			return nil, fmt.Errorf("video: decode %s: %v (%s): %w", path, err, last, ErrBadVideo)
+		}
+		for i, p := range splitPNGs(out) {
+			if i < len(times) {
+				frames = append(frames, Frame{Index: i, Time: times[i], PNG: p})
+			}
+		}
+	} else if info.Duration == 0 {
 		// unknown duration (a stream, some WebM/APNG): decode from the start at
 		// FPS, stop after MaxFrames
 		args := append(common, "-i", path, "-an", "-sn", "-vf", fmt.Sprintf("fps=%g,%s", o.FPS, scale),
@@ -292,6 +315,13 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 			}
 			frames = append(frames, Frame{Index: i, Time: t, PNG: out})
 		}
+	}
+	planned := o.MaxFrames
+	if info.Duration > 0 {
+		planned = len(Times(info.Duration, o.FPS, o.MaxFrames))
+	}
+	for i := range frames {
+		frames[i].Planned = planned
 	}
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("video: %s: no frame could be decoded (zero-length or truncated video): %w", path, ErrBadVideo)

@@ -194,6 +194,19 @@ func TestFFmpeg(t *testing.T) {
 		t.Errorf("truncated: %d frames, %v", len(fr), err)
 	}
 	t.Logf("truncated mp4: %d frames, %v", len(fr), err)
+	// truncated with the index first (faststart MP4, WebM): ffprobe still reads
+	// the header; the frames past the cut are missing → fewer frames, bounded
+	for _, name := range []string{"fast.mp4", "cut.webm"} {
+		p := mk(name, "-f", "lavfi", "-i", "testsrc=duration=10:size=160x120:rate=30", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+		data, _ := os.ReadFile(p)
+		os.WriteFile(p, data[:len(data)/2], 0o644)
+		start := time.Now()
+		fr, err := Extract(ctx, p, Options{FPS: 2, MaxFrames: 16})
+		if err != nil && !errors.Is(err, ErrBadVideo) || err == nil && (len(fr) == 0 || len(fr) >= 16 || fr[0].Planned != 16) {
+			t.Errorf("truncated %s: %d frames, %v", name, len(fr), err)
+		}
+		t.Logf("half of %s: %d frames, %v, in %v", name, len(fr), err, time.Since(start))
+	}
 	zero := mk("zero.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", "-frames:v", "0")
 	if _, err := Extract(ctx, zero, Options{}); !errors.Is(err, ErrBadVideo) {
 		t.Errorf("zero frames: %v", err)

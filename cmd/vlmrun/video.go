@@ -19,11 +19,12 @@ import (
 
 // videoFrame describes one sampled frame in --json and --extract output.
 type videoFrame struct {
-	Index  int     `json:"index"`
-	TimeS  float64 `json:"time_s"`
-	Width  int     `json:"width"`
-	Height int     `json:"height"`
-	Source string  `json:"source"`
+	Index   int     `json:"index"`
+	TimeS   float64 `json:"time_s"`
+	Width   int     `json:"width"`
+	Height  int     `json:"height"`
+	Source  string  `json:"source"`
+	planned int
 }
 
 // videoRecord is the --json output of `vlmrun video`.
@@ -84,6 +85,9 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fail(err)
 	}
 	extractMs := float64(time.Since(start).Microseconds()) / 1000
+	if len(meta) > 0 && meta[0].planned > len(meta) {
+		fmt.Fprintf(stderr, "vlmrun video: warning: %d of %d frames decoded (the file ends early: truncated?)\n", len(meta), meta[0].planned)
+	}
 	if *extract != "" {
 		if err := os.MkdirAll(*extract, 0o755); err != nil {
 			return fail(err)
@@ -155,7 +159,7 @@ func loadFrames(ctx context.Context, files []string, o video.Options) ([]frameDa
 		meta := make([]videoFrame, len(fr))
 		for i, f := range fr {
 			out[i] = frameData{name: fmt.Sprintf("%s@%.3fs", filepath.Base(files[0]), f.Time), data: f.PNG}
-			meta[i] = videoFrame{Index: i, TimeS: f.Time, Width: f.W, Height: f.H, Source: files[0]}
+			meta[i] = videoFrame{Index: i, TimeS: f.Time, Width: f.W, Height: f.H, Source: files[0], planned: f.Planned}
 		}
 		return out, meta, nil
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"image"
-	"image/color/palette"
+	pal "image/color/palette"
 	"image/gif"
 	"os"
 	"path/filepath"
@@ -17,7 +17,7 @@ func writeGIF(t *testing.T, dir string, n int) string {
 	t.Helper()
 	g := &gif.GIF{}
 	for i := range n {
-		img := image.NewPaletted(image.Rect(0, 0, 32, 24), palette.Plan9)
+		img := image.NewPaletted(image.Rect(0, 0, 32, 24), pal.Plan9)
 		for j := range img.Pix {
 			img.Pix[j] = uint8(i * 7)
 		}
