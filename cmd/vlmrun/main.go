@@ -39,6 +39,7 @@ func commands() []command {
 		{"bench", "time every stage over a sweep of pruning methods × budgets × images", cmdBench},
 		{"plot", "draw PNG charts from bench and eval sweep reports", cmdPlot},
 		{"prune", "list the pruning methods (vlmrun prune list)", cmdPrune},
+		{"explain", "draw the visual tokens a pruning method keeps over the image (PNG)", cmdExplain},
 		{"graph", "inspect an ONNX file: inputs, outputs, operators, decoder layers (vlmrun graph inspect FILE)", cmdGraph},
 		{"version", "print vlmrun's version and the ONNX Runtime library it loads", cmdVersion},
 		{"tokenize", "print the ids of stdin's text as a JSON array", func(_ context.Context, a []string, in io.Reader, out, errw io.Writer) int {

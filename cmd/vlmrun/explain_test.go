@@ -1,0 +1,37 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/internal/testenv"
+)
+
+// explain draws the kept tokens of a pre-decoder method over the image and
+// refuses in-decoder methods.
+func TestExplain(t *testing.T) {
+	if code, _, stderr := runCLI(t, nil, "explain", "--prune", "fastv", "x.png"); code != 2 || !strings.Contains(stderr, "inside the decoder") {
+		t.Errorf("fastv: exit %d, %q", code, stderr)
+	}
+	testenv.ORT(t)
+	img := filepath.Join(testenv.Repo(t), "examples", "scene-0.png")
+	for _, m := range []string{"divprune", "tome", "vflowopt"} {
+		out := filepath.Join(t.TempDir(), m+".png")
+		code, stdout, stderr := runCLI(t, nil, "explain", "--prune", m, "--keep", "16", "--out", out, img)
+		if code != 0 || !strings.Contains(stdout, "of 64 visual tokens") {
+			t.Fatalf("%s: exit %d, %q %q", m, code, stdout, stderr)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := png.Decode(f)
+		f.Close()
+		if err != nil || p.Bounds().Dx() != 96*4 || p.Bounds().Dy() != 96*4 {
+			t.Errorf("%s: %v, bounds %v", m, err, p.Bounds())
+		}
+	}
+}
