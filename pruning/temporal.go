@@ -178,12 +178,26 @@ func newDPC(x Matrix, k int, nz noise) dpc {
 	k = max(1, min(k, n))
 	dist := make([]float64, n*n)
 	scale := 1 / math.Sqrt(float64(c))
+	// ‖x_i − x_j‖² = ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j (dot products in float64,
+	// vectorised); rounding below 0 is clamped to 0
+	sq := make([]float64, n)
+	for i := range n {
+		sq[i] = dot(x.Row(i), x.Row(i))
+	}
+	parallelFor(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := dist[i*n+i+1 : (i+1)*n]
+			dotRows(x.Row(i), x.Data[(i+1)*c:], c, row)
+			for k, g := range row {
+				row[k] = math.Sqrt(max(0, sq[i]+sq[i+1+k]-2*g)) * scale
+			}
+		}
+	})
 	dmax := 0.0
 	for i := range n {
 		for j := i + 1; j < n; j++ {
-			dd := math.Sqrt(sqDist(x.Row(i), x.Row(j))) * scale
-			dist[i*n+j], dist[j*n+i] = dd, dd
-			dmax = max(dmax, dd)
+			dist[j*n+i] = dist[i*n+j]
+			dmax = max(dmax, dist[i*n+j])
 		}
 	}
 	density := make([]float64, n)

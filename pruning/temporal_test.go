@@ -318,3 +318,21 @@ func TestTemporalSeed(t *testing.T) {
 		t.Errorf("noise changed a tie-free selection: %v vs %v", a.Source, c.Source)
 	}
 }
+
+// 16 frames × 196 tokens × 896 (LLaVA-OneVision's pooled frames, Qwen2-0.5B
+// width): go test ./pruning -run '^$' -bench Temporal -benchtime 3x
+func BenchmarkTemporal(b *testing.B) {
+	v := testVisual(11, 16*196, 896, "rand")
+	v.Frames, v.CLSAttn = 16, nil
+	for _, spec := range []string{"dtd", "dycoke", "fastvid", "prunevid", "holitom"} {
+		m, _ := Parse(spec)
+		keep := 16 * 196 / 10
+		b.Run(spec, func(b *testing.B) {
+			for range b.N {
+				if _, err := m.Pre.Apply(v, keep); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
