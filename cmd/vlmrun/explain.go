@@ -22,7 +22,7 @@ import (
 // pruning method keeps drawn over it: kept tokens bright with a coloured
 // frame, dropped tokens darkened; for merging methods (a kept token that
 // stands for several) every dropped token is tinted with the colour of the
-// kept token whose features are nearest (cosine) — the merge groups are
+// merged token (size > 1) whose features are nearest (cosine) — the groups are
 // not part of pruning.Result, so this is how the groups are drawn.
 //
 // Token cells: a single-image model's GridH×GridW grid covers the whole
@@ -264,8 +264,8 @@ func drawKept(img *image.NRGBA, v *pruning.Visual, res pruning.Result, px models
 	return out, nil
 }
 
-// assignNearest gives every dropped token the group of the output token
-// whose features are nearest by cosine.
+// assignNearest gives every dropped token the group of the merged output
+// token (size > 1) whose features are nearest by cosine.
 func assignNearest(x pruning.Matrix, res pruning.Result, group []int) {
 	for j := range group {
 		if group[j] >= 0 {
@@ -273,6 +273,9 @@ func assignNearest(x pruning.Matrix, res pruning.Result, group []int) {
 		}
 		best, bs := -1, math.Inf(-1)
 		for i := range res.Features.Rows {
+			if res.Sizes[i] < 2 {
+				continue // a token kept alone absorbed nothing
+			}
 			if s := cos32(x.Row(j), res.Features.Row(i)); s > bs {
 				best, bs = i, s
 			}
