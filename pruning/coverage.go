@@ -91,3 +91,26 @@ func (m *Adaptive) applyCoverage(v *Visual, keep int) (Result, error) {
 	slices.Sort(sel)
 	return selectResult(v, sel), nil
 }
+
+// coverageCount returns the coverage count of the rows of x (see
+// coverageSelect) clamped to [lo.Count(n), hi.Count(n)] (zero budgets: 1
+// and n).
+func coverageCount(name string, x Matrix, radius float64, lo, hi Budget) (int, error) {
+	n := x.Rows
+	if !(radius >= 0 && radius <= 2) {
+		return 0, errParam(name, "radius %v not in [0, 2]", radius)
+	}
+	a, b := 1, n
+	var err error
+	if !lo.IsZero() {
+		if a, err = lo.Count(n); err != nil {
+			return 0, err
+		}
+	}
+	if !hi.IsZero() {
+		if b, err = hi.Count(n); err != nil {
+			return 0, err
+		}
+	}
+	return len(coverageSelect(x, radius, a, b)), nil
+}

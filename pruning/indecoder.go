@@ -364,10 +364,18 @@ func aimScores(a Matrix, idx []int, tau float64) []float64 {
 // visual tokens whose mean-over-heads last-token attention mass reaches Mass
 // of the mass on all visual tokens, clamped to [Min, Max] counts of N.
 // Original positions, as FastV. KeptStats reports the mean kept count.
+//
+// Signal "coverage" sets the count instead from the boundary's hidden
+// states of the visual tokens: the number of DivPrune greedy picks after
+// which every visual token lies within Radius (cosine distance) of a pick
+// (as Adaptive's score=coverage), clamped to [Min, Max]; the tokens kept are
+// still the count with the largest attention (FastV's choice).
 type AdaptiveFastV struct {
 	K        int
 	Mass     float64
 	Min, Max Budget
+	Signal   string  // "mass" (default) or "coverage"
+	Radius   float64 // coverage radius
 	stats    *keptStats
 }
 
@@ -380,7 +388,12 @@ func NewAdaptiveFastV(k int, mass float64, lo, hi Budget) *AdaptiveFastV {
 func (*AdaptiveFastV) Name() string { return "adaptive-fastv" }
 
 // Needs implements InDecoder.
-func (*AdaptiveFastV) Needs() Need { return NeedDecoderAttn }
+func (m *AdaptiveFastV) Needs() Need {
+	if m.Signal == "coverage" {
+		return NeedDecoderAttn | NeedHidden
+	}
+	return NeedDecoderAttn
+}
 
 // Layers implements InDecoder.
 func (m *AdaptiveFastV) Layers() []int { return []int{m.K - 1} }
@@ -403,7 +416,13 @@ func (m *AdaptiveFastV) Select(b *Boundary, total int) ([]int, error) {
 		return []int{}, nil
 	}
 	s := meanHeadScores(b.Attn, b.ImageIdx)
-	k, err := massCount(m.Name(), s, m.Mass, m.Min, m.Max, len(s))
+	var k int
+	var err error
+	if m.Signal == "coverage" {
+		k, err = coverageCount(m.Name(), Gather(b.Hidden, b.ImageIdx), m.Radius, m.Min, m.Max)
+	} else {
+		k, err = massCount(m.Name(), s, m.Mass, m.Min, m.Max, len(s))
+	}
 	if err != nil {
 		return nil, err
 	}

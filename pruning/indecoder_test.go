@@ -85,7 +85,8 @@ func (s *seqState) apply(t *testing.T, keep []int, merged Matrix) {
 var inSpecs = []string{"fastv", "fastv:k=1,r=0.75", "pdrop", "pdrop:layers=1/2,ratios=0.6/0.3", "sparsevlm",
 	"sparsevlm:recycle=false", "sparsevlm:layers=0/1,counts=5/2", "aim", "aim:start=0,step=0.3", "dart",
 	"dart:pivot=hidden,exact=true", "dart:image_pivots=1,text_pivots=0", "adaptive-fastv", "adaptive-fastv:mass=0.5,min=2,max=0.5",
-	"mustdrop", "mustdrop:layers=0/1,global_thr=0.5,individual_thr=0.5,key=0", "zipvl", "zipvl:layers=0/2,tau=0.5,probes=0"}
+	"mustdrop", "mustdrop:layers=0/1,global_thr=0.5,individual_thr=0.5,key=0", "zipvl", "zipvl:layers=0/2,tau=0.5,probes=0",
+	"adaptive-fastv:signal=coverage", "adaptive-fastv:signal=coverage,radius=0,max=0.5"}
 
 func TestInDecoderProperties(t *testing.T) {
 	cases := 0

@@ -296,12 +296,17 @@ var registry = []entry{
 			p("k", "2", "prune after layer k−1"),
 			p("mass", "0.9", "attention mass to keep, in (0, 1]"),
 			p("min", "1", "lower bound (ratio or count)"),
-			p("max", "", "upper bound (ratio or count); unset = all")},
-		Doc: "adaptive per-image budget at FastV's layer by attention mass"},
+			p("max", "", "upper bound (ratio or count); unset = all"),
+			p("signal", "mass", "mass: attention mass; coverage: DivPrune picks on the hidden states until every token is within radius"),
+			p("radius", "0.1", "signal=coverage: covering radius (cosine distance) in [0, 2]")},
+		Doc: "adaptive per-image budget at FastV's layer by attention mass or hidden-state coverage"},
 		func(a *args) any {
-			return NewAdaptiveFastV(a.intv("k", 1, 1<<16),
+			m := NewAdaptiveFastV(a.intv("k", 1, 1<<16),
 				a.float("mass", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 }),
 				a.budget("min"), a.budget("max"))
+			m.Signal = a.enum("signal", "mass", "coverage")
+			m.Radius = a.float("radius", "a number in [0, 2]", func(x float64) bool { return x >= 0 && x <= 2 })
+			return m
 		}},
 	// Issue 15: VFlowOpt, FlowCut, MustDrop, GlobalCom², ZipVL, CATP.
 	{Info{Name: "vflowopt", DefaultKeep: "0.1", Count: "keep − int(N/m²) + recycled groups (up to the number of m×m cells over keep); exact: keep",
