@@ -2,13 +2,17 @@
 
 Usage: /usr/bin/python3 scripts/scenesvqa/train.py --minutes 55 --seed 1 --out build/scenesvqa/ckpt.pt
 
-Each step: 16 single-image scenes x 8 questions and 10 frame sequences (2-4 frames, the
+Each step: 12 single-image scenes x 8 questions and 8 frame sequences (2-4 frames, the
 same count for the whole step) x 6 questions; the questions of a sample share one decoder
 row (one visual prefix, one visual-token dropout draw) and are masked from each other, so
 each is answered as its own prompt. The data stream is fixed by --seed (step s draws from
 numpy's generator seeded with (seed, s)); the step count is fixed after timing the first
 30 steps so that the cosine schedule completes within --minutes, printed and saved in the
-checkpoint, so a run can be repeated exactly with --steps.
+checkpoint. On a shared machine the speed changes during the run, so with --minutes the
+step count is re-estimated every 50 steps from the recent speed and the time left (the
+cosine schedule follows the current estimate); the learning rate of every step is saved
+in the checkpoint ("lrs") and --replay CKPT repeats that exact schedule (same data, same
+steps, same rates). --steps N runs a plain cosine schedule over N steps.
 """
 import argparse
 import json
@@ -26,8 +30,8 @@ from common import (BOS, EOS, IMAGE, PAD, FRAME0, N_IMAGE, SINGLE_TYPES, SEQ_TYP
 from model import SceneVQA, Cfg
 from render_torch import render_frames, to_model_input, token_labels
 
-N_SINGLE, Q_SINGLE = 16, 8
-N_SEQ, Q_SEQ = 10, 6
+N_SINGLE, Q_SINGLE = 12, 8
+N_SEQ, Q_SEQ = 8, 6
 
 
 def keep_set(rng, nf, allcov, relcov, train=True):
@@ -210,6 +214,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--out", default="build/scenesvqa/ckpt.pt")
+    ap.add_argument("--replay", default="", help="repeat the learning-rate trace of this checkpoint")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -224,13 +229,24 @@ def main():
     step = 0
     hist = []
     curve = []
+    lrs = []
+    replay = torch.load(a.replay, map_location="cpu")["lrs"] if a.replay else None
+    if replay:
+        total = len(replay)
+    budget = a.minutes * 60
+    mark = (0, 0.0)
     while step < total:
-        if not a.steps and step == 30:
-            per = (time.time() - t0) / 30
-            total = int(a.minutes * 60 / per)
-            print(f"{per:.2f} s/step -> {total} steps", flush=True)
+        now = time.time() - t0
+        if not a.steps and not replay and (step == 30 or (step > 30 and step % 50 == 0)):
+            per = (now - mark[1]) / (step - mark[0]) if mark[0] else now / step
+            total = max(step + 50, int(step + (budget - now) / per))
+            mark = (step, now)
+            print(f"{per:.2f} s/step over the last steps -> {total} steps", flush=True)
         frac = step / max(total, 1) if total < 10 ** 9 else 0.0
         lr = a.lr * min(1.0, (step + 1) / warm) * (0.5 * (1 + np.cos(np.pi * min(frac, 1.0))) * 0.95 + 0.05)
+        if replay:
+            lr = replay[step]
+        lrs.append(lr)
         for g in opt.param_groups:
             g["lr"] = lr
         px, frames, cov, r1, r2 = make_step_data(a.seed, step)
@@ -258,7 +274,7 @@ def main():
                   + " ".join(f"{t}={v:.2f}" for t, v in sorted(acc.items())), flush=True)
             torch.save({"model": model.state_dict(), "step": step, "steps": total,
                         "seed": a.seed, "lr": a.lr, "seconds": time.time() - t0,
-                        "params": nparam, "curve": curve}, a.out)
+                        "params": nparam, "curve": curve, "lrs": lrs}, a.out)
     print(json.dumps({"steps": total, "seconds": round(time.time() - t0), "params": nparam}))
 
 
