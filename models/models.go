@@ -64,6 +64,9 @@ type Pixels struct {
 type ImageOptions struct {
 	MaxImageTokens int // visual tokens of the image (all tiles together)
 	MaxTiles       int // tiles of the split grid, the global image not counted
+	// NoSplit asks a tiling family for one unsplit image (the frames of a
+	// multi-image prompt, as SmolVLM2 processes video frames).
+	NoSplit bool
 }
 
 // VisionOutputs names the vision graph's outputs. Features is required;

@@ -27,8 +27,10 @@ type Frame struct {
 // budget applies across all frames, not per frame. One frame is the same as
 // Caption.
 //
-// Only families that set BuildImagePrompt (and no tiling) take several
-// frames; tile pruning does not apply here.
+// Only families that set BuildImagePrompt take several frames; a tiling
+// family (SmolVLM) must have PreprocessImageWith, and each frame is then one
+// unsplit image (models.ImageOptions.NoSplit). Tile pruning does not apply
+// here.
 func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Request,
 	stream func(string) error) (*Result, error) {
 	if len(frames) == 0 {
@@ -37,8 +39,14 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	if len(frames) == 1 {
 		return p.Caption(ctx, frames[0].Name, frames[0].R, req, stream)
 	}
-	if p.Spec.BuildImagePrompt == nil || p.Spec.PreprocessImage != nil || p.s2s != nil {
+	if p.Spec.BuildImagePrompt == nil || (p.Spec.PreprocessImage != nil && p.Spec.PreprocessImageWith == nil) || p.s2s != nil {
 		return nil, fmt.Errorf("pipeline: %s does not take several images in one prompt", p.Spec.Dir)
+	}
+	if p.Spec.PreprocessImage != nil {
+		// a tiling family (SmolVLM): every frame is one unsplit image, as
+		// SmolVLM2 and the Idefics3 processor with do_image_splitting=False
+		// treat video frames
+		req.Image.NoSplit = true
 	}
 	alone := p.active.Add(1) == 1
 	start := p.starts.Add(1)

@@ -12,7 +12,7 @@ import (
 // tensor, or the family's tiles, under the image budget o.
 func (p *Pipeline) preprocess(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
 	spec := p.Spec
-	budget := o.MaxImageTokens > 0 || o.MaxTiles > 0
+	budget := o.MaxImageTokens > 0 || o.MaxTiles > 0 || o.NoSplit
 	switch {
 	case budget && spec.PreprocessImageWith != nil:
 		return spec.PreprocessImageWith(img, o)

@@ -53,6 +53,9 @@ func (p imageProcessor) processBudget(img *image.NRGBA, seqLen int, o models.Ima
 	if img == nil || img.Rect.Empty() {
 		return models.Pixels{}, fmt.Errorf("smolvlm: empty image")
 	}
+	if o.NoSplit {
+		p.Split = false // one image resized to the tile size (do_image_splitting=False)
+	}
 	edge, err := p.chooseEdge(img.Rect.Dx(), img.Rect.Dy(), seqLen, o)
 	if err != nil {
 		return models.Pixels{}, err

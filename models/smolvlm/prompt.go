@@ -110,6 +110,9 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if strings.Contains(user, imageToken) {
 		return models.Prompt{}, fmt.Errorf("smolvlm: the prompt text must not contain %s (the image goes first)", imageToken)
 	}
+	if px.Images > 1 && px.Rows == 0 && px.Cols == 0 && px.Skip == nil {
+		return p.buildImages(user, px.Images, nVisual)
+	}
 	if px.Skip != nil {
 		if len(px.Skip) != px.Rows*px.Cols+1 {
 			return models.Prompt{}, fmt.Errorf("smolvlm: %d tile skip flags for a %d×%d grid plus the global image",
@@ -136,6 +139,49 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("smolvlm: the prompt has %d %s tokens (%d tiles × %d) but the vision encoder gave %d features",
 			len(pr.ImagePos), imageToken, px.Images, p.seqLen, nVisual)
+	}
+	return pr, nil
+}
+
+// buildImages is build for several unsplit images in one user message (the
+// frames of a sequence): the message holds n image parts, then the text, as
+// transformers.js's processor.apply_chat_template renders them, and every
+// <image> placeholder becomes one single-image block
+// (<fake_token_around_image><global-img><image>×seq<fake_token_around_image>).
+func (p *prompter) buildImages(user string, n, nVisual int) (models.Prompt, error) {
+	if strings.TrimSpace(user) == "" {
+		user = p.defaultText
+	}
+	s := "<|im_start|>User:" + strings.Repeat(imageToken, n) + user + "<end_of_utterance>\nAssistant:"
+	if p.tmpl != nil {
+		parts := make([]chattemplate.Part, 0, n+1)
+		for range n {
+			parts = append(parts, chattemplate.ImagePart())
+		}
+		var err error
+		s, err = p.tmpl.Apply([]chattemplate.Message{{Role: "user", Parts: append(parts, chattemplate.TextPart(user))}},
+			chattemplate.Options{AddGenerationPrompt: true})
+		if err != nil {
+			return models.Prompt{}, fmt.Errorf("smolvlm: %s: %w", p.tmpl.Source, err)
+		}
+	}
+	if c := strings.Count(s, imageToken); c != n {
+		return models.Prompt{}, fmt.Errorf("smolvlm: the chat template rendered %d %s placeholders for %d images", c, imageToken, n)
+	}
+	text := strings.ReplaceAll(s, imageToken, expand(p.seqLen, 0, 0))
+	ids, err := p.tok.Encode(text, true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
+	}
+	pr := models.Prompt{IDs: ids}
+	for i, id := range ids {
+		if id == p.imageID {
+			pr.ImagePos = append(pr.ImagePos, i)
+		}
+	}
+	if len(pr.ImagePos) != nVisual {
+		return pr, fmt.Errorf("smolvlm: the prompt has %d %s tokens (%d images × %d) but the vision encoder gave %d features",
+			len(pr.ImagePos), imageToken, n, p.seqLen, nVisual)
 	}
 	return pr, nil
 }
