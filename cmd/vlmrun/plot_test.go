@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vlmrun/vlmrun/bench"
+	"github.com/vlmrun/vlmrun/eval"
 )
 
 func writeJSONFile(t *testing.T, path string, v any) {
@@ -37,13 +38,13 @@ func TestPlotCLI(t *testing.T) {
 			row("fastv", "0.5", "", "layers", img, 0.5, 2))
 	}
 	br := bench.Report{Runs: 3, Rows: rows}
-	ev := evalSweepReport{Dataset: "scenes", Count: 10, Primary: "exact_match", Metrics: []string{"exact_match"}}
+	ev := eval.SweepReport{Dataset: "scenes", Count: 10, Primary: "exact_match", Metrics: []string{"exact_match"}}
 	for _, r := range []struct {
 		m, k  string
 		ratio float64
 		acc   float64
 	}{{"none", "", 1, 0.9}, {"divprune", "0.5", 0.5, 0.8}, {"divprune", "0.25", 0.25, 0.6}, {"fastv", "0.5", 0.5, 0.85}} {
-		ev.Rows = append(ev.Rows, evalRow{Variant: bench.Variant{Method: r.m, Keep: r.k}, KeepRatio: r.ratio,
+		ev.Rows = append(ev.Rows, eval.SweepRow{Variant: bench.Variant{Method: r.m, Keep: r.k}, KeepRatio: r.ratio,
 			Metrics: map[string]float64{"exact_match": r.acc}})
 	}
 	bp, ep := filepath.Join(dir, "b.json"), filepath.Join(dir, "e.json")

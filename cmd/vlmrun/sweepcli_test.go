@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vlmrun/vlmrun/bench"
+	"github.com/vlmrun/vlmrun/eval"
 	"github.com/vlmrun/vlmrun/internal/testenv"
 )
 
@@ -62,7 +63,7 @@ func TestEvalSweepScenes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep evalSweepReport
+	var rep eval.SweepReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}

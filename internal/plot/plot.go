@@ -1,6 +1,9 @@
 // Package plot draws vlmrun's charts as PNG files with gonum.org/v1/plot.
-// It is the one package that imports gonum/plot, and it knows nothing of
-// benchmarks or evaluations: callers give it named series of points.
+// It is the one package that imports gonum/plot. Its drawing functions
+// (this file) know nothing of benchmarks or evaluations: callers give them
+// named series of points; charts.go builds vlmrun's own charts (latency,
+// accuracy, Pareto) from bench and eval reports, for the CLI, the server,
+// tests and other programs alike.
 package plot
 
 import (
