@@ -121,7 +121,7 @@ func maskedReferenceAt(t *testing.T, lm *LM, x []float32, pos []int64, dropped m
 		if si == len(set.stages)-1 {
 			target = logits
 		}
-		if err := g.runStage(st, caches, h, stagePos, rows, mask, target, attn); err != nil {
+		if err := g.runStage(st, caches, h, posIDs{dims: 1, p: stagePos}, rows, mask, target, attn); err != nil {
 			t.Fatal(err)
 		}
 		h, out = out, h

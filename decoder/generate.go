@@ -23,8 +23,11 @@ const (
 // Input is a prefill: the prompt's embeddings with visual tokens spliced in.
 type Input struct {
 	Embeds    []float32 // L × Hidden
-	Positions []int64   // L position ids
-	NextPos   int64     // position id of the first generated token
+	// Positions are the L position ids, or for M-RoPE (PosDims 3) three
+	// rows of L (temporal, height, width; row-major), fed as [3, 1, L].
+	Positions []int64
+	PosDims   int   // 0 or 1: one row; 3: M-RoPE
+	NextPos   int64 // position id of the first generated token (every row)
 	// ImageIdx are the sequence indices of the visual tokens (ascending);
 	// TotalVisual is the visual-token count before any pruning.
 	ImageIdx    []int
@@ -68,8 +71,12 @@ var ErrStopped = errors.New("generation stopped")
 // Generate runs prefill then decoding, calling emit with every new id.
 // If emit returns an error, generation stops and that error is returned.
 func (m *LM) Generate(ctx context.Context, in Input, opt Options, emit func(id int) error) (*Output, error) {
-	L := len(in.Positions)
-	if L == 0 || len(in.Embeds) != L*m.d.Hidden {
+	pq, err := newPosIDs(in)
+	if err != nil {
+		return nil, err
+	}
+	L := pq.len()
+	if L == 0 || len(in.Positions) != pq.dims*L || len(in.Embeds) != L*m.d.Hidden {
 		return nil, fmt.Errorf("decoder: prefill has %d positions and %d embedding values (hidden %d)",
 			L, len(in.Embeds), m.d.Hidden)
 	}
@@ -96,7 +103,6 @@ func (m *LM) Generate(ctx context.Context, in Input, opt Options, emit func(id i
 		return nil, fmt.Errorf("decoder: cache-free recomputation uses the merged form")
 	}
 	g := &gen{m: m, opt: opt, sm: newSampler(opt.Sampling), out: &Output{Form: form}, emit: emit}
-	var err error
 	switch {
 	case opt.Recompute:
 		err = g.recompute(ctx, in)
@@ -150,17 +156,21 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 		return err
 	}
 	d := g.m.d
-	L := len(in.Positions)
+	pos, err := newPosIDs(in)
+	if err != nil {
+		return err
+	}
+	L := pos.len()
 	caches := g.m.newCaches(L + g.opt.MaxNewTokens)
 	logits := make([]float32, L*d.Vocab)
-	x, pos := in.Embeds, in.Positions
+	x := in.Embeds
 	next := in.NextPos
 	g.start = time.Now()
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("decoder: %w", err)
 		}
-		s := len(pos)
+		s := pos.len()
 		last, err := g.stepMerged(caches, x, pos, logits[:s*d.Vocab])
 		if err != nil {
 			return err
@@ -178,7 +188,7 @@ func (g *gen) merged(ctx context.Context, in Input) error {
 		if x, err = g.m.Embed([]int{id}); err != nil {
 			return err
 		}
-		pos = []int64{next}
+		pos = single(pos.dims, next)
 		next++
 	}
 }
@@ -206,15 +216,18 @@ func (g *gen) recompute(ctx context.Context, in Input) error {
 	}
 	d := g.m.d
 	x := slices.Clone(in.Embeds)
-	pos := slices.Clone(in.Positions)
+	pos, err := newPosIDs(in)
+	if err != nil {
+		return err
+	}
 	next := in.NextPos
 	g.start = time.Now()
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("decoder: %w", err)
 		}
-		caches := g.m.newCaches(len(pos))
-		s := len(pos)
+		caches := g.m.newCaches(pos.len())
+		s := pos.len()
 		last, err := g.stepMerged(caches, x, pos, make([]float32, s*d.Vocab))
 		if err != nil {
 			return err
@@ -229,7 +242,7 @@ func (g *gen) recompute(ctx context.Context, in Input) error {
 			return err
 		}
 		x = append(x, e...)
-		pos = append(pos, next)
+		pos = pos.appendToken(next)
 		next++
 	}
 }

@@ -14,14 +14,15 @@ import (
 // the cut (later) get their next position from the method's policy. A
 // RowRequester's extra attention rows are taken from the text rows the
 // stage computed (b.queryRows).
-func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []int, total int,
-	later []*kvCache) ([]int64, []int, error) {
+func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int, total int,
+	later []*kvCache) (posIDs, []int, error) {
 	d := g.m.d
-	s := len(pos)
+	s := pos.len()
+	fail := func(err error) (posIDs, []int, error) { return posIDs{}, nil, err }
 	m := g.opt.Prune
 	if b.Attn.Data == nil && m.Needs()&pruning.NeedDecoderAttn != 0 {
-		return nil, nil, fmt.Errorf("decoder: %s at layer %d needs attention probabilities, and the decoder "+
-			"export has no per-layer Softmax to read them from (fused attention)", m.Name(), b.Layer)
+		return fail(fmt.Errorf("decoder: %s at layer %d needs attention probabilities, and the decoder "+
+			"export has no per-layer Softmax to read them from (fused attention)", m.Name(), b.Layer))
 	}
 	var keep []int
 	var merged pruning.Matrix
@@ -32,10 +33,10 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 		keep, err = m.Select(b, total)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("decoder: %s at layer %d: %w", m.Name(), b.Layer, err)
+		return fail(fmt.Errorf("decoder: %s at layer %d: %w", m.Name(), b.Layer, err))
 	}
 	if merged.Rows > 0 && (merged.Cols != d.Hidden || len(merged.Data) < merged.Rows*d.Hidden) {
-		return nil, nil, fmt.Errorf("decoder: %s returned %d×%d recycled rows, want width %d", m.Name(), merged.Rows, merged.Cols, d.Hidden)
+		return fail(fmt.Errorf("decoder: %s returned %d×%d recycled rows, want width %d", m.Name(), merged.Rows, merged.Cols, d.Hidden))
 	}
 	drop := make(map[int]bool, len(imageIdx))
 	for _, j := range imageIdx {
@@ -43,7 +44,7 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 	}
 	for k, j := range keep {
 		if j < 0 || j >= len(imageIdx) || (k > 0 && keep[k-1] >= j) {
-			return nil, nil, fmt.Errorf("decoder: %s returned invalid selection %v", m.Name(), keep)
+			return fail(fmt.Errorf("decoder: %s returned invalid selection %v", m.Name(), keep))
 		}
 		delete(drop, imageIdx[j])
 	}
@@ -57,22 +58,22 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 		}
 	}
 	if (s-len(imageIdx)+len(keep)+merged.Rows)*d.Hidden > len(dst) {
-		return nil, nil, fmt.Errorf("decoder: %s: %d recycled rows do not fit the sequence", m.Name(), merged.Rows)
+		return fail(fmt.Errorf("decoder: %s: %d recycled rows do not fit the sequence", m.Name(), merged.Rows))
 	}
 	src := b.Hidden.Data
-	newPos := make([]int64, 0, s+merged.Rows)
+	var keepRows []int // source row per new row (-1: a recycled row placed after row after)
 	var newImage []int
 	n := 0
-	insert := func(p int64) {
+	insert := func() {
 		for k := 0; k < merged.Rows; k++ {
 			copy(dst[n*d.Hidden:(n+1)*d.Hidden], merged.Data[k*d.Hidden:(k+1)*d.Hidden])
 			newImage = append(newImage, n)
-			newPos = append(newPos, p)
+			keepRows = append(keepRows, -1)
 			n++
 		}
 	}
 	if after < 0 && merged.Rows > 0 {
-		insert(0)
+		insert()
 	}
 	for r := 0; r < s; r++ {
 		if drop[r] {
@@ -82,15 +83,26 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos []int64, imageIdx []in
 			newImage = append(newImage, n)
 		}
 		copy(dst[n*d.Hidden:(n+1)*d.Hidden], src[r*d.Hidden:(r+1)*d.Hidden])
-		newPos = append(newPos, pos[r])
+		keepRows = append(keepRows, r)
 		n++
 		if r == after {
-			insert(pos[r])
+			insert()
 		}
 	}
+	// Recycled rows take the position of the row before them (the first
+	// token's when they lead).
+	for i, r := range keepRows {
+		if r < 0 {
+			keepRows[i] = 0
+			if i > 0 {
+				keepRows[i] = keepRows[i-1]
+			}
+		}
+	}
+	newPos := pos.gather(keepRows)
 	if m.Positions() == pruning.Renumber {
-		for r := range newPos {
-			newPos[r] = int64(r)
+		for i := range newPos.p {
+			newPos.p[i] = int64(i % n)
 		}
 		for _, c := range later {
 			c.NextPos = int64(n)

@@ -151,10 +151,10 @@ func inspectMerged(path string, d Dims, o ortx.Options) (io mergedIO, in, out []
 // stepMerged runs one step of the merged graph over x (s rows) with the
 // caches' past, writing the new cache into their other buffers (no copy),
 // and returns the last position's logits.
-func (g *gen) stepMerged(caches []*kvCache, x []float32, pos []int64, logits []float32) ([]float32, error) {
+func (g *gen) stepMerged(caches []*kvCache, x []float32, pos posIDs, logits []float32) ([]float32, error) {
 	m := g.m
 	d, io := m.d, m.io
-	s := len(pos)
+	s := pos.len()
 	past := caches[0].Len
 	vals := newValues()
 	defer vals.destroy()
@@ -168,7 +168,7 @@ func (g *gen) stepMerged(caches []*kvCache, x []float32, pos []int64, logits []f
 	}
 	ins = append(ins, vals.i64(g.mask(past+s), 1, int64(past+s)))
 	if io.hasPos {
-		ins = append(ins, vals.i64(pos, 1, int64(s)))
+		ins = append(ins, vals.i64(pos.p, pos.shape()...))
 	}
 	rows := s
 	if io.numLogits {

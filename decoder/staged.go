@@ -50,7 +50,10 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 	logits := make([]float32, d.Vocab)
 	cur := 0
 	copy(hid[cur], in.Embeds)
-	pos := slices.Clone(in.Positions)
+	pos, err := newPosIDs(in)
+	if err != nil {
+		return err
+	}
 	imageIdx := slices.Clone(in.ImageIdx)
 	g.start = time.Now()
 	prefill := true
@@ -59,10 +62,10 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			return fmt.Errorf("decoder: %w", err)
 		}
 		for si, st := range set.stages {
-			s := len(pos)
+			s := pos.len()
 			c0 := caches[st.first]
 			if !prefill {
-				pos[0] = c0.NextPos
+				pos = single(pos.dims, c0.NextPos)
 			}
 			rows := []int64{0}
 			if prefill && st.hasAttn {
@@ -119,7 +122,6 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			return err
 		}
 		copy(hid[cur], e)
-		pos = pos[:1]
 	}
 }
 
@@ -138,9 +140,9 @@ func textRows(s int, imageIdx []int) []int64 {
 // boundary builds what an in-decoder method sees after the stage's last
 // layer: hidden states, the last token's attention row (and the other text
 // rows fetched with it), and that layer's post-RoPE keys from its cache.
-func (g *gen) boundary(st *stage, hidden, attn []float32, rows []int64, kc *kvCache, pos []int64, imageIdx []int) *pruning.Boundary {
+func (g *gen) boundary(st *stage, hidden, attn []float32, rows []int64, kc *kvCache, pos posIDs, imageIdx []int) *pruning.Boundary {
 	d := g.m.d
-	s := len(pos)
+	s := pos.len()
 	b := &pruning.Boundary{
 		Layer:     st.last,
 		Hidden:    pruning.Matrix{Rows: s, Cols: d.Hidden, Data: hidden},
@@ -194,9 +196,9 @@ func (g *gen) fillQueries(b *pruning.Boundary, attn []float32, rows []int64) err
 //
 // mask is the attention mask over the stage's past plus the new rows (nil:
 // every row present).
-func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos, rows, mask []int64, out, attn []float32) error {
+func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos posIDs, rows, mask []int64, out, attn []float32) error {
 	d := g.m.d
-	s := len(pos)
+	s := pos.len()
 	past := caches[st.first].Len
 	vals := newValues()
 	defer vals.destroy()
@@ -220,7 +222,7 @@ func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos, rows, mas
 			}
 			v = vals.i64(mask, 1, int64(past+s))
 		case decsplit.Position:
-			v = vals.i64(pos, 1, int64(s))
+			v = vals.i64(pos.p, pos.shape()...)
 		case decsplit.AttnRows:
 			v = vals.i64(rows, int64(len(rows)))
 		case "num_logits_to_keep":
