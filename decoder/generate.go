@@ -22,7 +22,7 @@ const (
 
 // Input is a prefill: the prompt's embeddings with visual tokens spliced in.
 type Input struct {
-	Embeds    []float32 // L × Hidden
+	Embeds []float32 // L × Hidden
 	// Positions are the L position ids, or for M-RoPE (PosDims 3) three
 	// rows of L (temporal, height, width; row-major), fed as [3, 1, L].
 	Positions []int64
