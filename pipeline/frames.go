@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/encoder"
@@ -88,6 +89,7 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	if len(frames) > 1 {
 		vis.GridH, vis.GridW = 0, 0 // several grids: no single token grid
 		vis.Frames = len(frames)    // for the temporal methods (pruning.Visual.Frames)
+		vis.FramePixels = p.framePixels(pxs)
 	}
 	rec.t.TilesEncoded = len(frames)
 	rec.mark(&rec.t.Encode)
@@ -195,4 +197,35 @@ func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px mo
 	rec.finish(!alone || p.starts.Load() != start)
 	res.Timings = rec.t
 	return res, nil
+}
+
+// framePixels describes the frames' pixel tensors for DTD's pixel mode, or
+// returns nil when their layout is not a known C×H×W (3 channels) with a
+// known token grid.
+func (p *Pipeline) framePixels(pxs [][]float32) *pruning.FramePixels {
+	n := len(pxs[0])
+	h, w := p.Spec.Preprocess.Height, p.Spec.Preprocess.Width
+	if h*w*3 != n {
+		s := int(math.Sqrt(float64(n / 3)))
+		if s*s*3 != n {
+			return nil
+		}
+		h, w = s, s
+	}
+	if p.Spec.GridH < 1 || p.Spec.GridW < 1 || p.Spec.GridH*p.Spec.GridW != p.Spec.TokensPerImage {
+		return nil
+	}
+	std := p.Spec.Preprocess.Std
+	scale := []float32{std[0], std[1], std[2]}
+	for _, s := range scale {
+		if !(s > 0) {
+			return nil
+		}
+	}
+	for _, px := range pxs {
+		if len(px) != n {
+			return nil
+		}
+	}
+	return &pruning.FramePixels{Data: pxs, C: 3, H: h, W: w, Scale: scale, GridH: p.Spec.GridH, GridW: p.Spec.GridW}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vlmrun/vlmrun/internal/ortx"
@@ -52,7 +53,7 @@ func TestTemporalMethodsOnFrames(t *testing.T) {
 		}
 		return res, len(frames)
 	}
-	keepAll := map[string]string{"dtd": "dtd:tau=1", "dycoke": "dycoke:k=0,order=spatial",
+	keepAll := map[string]string{"dtd": "dtd:tau=1", "dtd:input=pixel": "dtd:input=pixel,tau=0", "dycoke": "dycoke:k=0,order=spatial",
 		"fastvid": "fastvid", "prunevid": "prunevid:tau=1,ratio=1,order=spatial", "holitom": "holitom"}
 	for i := range 3 {
 		base, F := ask(i, pipeline.Request{})
@@ -67,7 +68,11 @@ func TestTemporalMethodsOnFrames(t *testing.T) {
 			}
 			for _, scope := range []string{"global", "frame"} {
 				req := pipeline.Request{}
-				if err := (pipeline.PruneSpec{Method: name + ":scope=" + scope, Keep: "0.25"}).Apply(&req); err != nil {
+				sep := ":"
+				if strings.Contains(name, ":") {
+					sep = ","
+				}
+				if err := (pipeline.PruneSpec{Method: name + sep + "scope=" + scope, Keep: "0.25"}).Apply(&req); err != nil {
 					t.Fatal(err)
 				}
 				res, _ := ask(i, req)

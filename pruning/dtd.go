@@ -1,6 +1,9 @@
 package pruning
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // DTD is TimeChat-Online's Differential Token Drop (arXiv 2504.17343,
 // yaolinli/TimeChat-Online eval/qwen2_5_vl/modeling_qwen2_5_vl_DTD.py,
@@ -25,15 +28,25 @@ import "fmt"
 // index wins). Scope "frame" bounds every frame by keep/F instead.
 // Tau = 1 (absolute) keeps every token; cosines are clamped to [−1, 1].
 //
-// Decided deviations: pixel mode (mean |Δpixel| over each 28×28 merged
-// patch) is not implemented — vlmrun's Visual carries no per-token pixels;
-// the reference keeps the original M-RoPE ids of kept tokens, vlmrun's
+// Input "pixel" is the reference's pixel mode: diff_i = mean over channels
+// and the token's pixels of |prev − cur| in [0, 1] pixel units
+// (Visual.FramePixels: the encoder's input, de-normalized by the std);
+// absolute mode drops iff diff < Tau (a higher pixel threshold drops more),
+// relative mode drops the int(n·Tau) smallest diffs. The reference compares
+// Qwen2.5-VL temporal groups of 2 raw frames (quirk: the last raw frame of
+// a group with the first of the previous group); vlmrun's frames are single
+// images, so consecutive frames are compared. The reference scripts give no
+// pixel threshold: vlmrun's default (Tau unset, NaN) is 0.1 for pixels,
+// 0.5 for features.
+//
+// Decided deviations: the reference keeps the original M-RoPE ids of kept tokens, vlmrun's
 // pre-decoder splice renumbers them (as for every pre-decoder method). A
 // single image (Frames ≤ 1) is one first frame: kept whole (then capped).
 type DTD struct {
-	Tau   float64
-	Mode  string // "absolute" (default) or "relative"
-	Scope string // "global" (default) or "frame"
+	Tau   float64 // NaN: 0.5 (feature) or 0.1 (pixel)
+	Mode  string  // "absolute" (default) or "relative"
+	Input string  // "feature" (default) or "pixel"
+	Scope string  // "global" (default) or "frame"
 }
 
 // Name implements PreDecoder.
@@ -48,22 +61,41 @@ func (m DTD) Apply(v *Visual, keep int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if m.Mode == "relative" && !(m.Tau >= 0 && m.Tau <= 1) {
-		return Result{}, fmt.Errorf("pruning: dtd: relative tau %v: want a fraction in [0, 1]: %w", m.Tau, ErrBadValue)
+	tau := m.Tau
+	if math.IsNaN(tau) {
+		tau = 0.5
+		if m.Input == "pixel" {
+			tau = 0.1
+		}
 	}
-	sims := DTDSimilarities(v.Features, F, n)
+	if m.Mode == "relative" && !(tau >= 0 && tau <= 1) {
+		return Result{}, fmt.Errorf("pruning: dtd: relative tau %v: want a fraction in [0, 1]: %w", tau, ErrBadValue)
+	}
+	// sims: the reference's "similarity" per token of frames 1..F−1, higher =
+	// more redundant: the cosine (feature) or minus the pixel difference
+	var sims []float64
+	thr := tau
+	if m.Input == "pixel" {
+		d, err := pixelDiffs("dtd", v.FramePixels, F, n)
+		if err != nil {
+			return Result{}, err
+		}
+		sims, thr = negate(d), -tau // diff < τ  ⇔  −diff > −τ
+	} else {
+		sims = DTDSimilarities(v.Features, F, n)
+	}
 	var outs []tout
 	for f := range F {
 		drop := make([]bool, n)
 		if f > 0 {
 			s := sims[(f-1)*n : f*n]
 			if m.Mode == "relative" {
-				for _, i := range orderDesc(s)[:int(float64(n)*m.Tau)] {
+				for _, i := range orderDesc(s)[:int(float64(n)*tau)] {
 					drop[i] = true
 				}
 			} else {
 				for i, x := range s {
-					drop[i] = x > m.Tau
+					drop[i] = x > thr
 				}
 			}
 		}
@@ -71,7 +103,7 @@ func (m DTD) Apply(v *Visual, keep int) (Result, error) {
 			if drop[i] {
 				continue
 			}
-			prio := 2.0 // first frame: kept before any compared token
+			prio := math.Inf(1) // first frame: kept before any compared token
 			if f > 0 {
 				prio = -sims[(f-1)*n+i]
 			}

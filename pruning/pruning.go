@@ -129,6 +129,9 @@ type Visual struct {
 	// (dtd, dycoke, fastvid, prunevid, holitom) read it; a budget given to
 	// any method counts the tokens of all frames together.
 	Frames int
+	// FramePixels, when the runner provides it, holds every frame's input
+	// pixels (DTD's pixel mode reads it). Nil otherwise.
+	FramePixels *FramePixels
 
 	// Views is the number of encoder images the N tokens come from, N/Views
 	// tokens each, in the encoder's order: for a split image the tiles row

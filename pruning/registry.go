@@ -2,6 +2,7 @@ package pruning
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -163,13 +164,18 @@ var registry = []entry{
 	// Temporal (video / frame-sequence) methods: Visual.Frames frames; see temporal.go.
 	{Info{Name: "dtd", DefaultKeep: "1.0", Count: "content-adaptive (sim > tau dropped), then at most keep (global, or keep/F per frame)",
 		Params: []Param{
-			p("tau", "0.5", "absolute: drop a token whose cosine to the same position of the previous frame is > tau; relative: fraction dropped per frame"),
+			p("tau", "auto", "absolute: drop a token whose cosine to the same position of the previous frame is > tau (pixel: whose mean |Δpixel| is < tau); relative: fraction dropped per frame; auto: 0.5 (feature), 0.1 (pixel)"),
 			p("mode", "absolute", "absolute (reference default) or relative"),
+			p("input", "feature", "feature: the projected tokens; pixel: the encoder's input pixels of each token"),
 			p("scope", "global", "budget over all frames (global) or keep/F per frame (frame)")},
-		Doc: "first frame whole, later tokens dropped when unchanged from the previous frame (TimeChat-Online DTD, feature mode)"},
+		Doc: "first frame whole, later tokens dropped when unchanged from the previous frame (TimeChat-Online DTD)"},
 		func(a *args) any {
-			return DTD{Tau: a.float("tau", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 }),
-				Mode: a.enum("mode", "absolute", "relative"), Scope: a.enum("scope", "global", "frame")}
+			tau := math.NaN()
+			if a.vals["tau"] != "auto" {
+				tau = a.float("tau", "auto or a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 })
+			}
+			return DTD{Tau: tau, Mode: a.enum("mode", "absolute", "relative"), Input: a.enum("input", "feature", "pixel"),
+				Scope: a.enum("scope", "global", "frame")}
 		}},
 	{Info{Name: "dycoke", DefaultKeep: "1.0", Count: "pruned frames keep int((1−k)·n) (F=32, n=196: 3,098 of 6,272), then at most keep",
 		Params: []Param{

@@ -280,3 +280,59 @@ func (a *args) seed() string {
 	a.uint64v("seed")
 	return a.vals["seed"]
 }
+
+// FramePixels are the vision encoder's input pixels of each frame, with what
+// is needed to compare them per visual token.
+type FramePixels struct {
+	// Data[f] is frame f's normalized pixel tensor, C × H × W (what the
+	// vision encoder read).
+	Data    [][]float32
+	C, H, W int
+	// Scale[c] turns a difference of normalized values of channel c into a
+	// difference of [0, 1] pixel values (the normalization's std).
+	Scale []float32
+	// GridH × GridW is a frame's token grid: token (r, c) covers pixel rows
+	// [r·H/GridH, (r+1)·H/GridH) and columns [c·W/GridW, (c+1)·W/GridW).
+	GridH, GridW int
+}
+
+// pixelDiffs returns, for frames 1..F−1, each token's mean absolute [0, 1]
+// pixel difference to the same token of the previous frame, over channels
+// and the token's pixels ((F−1)·n values).
+func pixelDiffs(name string, fp *FramePixels, F, n int) ([]float64, error) {
+	if fp == nil {
+		return nil, fmt.Errorf("pruning: %s: pixel mode needs the frames' pixels, which the runner does not provide: %w", name, ErrMissingInput)
+	}
+	C, H, W, gh, gw := fp.C, fp.H, fp.W, fp.GridH, fp.GridW
+	if len(fp.Data) != F || C < 1 || len(fp.Scale) != C || gh < 1 || gw < 1 || gh*gw != n || gh > H || gw > W {
+		return nil, fmt.Errorf("pruning: %s: frame pixels (%d frames, %d×%d×%d, token grid %d×%d) do not match %d frames of %d tokens: %w",
+			name, len(fp.Data), C, H, W, gh, gw, F, n, ErrBadInput)
+	}
+	for _, d := range fp.Data {
+		if len(d) != C*H*W || !allFinite(d) {
+			return nil, fmt.Errorf("pruning: %s: a frame's pixels are not %d finite values: %w", name, C*H*W, ErrBadInput)
+		}
+	}
+	out := make([]float64, 0, (F-1)*n)
+	for f := 1; f < F; f++ {
+		a, b := fp.Data[f-1], fp.Data[f]
+		for r := range gh {
+			y0, y1 := r*H/gh, (r+1)*H/gh
+			for c := range gw {
+				x0, x1 := c*W/gw, (c+1)*W/gw
+				s := 0.0
+				for ch := range C {
+					sc := float64(fp.Scale[ch])
+					for y := y0; y < y1; y++ {
+						o := ch*H*W + y*W
+						for x := x0; x < x1; x++ {
+							s += math.Abs(float64(a[o+x])-float64(b[o+x])) * sc
+						}
+					}
+				}
+				out = append(out, s/float64(C*(y1-y0)*(x1-x0)))
+			}
+		}
+	}
+	return out, nil
+}

@@ -46,6 +46,43 @@ func TestDTDVector(t *testing.T) {
 	}
 }
 
+// Hand-checked pixel mode: 3 frames of 2×2 one-pixel tokens (one channel).
+func TestDTDPixels(t *testing.T) {
+	fp := &FramePixels{Data: [][]float32{{0, 0, 0, 0}, {.05, .5, 0, .2}, {.05, .5, .3, .2}}, C: 1, H: 2, W: 2,
+		Scale: []float32{1}, GridH: 2, GridW: 2}
+	v := &Visual{Features: testVisual(1, 12, 3, "rand").Features, Frames: 3, FramePixels: fp}
+	m := DTD{Tau: math.NaN(), Input: "pixel"} // τ = 0.1: drop iff diff < 0.1
+	r, err := m.Apply(v, 12)
+	if err != nil || !slices.Equal(r.Source, []int{0, 1, 2, 3, 5, 7, 10}) {
+		t.Fatalf("pixel dtd = %v, %v", r.Source, err)
+	}
+	fp.Scale = []float32{2} // a std of 2: the [0, 1] differences double, 0.05 → 0.1 is kept
+	if r, _ := m.Apply(v, 12); !slices.Equal(r.Source, []int{0, 1, 2, 3, 4, 5, 7, 10}) {
+		t.Errorf("scaled = %v", r.Source)
+	}
+	// relative τ = 0.5: each later frame drops its 2 smallest diffs (ties: lowest index)
+	fp.Scale = []float32{1}
+	if r, _ := (DTD{Tau: 0.5, Mode: "relative", Input: "pixel"}).Apply(v, 12); !slices.Equal(r.Source, []int{0, 1, 2, 3, 5, 7, 10, 11}) {
+		t.Errorf("relative = %v", r.Source)
+	}
+	// a token's difference is the mean over its pixels and channels
+	big := &FramePixels{Data: [][]float32{make([]float32, 2*4*4), make([]float32, 2*4*4)}, C: 2, H: 4, W: 4,
+		Scale: []float32{1, 1}, GridH: 2, GridW: 2}
+	big.Data[1][0], big.Data[1][16+5] = 0.8, 0.4 // token 0: channel 0 pixel (0,0), channel 1 pixel (1,1)
+	d, err := pixelDiffs("dtd", big, 2, 4)
+	if err != nil || !near(d[0], 1.2/8, 1e-7) || d[1] != 0 || d[3] != 0 {
+		t.Errorf("diffs %v %v", d, err)
+	}
+	v.FramePixels = nil
+	if _, err := m.Apply(v, 12); !errors.Is(err, ErrMissingInput) {
+		t.Errorf("no pixels: %v", err)
+	}
+	v.FramePixels = &FramePixels{Data: fp.Data[:2], C: 1, H: 2, W: 2, Scale: []float32{1}, GridH: 2, GridW: 2}
+	if _, err := m.Apply(v, 12); !errors.Is(err, ErrBadInput) {
+		t.Errorf("2 frames of pixels for 3: %v", err)
+	}
+}
+
 // Reference vector (§2 f): 5 frames × 4 tokens, k = 0.5 (keep 2).
 func TestDyCokeVector(t *testing.T) {
 	v := &Visual{Features: angles(0, 40, 80, 120, 5, 90, 80, 150, 30, 40, 100, 120, 30, 60, 100, 170, 7, 7, 7, 7), Frames: 5}
@@ -183,7 +220,7 @@ func TestPruneVidVectors(t *testing.T) {
 	}
 }
 
-var temporalSpecs = []string{"dtd", "dtd:mode=relative,tau=0.3", "dtd:scope=frame", "dycoke", "dycoke:odd=drop,order=spatial",
+var temporalSpecs = []string{"dtd", "dtd:mode=relative,tau=0.3", "dtd:scope=frame", "dtd:tau=0.9", "dycoke", "dycoke:odd=drop,order=spatial",
 	"dycoke:scope=frame", "fastvid", "fastvid:seed=3,scope=frame", "prunevid", "prunevid:order=spatial,seed=1",
 	"prunevid:scope=frame", "holitom", "holitom:d=0.5,seed=2", "holitom:scope=frame,tau=0.65"}
 

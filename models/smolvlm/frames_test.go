@@ -77,7 +77,7 @@ func TestFramesEqualTransformersJS(t *testing.T) {
 		t.Errorf("%d visual tokens, want 3 frames × 16", res.Visual.Before)
 	}
 	// a temporal method runs on the frames; keeping everything changes nothing
-	for _, spec := range []string{"dtd:tau=1", "holitom"} {
+	for _, spec := range []string{"dtd:tau=1", "holitom", "dtd:input=pixel,tau=0"} {
 		req := pipeline.Request{Prompt: prompt, MaxNewTokens: 12}
 		if err := (pipeline.PruneSpec{Method: spec, Keep: "1.0"}).Apply(&req); err != nil {
 			t.Fatal(err)
@@ -89,6 +89,22 @@ func TestFramesEqualTransformersJS(t *testing.T) {
 		r, err := p.CaptionFrames(context.Background(), frames, req, nil)
 		if err != nil || !slices.Equal(r.GeneratedIDs, res.GeneratedIDs) {
 			t.Errorf("%s keep 1.0: %v %v", spec, r, err)
+		}
+	}
+	// pixel mode reads the frames' pixels: these three differ everywhere
+	// (every token changes by more than 0.01), a 0.5 threshold drops much
+	for tau, want := range map[string]func(int) bool{"0.01": func(k int) bool { return k == 48 }, "0.5": func(k int) bool { return k < 48 && k >= 16 }} {
+		req := pipeline.Request{Prompt: prompt, MaxNewTokens: 2}
+		if err := (pipeline.PruneSpec{Method: "dtd:input=pixel,tau=" + tau, Keep: "1.0"}).Apply(&req); err != nil {
+			t.Fatal(err)
+		}
+		for i := range frames {
+			data, _ := os.ReadFile(paths[i])
+			frames[i].R = bytes.NewReader(data)
+		}
+		r, err := p.CaptionFrames(context.Background(), frames, req, nil)
+		if err != nil || !want(r.Visual.AfterPre) {
+			t.Errorf("dtd pixel tau %s: %v tokens, %v", tau, r.Visual.AfterPre, err)
 		}
 	}
 }
