@@ -18,8 +18,9 @@ import (
 
 // Record is one line of the JSONL output: a caption, or an error.
 type Record struct {
-	Path    string  `json:"path"`
-	Caption *string `json:"caption,omitempty"`
+	SchemaVersion int     `json:"schema_version"` // pipeline.SchemaVersion
+	Path          string  `json:"path"`
+	Caption       *string `json:"caption,omitempty"`
 	// FinishReason is "stop" or "length" (cut at --max-new-tokens), as in
 	// caption --json.
 	FinishReason string             `json:"finish_reason,omitempty"`

@@ -135,7 +135,7 @@ feed:
 
 // captionFile captions one file. ok is false when ctx ended the caption.
 func captionFile(ctx context.Context, m Captioner, path string, req pipeline.Request) (Record, bool) {
-	rec := Record{Path: path}
+	rec := Record{SchemaVersion: pipeline.SchemaVersion, Path: path}
 	f, err := os.Open(path)
 	if err != nil {
 		rec.Error = fmt.Sprintf("encoder: %v", err)

@@ -145,6 +145,13 @@ type Request struct {
 	EncoderBatch int
 }
 
+// SchemaVersion is the version of vlmrun's JSON output objects (Result,
+// VisualCount, Timings, encoder.ImageInfo) as caption --json, --jsonl
+// lines and serve's "vlmrun" object carry them, in their "schema_version"
+// key. It changes when a key is renamed or removed or its meaning changes
+// (2: issue 20 made the image keys snake_case and added finish_reason).
+const SchemaVersion = 2
+
 // Finish reasons (Result.FinishReason).
 const (
 	FinishStop   = "stop"

@@ -95,12 +95,13 @@ type chatChunk struct {
 
 // report is the response's "vlmrun" object: what the runner measured.
 type report struct {
-	Timings      pipeline.Timings     `json:"timings"`
-	QueueMs      float64              `json:"queue_ms"`
-	VisualTokens pipeline.VisualCount `json:"visual_tokens"`
-	Image        encoder.ImageInfo    `json:"image"`
-	Prune        string               `json:"prune"`
-	Keep         string               `json:"keep,omitempty"`
+	SchemaVersion int                  `json:"schema_version"` // pipeline.SchemaVersion
+	Timings       pipeline.Timings     `json:"timings"`
+	QueueMs       float64              `json:"queue_ms"`
+	VisualTokens  pipeline.VisualCount `json:"visual_tokens"`
+	Image         encoder.ImageInfo    `json:"image"`
+	Prune         string               `json:"prune"`
+	Keep          string               `json:"keep,omitempty"`
 }
 
 // apiError is an error response in OpenAI's shape:

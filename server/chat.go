@@ -130,7 +130,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	out.tokens = len(res.GeneratedIDs)
 	s.met.captioned(res, queueMs)
-	rep := &report{Timings: res.Timings, QueueMs: queueMs, VisualTokens: res.Visual, Image: res.Image,
+	rep := &report{SchemaVersion: pipeline.SchemaVersion, Timings: res.Timings, QueueMs: queueMs, VisualTokens: res.Visual, Image: res.Image,
 		Prune: pruneDesc[0], Keep: pruneDesc[1]}
 	finish := "length"
 	if c.stopped || (len(res.GeneratedIDs) > 0 && slices.Contains(s.spec.EOS, res.GeneratedIDs[len(res.GeneratedIDs)-1])) {

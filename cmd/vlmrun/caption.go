@@ -15,7 +15,8 @@ import (
 
 // captionRecord is the --json output for one image.
 type captionRecord struct {
-	Path string `json:"path"`
+	SchemaVersion int    `json:"schema_version"` // pipeline.SchemaVersion
+	Path          string `json:"path"`
 	*pipeline.Result
 	Error string `json:"error,omitempty"`
 }
@@ -78,12 +79,12 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			status = 1
 			fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
 			if *asJSON {
-				enc.Encode(captionRecord{Path: path, Error: err.Error()})
+				enc.Encode(captionRecord{SchemaVersion: pipeline.SchemaVersion, Path: path, Error: err.Error()})
 			}
 			continue
 		}
 		if *asJSON {
-			if err := enc.Encode(captionRecord{Path: path, Result: res}); err != nil {
+			if err := enc.Encode(captionRecord{SchemaVersion: pipeline.SchemaVersion, Path: path, Result: res}); err != nil {
 				fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
 				return 1
 			}

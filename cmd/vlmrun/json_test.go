@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/pipeline"
 )
 
 // keys returns the sorted keys of a JSON object, and of its nested objects
@@ -27,7 +28,7 @@ func keys(t *testing.T, obj map[string]any, prefix string) []string {
 	return out
 }
 
-// caption --json has finish_reason: "length" when the caption was cut at
+// caption --json has schema_version and finish_reason: "length" when the caption was cut at
 // --max-new-tokens, "stop" when the model ended it; --jsonl lines carry the
 // same finish_reason and image object; every key is snake_case.
 func TestCaptionJSONSchema(t *testing.T) {
@@ -44,6 +45,9 @@ func TestCaptionJSONSchema(t *testing.T) {
 	_, full, _ := runCLI(t, nil, "caption", "--json", img)
 	_, cut, _ := runCLI(t, nil, "caption", "--json", "--max-new-tokens", "3", img)
 	f, c := decode(full), decode(cut)
+	if f["schema_version"] != float64(pipeline.SchemaVersion) {
+		t.Errorf("--json schema_version %v, want %d", f["schema_version"], pipeline.SchemaVersion)
+	}
 	if f["finish_reason"] != "stop" || c["finish_reason"] != "length" {
 		t.Errorf("finish_reason %v (full), %v (cut at 3 tokens); want stop, length", f["finish_reason"], c["finish_reason"])
 	}
@@ -64,7 +68,7 @@ func TestCaptionJSONSchema(t *testing.T) {
 	sc := bufio.NewScanner(fh)
 	sc.Scan()
 	line := decode(sc.Text())
-	if line["finish_reason"] != "stop" || line["caption"] != f["caption"] {
+	if line["finish_reason"] != "stop" || line["caption"] != f["caption"] || line["schema_version"] != f["schema_version"] {
 		t.Errorf("--jsonl line %v, want the --json caption and finish_reason", line)
 	}
 	img1, _ := json.Marshal(f["image"])
