@@ -25,41 +25,45 @@ def render_frames(rng, frames, bgs, res):
     """frames: list of object lists (one per image), bgs: background per image.
 
     Returns pixels (N,3,R,R) float 0-255 and per-object coverage of each patch token
-    (N,K,64), K = MAX_OBJECTS, rows in each frame's object order."""
+    (N,K,64), K = MAX_OBJECTS, rows in each frame's object order. Pixel-centre masks;
+    each object is rasterised only inside its bounding box."""
     b = len(frames)
     K = MAX_OBJECTS
-    cx = torch.zeros(b, K)
-    cy = torch.zeros(b, K)
-    hh = torch.ones(b, K)
-    sidx = torch.zeros(b, K, dtype=torch.int64)
-    valid = torch.zeros(b, K, dtype=torch.bool)
-    rgb = torch.zeros(b, K, 3)
     cell = res / CELLS_PER_SIDE
+    img = torch.tensor(bgs, dtype=torch.float32).view(b, 3, 1, 1).expand(b, 3, res, res).clone()
+    m = torch.zeros(b, K, res, res, dtype=torch.bool)
     for i, objs in enumerate(frames):
         for k, o in enumerate(objs):
             r, c = divmod(o["cell"], CELLS_PER_SIDE)
-            cx[i, k] = (c + o["fx"]) * cell
-            cy[i, k] = (r + o["fy"]) * cell
-            hh[i, k] = o["half"] * cell
-            sidx[i, k] = SHAPES.index(o["shape"])
-            valid[i, k] = True
-            rgb[i, k] = torch.tensor(o["rgb"], dtype=torch.float32)
-    coords = torch.arange(res, dtype=torch.float32) + 0.5
-    X = coords.view(1, 1, 1, res)
-    Y = coords.view(1, 1, res, 1)
-    dx = X - cx[..., None, None]
-    dy = Y - cy[..., None, None]
-    m = shape_mask(sidx, dx.expand(b, K, res, res), dy.expand(b, K, res, res),
-                   hh[..., None, None]) & valid[..., None, None]
-    img = torch.tensor(bgs, dtype=torch.float32).view(b, 3, 1, 1).expand(b, 3, res, res).clone()
-    for k in range(K):
-        mk = m[:, k:k + 1]
-        img = torch.where(mk, rgb[:, k].view(b, 3, 1, 1), img)
+            cx = (c + o["fx"]) * cell
+            cy = (r + o["fy"]) * cell
+            h = o["half"] * cell
+            x0, x1 = max(0, int(np.floor(cx - h)) - 1), min(res, int(np.ceil(cx + h)) + 1)
+            y0, y1 = max(0, int(np.floor(cy - h)) - 1), min(res, int(np.ceil(cy + h)) + 1)
+            dx = (torch.arange(x0, x1, dtype=torch.float32) + 0.5 - cx).view(1, -1)
+            dy = (torch.arange(y0, y1, dtype=torch.float32) + 0.5 - cy).view(-1, 1)
+            mk = shape_mask1(SHAPES.index(o["shape"]), dx, dy, h)
+            m[i, k, y0:y1, x0:x1] = mk
+            col = torch.tensor(o["rgb"], dtype=torch.float32).view(3, 1, 1)
+            win = img[i, :, y0:y1, x0:x1]
+            img[i, :, y0:y1, x0:x1] = torch.where(mk[None], col, win)
     noise_std = float(rng.uniform(1.0, 6.0))
     g = torch.Generator().manual_seed(int(rng.integers(1 << 62)))
     img = img + torch.randn(img.shape, generator=g) * noise_std
     cov = F.adaptive_avg_pool2d(m.float(), GRID).view(b, K, GRID * GRID)
     return img.clamp(0, 255), cov
+
+
+def shape_mask1(shape, dx, dy, h):
+    """Mask of one shape (index into SHAPES) on offsets dx (1,W), dy (H,1)."""
+    if shape == 0:
+        return dx * dx + dy * dy <= h * h
+    if shape == 1:
+        return (dx.abs() <= h) & (dy.abs() <= h)
+    if shape == 2:
+        return (dy >= -h) & (dy <= h) & (dx.abs() <= (dy + h) / 2)
+    t = h / 3
+    return ((dx.abs() <= h) & (dy.abs() <= t)) | ((dy.abs() <= h) & (dx.abs() <= t))
 
 
 def to_model_input(img, rng):

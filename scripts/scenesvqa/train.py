@@ -2,7 +2,7 @@
 
 Usage: /usr/bin/python3 scripts/scenesvqa/train.py --minutes 55 --seed 1 --out build/scenesvqa/ckpt.pt
 
-Each step: 12 single-image scenes x 8 questions and 8 frame sequences (2-4 frames, the
+Each step: 8 single-image scenes x 8 questions and 6 frame sequences (2-4 frames, the
 same count for the whole step) x 6 questions; the questions of a sample share one decoder
 row (one visual prefix, one visual-token dropout draw) and are masked from each other, so
 each is answered as its own prompt. The data stream is fixed by --seed (step s draws from
@@ -30,8 +30,8 @@ from common import (BOS, EOS, IMAGE, PAD, FRAME0, N_IMAGE, SINGLE_TYPES, SEQ_TYP
 from model import SceneVQA, Cfg
 from render_torch import render_frames, to_model_input, token_labels
 
-N_SINGLE, Q_SINGLE = 12, 8
-N_SEQ, Q_SEQ = 8, 6
+N_SINGLE, Q_SINGLE = 8, 8
+N_SEQ, Q_SEQ = 6, 6
 
 
 def keep_set(rng, nf, allcov, relcov, train=True):
@@ -159,7 +159,7 @@ def make_step_data(seed, step, train=True, n_single=N_SINGLE, n_seq=N_SEQ):
         bg = sample_background(rng)
         frames += fr
         bgs += [bg] * len(fr)
-    res = int(rng.choice([96, 96, 144, 192])) if train else 96
+    res = int(rng.choice([96, 144])) if train else 96
     img, cov = render_frames(rng, frames, bgs, res)
     px = to_model_input(img, rng)
     r1 = make_rows(rng, samples, cov, base[:n_single], train)
