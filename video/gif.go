@@ -136,7 +136,8 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 	times := Times(float64(cs)/100, o.FPS, o.MaxFrames)
 	want := make([]int, len(times)) // the frame shown at each time
 	for i, tt := range times {
-		want[i] = sort.Search(len(starts), func(j int) bool { return starts[j] > tt }) - 1
+		// 1e-9: i·duration/n may round just below a frame's start time
+		want[i] = sort.Search(len(starts), func(j int) bool { return starts[j] > tt+1e-9 }) - 1
 	}
 	bounds := image.Rect(0, 0, g.Config.Width, g.Config.Height)
 	cur := image.NewRGBA(bounds)

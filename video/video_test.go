@@ -216,3 +216,48 @@ func TestFFmpeg(t *testing.T) {
 		t.Errorf("timeout: %v", err)
 	}
 }
+
+// A GIF frame that covers part of the screen is drawn over the previous
+// one (disposal none); DisposalBackground clears its rectangle afterwards.
+func TestGIFCompositing(t *testing.T) {
+	pal := color.Palette{color.RGBA{0, 0, 0, 255}, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 255, 0, 255}, color.Transparent}
+	full := image.NewPaletted(image.Rect(0, 0, 4, 4), pal)
+	for i := range full.Pix {
+		full.Pix[i] = 1 // red
+	}
+	part := image.NewPaletted(image.Rect(2, 2, 4, 4), pal)
+	for i := range part.Pix {
+		part.Pix[i] = 2 // green in the bottom-right quarter
+	}
+	last := image.NewPaletted(image.Rect(0, 0, 1, 1), pal)
+	last.Pix[0] = 3 // transparent: shows what is below
+	g := &gif.GIF{Image: []*image.Paletted{full, part, last}, Delay: []int{10, 10, 10},
+		Disposal: []byte{gif.DisposalNone, gif.DisposalBackground, gif.DisposalNone},
+		Config: image.Config{ColorModel: pal, Width: 4, Height: 4}}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "c.gif")
+	os.WriteFile(p, buf.Bytes(), 0o644)
+	fr, err := Extract(context.Background(), p, Options{FPS: 10})
+	if err != nil || len(fr) != 3 {
+		t.Fatalf("%d frames, %v", len(fr), err)
+	}
+	at := func(f Frame, x, y int) color.RGBA {
+		img, _ := png.Decode(bytes.NewReader(f.PNG))
+		return color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+	}
+	if c := at(fr[1], 0, 0); c.R != 255 || c.G != 0 {
+		t.Errorf("frame 1 outside the sub-rectangle: %v, want red", c)
+	}
+	if c := at(fr[1], 3, 3); c.G != 255 {
+		t.Errorf("frame 1 inside: %v, want green", c)
+	}
+	if c := at(fr[2], 3, 3); c.A != 0 {
+		t.Errorf("frame 2 after DisposalBackground: %v, want cleared", c)
+	}
+	if c := at(fr[2], 0, 0); c.R != 255 {
+		t.Errorf("frame 2 under a transparent pixel: %v, want red", c)
+	}
+}
