@@ -233,7 +233,7 @@ func TestGIFCompositing(t *testing.T) {
 	last.Pix[0] = 3 // transparent: shows what is below
 	g := &gif.GIF{Image: []*image.Paletted{full, part, last}, Delay: []int{10, 10, 10},
 		Disposal: []byte{gif.DisposalNone, gif.DisposalBackground, gif.DisposalNone},
-		Config: image.Config{ColorModel: pal, Width: 4, Height: 4}}
+		Config:   image.Config{ColorModel: pal, Width: 4, Height: 4}}
 	var buf bytes.Buffer
 	if err := gif.EncodeAll(&buf, g); err != nil {
 		t.Fatal(err)
