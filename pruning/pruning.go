@@ -30,7 +30,10 @@
 //     feature rows — random, stride, pool, fastervlm, fopru — check their
 //     shape but do not scan them for NaN.)
 //   - A pre-decoder method asked to keep all N tokens returns them unchanged
-//     (the adaptive budget, whose keep is only an upper bound, excepted).
+//     (the adaptive budget, whose keep is only an upper bound, excepted,
+//     and the content-adaptive temporal methods dtd, dycoke and prunevid,
+//     whose keep caps their own rule: their keep-all settings are
+//     documented in temporal.go).
 //
 // See ../shared/reference/pruning-methods.md for the sources of every rule.
 package pruning

@@ -17,6 +17,11 @@ import (
 // spans several frames counts for the first of them. When the method's own
 // rule leaves more, the lowest-priority outputs are dropped (each method
 // documents its priority); the order of the survivors is unchanged.
+//
+// keep = N: fastvid and holitom (whose budget is their retain ratio) return
+// every token unchanged; dtd, dycoke and prunevid (content-adaptive) apply
+// their rule, and keep everything with dtd:tau=1, dycoke:k=0,order=spatial
+// and prunevid:tau=1,ratio=1,order=spatial.
 
 // frameLayout returns the frame count F and the tokens per frame n.
 func frameLayout(name string, v *Visual) (f, n int, err error) {
