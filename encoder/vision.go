@@ -37,8 +37,12 @@ type Vision struct {
 	// otherwise (batch, 3, H, W). mask: the graph takes
 	// pixel_attention_mask (bool, pixel_values without the channel axis).
 	rank5, mask bool
-	half        map[string]bool    // float16 outputs
-	halfDims    map[string][]int64 // their declared shapes (-1: symbolic)
+	// grid names the patch-grid input of a graph that takes flattened
+	// patches (pixel_values of rank 2; Qwen2-VL's grid_thw, Qwen2.5-VL's
+	// image_grid_thw); "" for image graphs.
+	grid     string
+	half     map[string]bool    // float16 outputs
+	halfDims map[string][]int64 // their declared shapes (-1: symbolic)
 
 	// Float16 outputs are written into buffers allocated here: the
 	// onnxruntime_go wrapper cannot convert a float16 output that ORT
@@ -67,25 +71,35 @@ func OpenVision(g VisionGraph, o ortx.Options) (*Vision, error) {
 	if !ok {
 		return nil, fmt.Errorf("encoder: %w", ortx.Mismatch(g.Path, "input", g.Input, "is missing"))
 	}
+	patches := false
 	switch len(pv.Dimensions) {
+	case 2:
+		patches = true
 	case 4:
 	case 5:
 		v.rank5 = true
 	default:
 		return nil, fmt.Errorf("encoder: %w", ortx.Mismatch(g.Path, "input", g.Input,
-			fmt.Sprintf("has shape %v, want (batch, 3, H, W) or (batch, images, 3, H, W)", pv.Dimensions)))
+			fmt.Sprintf("has shape %v, want (batch, 3, H, W), (batch, images, 3, H, W) or (patches, dim)", pv.Dimensions)))
 	}
 	inPorts := []ortx.Port{ortx.Float(g.Input)}
 	for _, i := range ins {
-		switch i.Name {
-		case g.Input:
-		case "pixel_attention_mask":
+		switch {
+		case i.Name == g.Input:
+		case i.Name == "pixel_attention_mask" && !patches:
 			v.mask = true
 			inPorts = append(inPorts, ortx.Bool(i.Name))
+		case (i.Name == "grid_thw" || i.Name == "image_grid_thw") && patches && v.grid == "":
+			v.grid = i.Name
+			inPorts = append(inPorts, ortx.Int64(i.Name))
 		default:
 			return nil, fmt.Errorf("encoder: %w", ortx.Mismatch(g.Path, "input", i.Name,
-				"is not part of the vision contract ("+g.Input+", pixel_attention_mask)"))
+				"is not part of the vision contract ("+g.Input+", pixel_attention_mask; or patches with grid_thw / image_grid_thw)"))
 		}
+	}
+	if patches && v.grid == "" {
+		return nil, fmt.Errorf("encoder: %w", ortx.Mismatch(g.Path, "input", g.Input,
+			"takes patches (rank 2) but the graph has no grid_thw / image_grid_thw input"))
 	}
 	for _, n := range []string{g.Features, g.PreProj, g.CLSAttn, g.Keys} {
 		if n != "" {
@@ -421,6 +435,88 @@ func (v *Vision) EncodeBatch(pixels []float32, n int) (*pruning.Visual, error) {
 	}{{v.g.PreProj, vis.PreProj.Rows}, {v.g.Keys, vis.Keys.Rows}, {v.g.CLSAttn, len(vis.CLSAttn)}} {
 		if chk.name != "" && chk.rows != nr {
 			return nil, fmt.Errorf("encoder: output %s has %d rows, features have %d", chk.name, chk.rows, nr)
+		}
+	}
+	return vis, nil
+}
+
+// Patches reports whether the graph takes flattened patches with their
+// grid (EncodePatches) rather than images.
+func (v *Vision) Patches() bool { return v.grid != "" }
+
+// EncodePatches runs a graph that takes flattened patches (pixel_values
+// [patches, dim], float32) and their grids (int64 [images, 3]: t, h, w per
+// image), as Qwen2-VL's vision encoder, and returns its features (N, D),
+// one row per merged patch (m×m patches each). For one image of one frame
+// the token grid is (h/m)×(w/m), m found from the feature count.
+func (v *Vision) EncodePatches(patches []float32, dim int, grids [][3]int) (*pruning.Visual, error) {
+	if v.grid == "" {
+		return nil, fmt.Errorf("encoder: the vision graph takes images, not patches")
+	}
+	n := 0
+	g := make([]int64, 0, 3*len(grids))
+	for _, t := range grids {
+		n += t[0] * t[1] * t[2]
+		g = append(g, int64(t[0]), int64(t[1]), int64(t[2]))
+	}
+	if dim <= 0 || len(grids) == 0 || n <= 0 || len(patches) != n*dim {
+		return nil, fmt.Errorf("encoder: %d patch values for grids %v of %d values per patch", len(patches), grids, dim)
+	}
+	in, err := ortx.Tensor(patches, int64(n), int64(dim))
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	defer in.Destroy()
+	gt, err := ortx.Tensor(g, int64(len(grids)), 3)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	defer gt.Destroy()
+	ins := []ort.Value{in, gt}
+	outs := make([]ort.Value, len(v.outs))
+	defer destroyAll(outs)
+	tokens := n / 4 // float16 buffers: a first guess (2×2 merge), corrected by learnHalf
+	if err := v.allocHalf(outs, tokens); err != nil {
+		return nil, err
+	}
+	err = v.sess.Run(ins, outs)
+	for try := 0; err != nil && len(v.half) > 0 && try < len(v.half) && v.learnHalf(outs, tokens, err); try++ {
+		destroyAll(outs)
+		if err := v.allocHalf(outs, tokens); err != nil {
+			return nil, err
+		}
+		err = v.sess.Run(ins, outs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	if len(v.half) > 0 {
+		v.rememberHalf(outs, tokens)
+	}
+	vis := &pruning.Visual{}
+	for i, name := range v.outs {
+		if name != v.g.Features {
+			continue
+		}
+		data, sh, err := ortx.Floats(outs[i], name, v.half[name])
+		if err != nil {
+			return nil, fmt.Errorf("encoder: %w", err)
+		}
+		switch {
+		case len(sh) == 2:
+			vis.Features = pruning.Matrix{Rows: int(sh[0]), Cols: int(sh[1]), Data: data}
+		case len(sh) == 3 && sh[0] == 1:
+			vis.Features = pruning.Matrix{Rows: int(sh[1]), Cols: int(sh[2]), Data: data}
+		default:
+			return nil, fmt.Errorf("encoder: output %s has shape %v, want (N, D)", name, sh)
+		}
+	}
+	if t := grids[0]; len(grids) == 1 && t[0] == 1 {
+		for m := 1; m <= 8; m++ {
+			if t[1]%m == 0 && t[2]%m == 0 && (t[1]/m)*(t[2]/m) == vis.Features.Rows {
+				vis.GridH, vis.GridW = t[1]/m, t[2]/m
+				break
+			}
 		}
 	}
 	return vis, nil

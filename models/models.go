@@ -57,6 +57,12 @@ type Pixels struct {
 	Images     int
 	Rows, Cols int
 	Skip       []bool
+	// Grids, when not nil, says that Data holds flattened patches for a
+	// vision graph that takes them with their (t, h, w) patch grid, one
+	// per image (Qwen2-VL's pixel_values [patches, C·T·P·P] and grid_thw):
+	// Data has sum(t·h·w) rows of PatchDim values.
+	Grids    [][3]int
+	PatchDim int
 }
 
 // ImageOptions bound the visual tokens a tiling family makes from one
@@ -149,6 +155,13 @@ type Spec struct {
 	// BuildImagePrompt, when set, replaces BuildPrompt: it builds the prompt
 	// for a preprocessed image whose tiles gave nVisual visual tokens.
 	BuildImagePrompt func(user string, px Pixels, nVisual int) (Prompt, error)
+
+	// Positions, when set, gives the decoder's position ids for a prompt
+	// and its preprocessed image instead of 0..L−1: dims rows of
+	// len(pr.IDs) ids, row-major (3 for M-RoPE: temporal, height, width),
+	// and the position of the first generated token (every row). Visual
+	// tokens kept by pruning keep their ids.
+	Positions func(pr Prompt, px Pixels) (pos []int64, dims int, next int64, err error)
 }
 
 var (

@@ -242,7 +242,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	rec.mark(&rec.t.TilePrune)
 	// 3. vision graph
-	vis, err := p.vision.EncodeChunks(px.Data, px.Images, req.EncoderBatch)
+	vis, err := p.encode(px, req.EncoderBatch)
 	if err != nil {
 		return nil, fmt.Errorf("%w (image %s)", err, name)
 	}
@@ -280,6 +280,9 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	// 5. splice and generate
 	in := splice(p.Spec.Text.Hidden, prompt, embeds, sel)
 	in.TotalVisual = n
+	if err := p.positions(&in, prompt, px, sel); err != nil {
+		return nil, err
+	}
 	maxNew := req.MaxNewTokens
 	if maxNew <= 0 {
 		maxNew = p.Spec.MaxNewTokens
@@ -400,6 +403,72 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 		seen[s] = true
 	}
 	return res, nil
+}
+
+// encode runs the vision graph on the preprocessed image: images or tiles
+// (in calls of at most batch), or the flattened patches and grids of a
+// family whose graph takes them (models.Pixels.Grids, Qwen2-VL).
+func (p *Pipeline) encode(px models.Pixels, batch int) (*pruning.Visual, error) {
+	if px.Grids == nil {
+		return p.vision.EncodeChunks(px.Data, px.Images, batch)
+	}
+	return p.vision.EncodePatches(px.Data, px.PatchDim, px.Grids)
+}
+
+// positions gives in the family's position ids (models.Spec.Positions,
+// e.g. Qwen2-VL's three M-RoPE rows) when it has its own: every kept token
+// keeps the ids of the prompt slot it came from (a kept visual token those
+// of its source token, whatever the method's position policy), and
+// generation continues from the unpruned prompt's next position.
+func (p *Pipeline) positions(in *decoder.Input, prompt models.Prompt, px models.Pixels, sel pruning.Result) error {
+	if p.Spec.Positions == nil {
+		return nil
+	}
+	full, dims, next, err := p.Spec.Positions(prompt, px)
+	if err != nil {
+		return err
+	}
+	L := len(prompt.IDs)
+	if dims < 1 || len(full) != dims*L {
+		return fmt.Errorf("pipeline: %s gave %d position ids in %d rows for %d tokens", p.Spec.Family, len(full), dims, L)
+	}
+	// origin[k]: the prompt index whose ids element k of the spliced
+	// sequence keeps (splice's slot order).
+	from := make(map[int]int, len(sel.Source))
+	inOrder := sel.Positions == pruning.KeepOriginal || sel.Ascending()
+	for row, src := range sel.Source {
+		slot, orig := prompt.ImagePos[row], prompt.ImagePos[row]
+		if inOrder {
+			slot = prompt.ImagePos[src]
+		}
+		if src >= 0 {
+			orig = prompt.ImagePos[src]
+		}
+		from[slot] = orig
+	}
+	isImg := make(map[int]bool, len(prompt.ImagePos))
+	for _, j := range prompt.ImagePos {
+		isImg[j] = true
+	}
+	origin := make([]int, 0, len(in.Positions))
+	for i := 0; i < L; i++ {
+		if !isImg[i] {
+			origin = append(origin, i)
+		} else if o, ok := from[i]; ok {
+			origin = append(origin, o)
+		}
+	}
+	if len(origin) != len(in.Positions) {
+		return fmt.Errorf("pipeline: %d spliced tokens, %d position origins", len(in.Positions), len(origin))
+	}
+	pos := make([]int64, 0, dims*len(origin))
+	for d := 0; d < dims; d++ {
+		for _, o := range origin {
+			pos = append(pos, full[d*L+o])
+		}
+	}
+	in.Positions, in.PosDims, in.NextPos = pos, dims, next
+	return nil
 }
 
 // textRows returns the embeddings of the prompt's non-visual tokens.

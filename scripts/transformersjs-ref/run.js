@@ -7,7 +7,8 @@
 // max_new_tokens}; task (Florence-2) is the task token or text given to the
 // processor, and generated_ids then start with the decoder start token.
 // For each case it writes OUT_DIR/<name>.json ({input_ids, generated_ids,
-// pixel_shape, rows, cols}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
+// pixel_shape, rows, cols; image_grid_thw, position_ids and rope_delta for
+// Qwen2-VL}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
 // little-endian float32). Network access is disabled: every file must be local.
 'use strict';
 const fs = require('fs');
@@ -87,6 +88,14 @@ async function main() {
       pixel_shape: pv.dims,
       rows: inputs.rows, cols: inputs.cols,
     };
+    if (inputs.image_grid_thw) {
+      // Qwen2-VL: the grid, and the 3-D (t, h, w) position ids of the
+      // prompt as get_rope_index computes them ([3, 1, L], row-major).
+      rec.image_grid_thw = Array.from(inputs.image_grid_thw.data, Number);
+      const [pos, delta] = model.get_rope_index(inputs.input_ids, inputs.image_grid_thw, null, inputs.attention_mask);
+      rec.position_ids = Array.from(pos.data, Number);
+      rec.rope_delta = Array.from(delta.data, Number);
+    }
     fs.writeFileSync(path.join(outDir, `${c.name}.json`), JSON.stringify(rec) + '\n');
   }
 }

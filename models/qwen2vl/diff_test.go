@@ -1,0 +1,315 @@
+package qwen2vl_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/models/qwen2vl"
+	"github.com/vlmrun/vlmrun/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.json from a live transformers.js run")
+
+const twin = "qwen2vl-twin"
+
+// diffCase is one differential-test case. Prompt is the user text given to
+// both (transformers.js renders it with the folder's chat template, as one
+// user message holding the image then the text; "" is vlmrun's default,
+// qwen2vl.DefaultPrompt). Exact cases have sides that are multiples of 28
+// with an area within [min_pixels, max_pixels], so smart_resize leaves them
+// as they are and pixel_values must be bit-identical; the others are
+// resized (sharp in transformers.js, vlmrun's resizer here) and their
+// input_ids, grid and position ids must still agree (they depend only on
+// the size).
+type diffCase struct {
+	Name      string `json:"name"`
+	Image     string `json:"-"`
+	Prompt    string `json:"prompt"`
+	DType     string `json:"dtype,omitempty"`
+	Exact     bool   `json:"-"`
+	MaxNew    int    `json:"max_new_tokens"`
+	Model     string `json:"model"`
+	ImagePath string `json:"image"`
+}
+
+var diffCases = []diffCase{
+	{Name: "square", Image: "sq56", Exact: true},
+	{Name: "square-84", Image: "sq84", Prompt: "What is in the picture?", Exact: true},
+	{Name: "wide", Image: "wide112x56", Exact: true},
+	{Name: "tall", Image: "tall56x84", Prompt: "Describe the image in one sentence.", Exact: true},
+	{Name: "wide-112x84", Image: "wide112x84", Prompt: "Locate the objects in the image.", Exact: true},
+	{Name: "q4-wide", Image: "wide112x56", DType: "fp32,decoder_model_merged=q4", Exact: true},
+	{Name: "sharp-tiny-upscale", Image: "tiny20x14"},
+	{Name: "sharp-round-70", Image: "round70x56"},
+	{Name: "sharp-downscale", Image: "big200x150"},
+}
+
+// refResult is what transformers.js produced for one case.
+type refResult struct {
+	InputIDs     []int     `json:"input_ids"`
+	GeneratedIDs []int     `json:"generated_ids"`
+	PixelShape   []int     `json:"pixel_shape"`
+	PixelSum     float64   `json:"pixel_sum"`
+	PixelSHA256  string    `json:"pixel_sha256"`
+	Grid         []int     `json:"image_grid_thw"`
+	PositionIDs  []int64   `json:"position_ids"`
+	RopeDelta    []int64   `json:"rope_delta"`
+	Pixels       []float32 `json:"-"`
+}
+
+func testdata(t testing.TB, parts ...string) string {
+	return filepath.Join(append([]string{testenv.Repo(t), "models", "qwen2vl", "testdata"}, parts...)...)
+}
+
+// reference runs transformers.js on every case, or returns nil when it is
+// not installed (scripts/setup-transformersjs.sh). VLMRUN_REQUIRE_TJS=1
+// makes a missing installation a failure.
+func reference(t *testing.T, cases []diffCase) map[string]refResult {
+	t.Helper()
+	dir := filepath.Join(testenv.Repo(t), "scripts", "transformersjs-ref")
+	_, errNode := exec.LookPath("node")
+	_, errMod := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "transformers", "package.json"))
+	if errNode != nil || errMod != nil {
+		if os.Getenv("VLMRUN_REQUIRE_TJS") != "" || *update {
+			t.Fatalf("transformers.js reference not installed (run scripts/setup-transformersjs.sh): node: %v, module: %v", errNode, errMod)
+		}
+		t.Logf("transformers.js not installed (scripts/setup-transformersjs.sh): comparing with testdata/golden.json only")
+		return nil
+	}
+	tmp := t.TempDir()
+	for i := range cases {
+		cases[i].Model = testdata(t, twin)
+		cases[i].ImagePath = testdata(t, "images", cases[i].Image+".png")
+		if cases[i].Prompt == "" {
+			cases[i].Prompt = qwen2vl.DefaultPrompt
+		}
+		cases[i].MaxNew = 12
+	}
+	spec, _ := json.Marshal(cases)
+	casesPath := filepath.Join(tmp, "cases.json")
+	if err := os.WriteFile(casesPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "run.js", casesPath, filepath.Join(tmp, "out"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("transformers.js reference run failed: %v\n%s", err, out)
+	}
+	res := map[string]refResult{}
+	for _, c := range cases {
+		var r refResult
+		data, err := os.ReadFile(filepath.Join(tmp, "out", c.Name+".json"))
+		if err == nil {
+			err = json.Unmarshal(data, &r)
+		}
+		if err != nil {
+			t.Fatalf("%s: reference result: %v", c.Name, err)
+		}
+		raw, err := os.ReadFile(filepath.Join(tmp, "out", c.Name+".pixels.f32"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Pixels = make([]float32, len(raw)/4)
+		for i := range r.Pixels {
+			r.Pixels[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		r.PixelSum = sum(r.Pixels)
+		r.PixelSHA256 = digest(r.Pixels)
+		res[c.Name] = r
+	}
+	return res
+}
+
+// digest is the sha256 of the little-endian float32 bytes.
+func digest(x []float32) string {
+	h := sha256.New()
+	b := make([]byte, 4)
+	for _, v := range x {
+		binary.LittleEndian.PutUint32(b, math.Float32bits(v))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sum(x []float32) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += float64(v)
+	}
+	return math.Round(s*1e4) / 1e4
+}
+
+func openTwin(t *testing.T, dtype, cache string) *pipeline.Pipeline {
+	t.Helper()
+	dt, err := models.ParseDTypes(dtype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.Open(testdata(t, twin), pipeline.Options{ORT: ortx.Options{Threads: 1}, DTypes: dt, CacheDir: cache})
+	if err != nil {
+		t.Fatalf("open %s (%s): %v", twin, dtype, err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// pixels preprocesses the case's image as the pipeline does.
+func pixels(t *testing.T, p *pipeline.Pipeline, c diffCase) models.Pixels {
+	t.Helper()
+	imgPath := testdata(t, "images", c.Image+".png")
+	f, err := os.Open(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := encoder.DecodeImage(imgPath, f, encoder.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := p.Spec.PreprocessImage(img)
+	if err != nil {
+		t.Fatalf("%s: preprocess: %v", c.Name, err)
+	}
+	return px
+}
+
+// caption runs the case through the pipeline with req (12 new tokens).
+func caption(t *testing.T, p *pipeline.Pipeline, c diffCase, req pipeline.Request) *pipeline.Result {
+	t.Helper()
+	imgPath := testdata(t, "images", c.Image+".png")
+	f, err := os.Open(imgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	req.Prompt = c.Prompt
+	req.MaxNewTokens = 12
+	res, err := p.Caption(context.Background(), imgPath, f, req, nil)
+	if err != nil {
+		t.Fatalf("%s: caption: %v", c.Name, err)
+	}
+	return res
+}
+
+func loadGolden(t *testing.T) map[string]refResult {
+	t.Helper()
+	golden := map[string]refResult{}
+	data, err := os.ReadFile(testdata(t, "golden.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &golden)
+	}
+	if err != nil {
+		t.Fatalf("golden: %v", err)
+	}
+	return golden
+}
+
+// TestDifferentialTransformersJS compares vlmrun with transformers.js 4.3.1
+// on the Qwen2-VL twin: identical input_ids, image_grid_thw, M-RoPE position
+// ids (get_rope_index, and the decode position max + 1 = L + rope_delta) and
+// generated ids, and bit-identical pixel_values where smart_resize keeps the
+// size; KV-cached generation also equals cache-free recomputation.
+func TestDifferentialTransformersJS(t *testing.T) {
+	testenv.ORT(t)
+	cases := slices.Clone(diffCases)
+	ref := reference(t, cases)
+	var golden map[string]refResult
+	if ref == nil {
+		golden = loadGolden(t)
+	}
+	pipes := map[string]*pipeline.Pipeline{}
+	for _, c := range cases {
+		if pipes[c.DType] == nil {
+			pipes[c.DType] = openTwin(t, c.DType, "")
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			p := pipes[c.DType]
+			res := caption(t, p, c, pipeline.Request{})
+			px := pixels(t, p, c)
+			r, live := ref[c.Name]
+			if !live {
+				var ok bool
+				if r, ok = golden[c.Name]; !ok {
+					t.Fatalf("no golden result for %s (run with -update and transformers.js installed)", c.Name)
+				}
+			}
+			if !slices.Equal(res.PromptIDs, r.InputIDs) {
+				t.Errorf("input_ids differ:\n vlmrun %v\n tjs    %v", res.PromptIDs, r.InputIDs)
+			}
+			g := px.Grids[0]
+			if !slices.Equal(g[:], r.Grid) {
+				t.Errorf("image_grid_thw: vlmrun %v, tjs %v", g, r.Grid)
+			}
+			n := g[0] * g[1] * g[2]
+			if want := []int{n, px.PatchDim}; !slices.Equal(r.PixelShape, want) || len(px.Data) != n*px.PatchDim {
+				t.Errorf("pixel_values shape: tjs %v, vlmrun %v (%d values)", r.PixelShape, want, len(px.Data))
+			}
+			pos, dims, next, err := p.Spec.Positions(models.Prompt{IDs: res.PromptIDs}, px)
+			if err != nil || dims != 3 {
+				t.Fatalf("positions: %v (%d rows)", err, dims)
+			}
+			if !slices.Equal(pos, r.PositionIDs) {
+				t.Errorf("position ids differ:\n vlmrun %v\n tjs    %v", pos, r.PositionIDs)
+			}
+			if len(r.RopeDelta) != 1 || next != int64(len(res.PromptIDs))+r.RopeDelta[0] {
+				t.Errorf("next position %d, tjs L + rope_delta = %d + %v", next, len(res.PromptIDs), r.RopeDelta)
+			}
+			if live && len(r.Pixels) == len(px.Data) {
+				maxDiff, meanDiff := 0.0, 0.0
+				for i := range px.Data {
+					d := math.Abs(float64(px.Data[i] - r.Pixels[i]))
+					maxDiff, meanDiff = math.Max(maxDiff, d), meanDiff+d/float64(len(px.Data))
+				}
+				t.Logf("pixel_values |vlmrun - tjs|: max %.3g, mean %.3g", maxDiff, meanDiff)
+			}
+			if c.Exact && digest(px.Data) != r.PixelSHA256 {
+				t.Errorf("pixel_values digest %s, tjs %s (sum %v, tjs %v)", digest(px.Data), r.PixelSHA256, sum(px.Data), r.PixelSum)
+			}
+			if c.Exact && !slices.Equal(res.GeneratedIDs, r.GeneratedIDs) {
+				t.Errorf("generated ids differ:\n vlmrun %v\n tjs    %v", res.GeneratedIDs, r.GeneratedIDs)
+			}
+			if !c.Exact && !slices.Equal(res.GeneratedIDs, r.GeneratedIDs) {
+				t.Logf("generated ids differ after the sharp resize (documented): vlmrun %v, tjs %v", res.GeneratedIDs, r.GeneratedIDs)
+			}
+			if c.Exact {
+				rc := caption(t, p, c, pipeline.Request{Recompute: true})
+				if !slices.Equal(rc.GeneratedIDs, res.GeneratedIDs) {
+					t.Errorf("cache-free recomputation %v, cached %v", rc.GeneratedIDs, res.GeneratedIDs)
+				}
+			}
+		})
+	}
+	if *update && ref != nil {
+		data := []byte("{\n")
+		for i, c := range cases {
+			line, err := json.Marshal(ref[c.Name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = fmt.Appendf(data, "%q: %s", c.Name, line)
+			if i < len(cases)-1 {
+				data = append(data, ',')
+			}
+			data = append(data, '\n')
+		}
+		data = append(data, "}\n"...)
+		if err := os.WriteFile(testdata(t, "golden.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package qwen2vl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vlmrun/vlmrun/chattemplate"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/tokenizer"
+)
+
+// DefaultPrompt is the user text when none is given.
+const DefaultPrompt = "Describe this image."
+
+// The token strings of Qwen2VLProcessor and its chat template.
+const (
+	ImageToken       = "<|image_pad|>"
+	VisionStartToken = "<|vision_start|>"
+	VisionEndToken   = "<|vision_end|>"
+)
+
+// Chat is the rendering of Qwen2-VL-2B-Instruct's chat template for one
+// user message holding an image then text, with the generation prompt
+// (used when the folder has no template).
+func Chat(text string) string {
+	return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" +
+		VisionStartToken + ImageToken + VisionEndToken + text + "<|im_end|>\n<|im_start|>assistant\n"
+}
+
+// Expand is Qwen2VLProcessor's expansion: the image token (one per image,
+// in order) becomes grid_t·grid_h·grid_w / merge² copies.
+func Expand(text string, grids []Grid, merge int) (string, error) {
+	if c := strings.Count(text, ImageToken); c != len(grids) {
+		return "", fmt.Errorf("qwen2vl: the prompt has %d %s tokens for %d images", c, ImageToken, len(grids))
+	}
+	var b strings.Builder
+	for _, g := range grids {
+		i := strings.Index(text, ImageToken)
+		b.WriteString(text[:i])
+		b.WriteString(strings.Repeat(ImageToken, g.Tokens(merge)))
+		text = text[i+len(ImageToken):]
+	}
+	b.WriteString(text)
+	return b.String(), nil
+}
+
+// prompter builds Qwen2-VL prompts.
+type prompter struct {
+	tok     *tokenizer.Tokenizer
+	imageID int
+	merge   int
+	tmpl    *chattemplate.Chat // nil: the folder has none (Chat)
+}
+
+// text returns the prompt string before expansion: user text holding the
+// image token is the whole prompt, as given; other text (empty: the
+// default) goes through the chat template as one user message holding the
+// image then the text, with the generation prompt.
+func (p *prompter) text(user string) (string, error) {
+	if strings.Contains(user, ImageToken) {
+		return user, nil
+	}
+	if strings.TrimSpace(user) == "" {
+		user = DefaultPrompt
+	}
+	if p.tmpl == nil {
+		return Chat(user), nil
+	}
+	s, err := p.tmpl.Apply([]chattemplate.Message{{Role: "user",
+		Parts: []chattemplate.Part{chattemplate.ImagePart(), chattemplate.TextPart(user)}}},
+		chattemplate.Options{AddGenerationPrompt: true})
+	if err != nil {
+		return "", fmt.Errorf("qwen2vl: %s: %w", p.tmpl.Source, err)
+	}
+	return s, nil
+}
+
+// build tokenizes the prompt for the image grids (one image: transformers.js
+// 4.3.1's processor takes one image per call, model-formats.md §12.5) and
+// checks it holds one image token per visual token.
+func (p *prompter) build(user string, grids []Grid, nVisual int) (models.Prompt, error) {
+	if len(grids) != 1 {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: one image per prompt (got %d)", len(grids))
+	}
+	s, err := p.text(user)
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	if s, err = Expand(s, grids, p.merge); err != nil {
+		return models.Prompt{}, err
+	}
+	ids, err := p.tok.Encode(s, true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: prompt: %w", err)
+	}
+	pr := models.Prompt{IDs: ids}
+	for i, id := range ids {
+		if id == p.imageID {
+			pr.ImagePos = append(pr.ImagePos, i)
+		}
+	}
+	if len(pr.ImagePos) != nVisual {
+		return pr, fmt.Errorf("qwen2vl: the prompt has %d %s tokens but the vision encoder gave %d features",
+			len(pr.ImagePos), ImageToken, nVisual)
+	}
+	return pr, nil
+}

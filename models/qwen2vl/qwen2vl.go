@@ -1,0 +1,182 @@
+// Package qwen2vl is the Qwen2-VL family (config.json model_type
+// "qwen2_vl", e.g. onnx-community/Qwen2-VL-2B-Instruct), run from the ONNX
+// exports transformers.js 4.3.1 opens for Qwen2VLForConditionalGeneration,
+// with the same results:
+//
+//	onnx/vision_encoder{sfx}.onnx        pixel_values (patches, 1176), grid_thw (1, 3) → image_features (N, D)
+//	onnx/embed_tokens{sfx}.onnx          input_ids → inputs_embeds
+//	onnx/decoder_model_merged{sfx}.onnx  inputs_embeds, attention_mask, position_ids (3, 1, S), past KV → logits, present KV
+//
+// {sfx} is the dtype's file suffix (models.DTypeSuffix). The image goes
+// through Qwen2VLImageProcessor (Processor: smart_resize to multiples of
+// 28 px within min/max pixels, rescale, normalize, the frame repeated for
+// the temporal patch of 2, 14 px patches in 2×2 merge-block order); the
+// prompt's <|image_pad|> becomes one per merged patch; the decoder's
+// position ids are M-RoPE's three rows from get_rope_index (RopeIndex).
+package qwen2vl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+
+	"github.com/vlmrun/vlmrun/chattemplate"
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/tokenizer"
+)
+
+// ModelType is the config.json model_type this family handles.
+const ModelType = "qwen2_vl"
+
+// Files are the base names of the family's ONNX files.
+var Files = []string{"vision_encoder", "embed_tokens", "decoder_model_merged"}
+
+func init() { models.Register(family{}, ModelType) }
+
+type family struct{}
+
+// config is the part of config.json the family reads. qwen2_vl keeps the
+// decoder's sizes at the top level (transformers.js reads them there,
+// model-formats.md §12.2).
+type config struct {
+	Hidden      int  `json:"hidden_size"`
+	Layers      int  `json:"num_hidden_layers"`
+	Heads       int  `json:"num_attention_heads"`
+	KVHeads     int  `json:"num_key_value_heads"`
+	HeadDim     int  `json:"head_dim"`
+	Vocab       int  `json:"vocab_size"`
+	ImageID     *int `json:"image_token_id"`
+	VideoID     *int `json:"video_token_id"`
+	VisionStart *int `json:"vision_start_token_id"`
+	Vision      struct {
+		SpatialMerge int `json:"spatial_merge_size"`
+	} `json:"vision_config"`
+	RopeScaling struct {
+		MRoPESection []int `json:"mrope_section"`
+	} `json:"rope_scaling"`
+}
+
+// Load implements models.Family (fp32 files, or the config's dtype).
+func (f family) Load(dir string, raw []byte) (*models.Spec, error) {
+	return f.LoadWithOptions(dir, raw, models.LoadOptions{})
+}
+
+// LoadWithOptions implements models.OptionsFamily.
+func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*models.Spec, error) {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("qwen2vl: parse %s/config.json: %w", dir, err)
+	}
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	if c.HeadDim == 0 && c.Heads > 0 {
+		c.HeadDim = c.Hidden / c.Heads
+	}
+	if c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.Vocab <= 0 || c.HeadDim <= 0 {
+		return nil, fmt.Errorf("qwen2vl: %s/config.json needs hidden_size, num_hidden_layers, num_attention_heads and vocab_size at the top level", dir)
+	}
+	if c.ImageID == nil || c.VisionStart == nil {
+		return nil, fmt.Errorf("qwen2vl: %s/config.json: needs image_token_id and vision_start_token_id", dir)
+	}
+	video := -1
+	if c.VideoID != nil {
+		video = *c.VideoID
+	}
+	merge := c.Vision.SpatialMerge
+	if merge == 0 {
+		merge = 2 // get_rope_index's default
+	}
+	dt, err := models.ResolveFiles("qwen2vl", dir, raw, o, Files...)
+	if err != nil {
+		return nil, err
+	}
+	files := models.Files{Vision: dt.Path(dir, "vision_encoder"), Embed: dt.Path(dir, "embed_tokens"),
+		Decoder: dt.Path(dir, "decoder_model_merged")}
+	proc, err := ReadProcessor(dir)
+	if err != nil {
+		return nil, err
+	}
+	if proc.Merge != merge {
+		// The processor expands with merge_size, get_rope_index lays the
+		// grid out with spatial_merge_size: both must agree.
+		return nil, fmt.Errorf("qwen2vl: %s: preprocessor_config.json merge_size %d but config.json vision_config.spatial_merge_size %d",
+			dir, proc.Merge, merge)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := tok.TokenID(ImageToken); !ok || id != *c.ImageID {
+		return nil, fmt.Errorf("qwen2vl: %s: config.json image_token_id is %d but the tokenizer has %s = %d (found %v)",
+			dir, *c.ImageID, ImageToken, id, ok)
+	}
+	if id, ok := tok.TokenID(VisionStartToken); !ok || id != *c.VisionStart {
+		return nil, fmt.Errorf("qwen2vl: %s: config.json vision_start_token_id is %d but the tokenizer has %s = %d (found %v)",
+			dir, *c.VisionStart, VisionStartToken, id, ok)
+	}
+	eos := tok.Specials().EOS
+	if len(eos) == 0 {
+		return nil, fmt.Errorf("qwen2vl: %s: no eos_token_id in generation_config.json nor eos_token in tokenizer_config.json", dir)
+	}
+	pr := &prompter{tok: tok, imageID: *c.ImageID, merge: merge}
+	if pr.tmpl, err = chattemplate.Load(dir); errors.Is(err, chattemplate.ErrNoTemplate) {
+		pr.tmpl = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("qwen2vl: %w", err)
+	}
+	rope := RopeTokens{Image: *c.ImageID, Video: video, VisionStart: *c.VisionStart, Merge: merge}
+	patchDim := 3 * proc.TemporalPatch * proc.PatchSize * proc.PatchSize
+	spec := &models.Spec{
+		Files: files,
+		Preprocess: encoder.Preprocess{Resample: proc.Base.Resample, RescaleFactor: float32(proc.Base.RescaleFactor),
+			// transformers.js resizes with sharp; the Pillow port is the
+			// default (images already at their smart_resize size are not
+			// resized in either).
+			Resizer: encoder.ResizerPIL},
+		Outputs:      models.VisionOutputs{Features: "image_features"},
+		Text:         models.Text{Hidden: c.Hidden, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Vocab: c.Vocab},
+		ImageTokenID: *c.ImageID,
+		EOS:          eos,
+		Tokenizer:    tok,
+	}
+	pixels := func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
+		maxPx := 0
+		if o.MaxImageTokens > 0 {
+			f := proc.PatchSize * proc.Merge
+			maxPx = o.MaxImageTokens * f * f
+		}
+		data, g, err := proc.Process(img, spec.Preprocess.Resizer, maxPx)
+		if err != nil {
+			return models.Pixels{}, err
+		}
+		if o.MaxImageTokens > 0 && g.Tokens(merge) > o.MaxImageTokens {
+			return models.Pixels{}, fmt.Errorf("qwen2vl: a %d×%d image makes at least %d visual tokens (grid %d×%d), over the budget of %d",
+				img.Rect.Dx(), img.Rect.Dy(), g.Tokens(merge), g[1]/merge, g[2]/merge, o.MaxImageTokens)
+		}
+		return models.Pixels{Data: data, Images: 1, Grids: [][3]int{g}, PatchDim: patchDim}, nil
+	}
+	spec.PreprocessImage = func(img *image.NRGBA) (models.Pixels, error) { return pixels(img, models.ImageOptions{}) }
+	spec.PreprocessImageWith = pixels
+	spec.BuildImagePrompt = func(user string, px models.Pixels, n int) (models.Prompt, error) {
+		return pr.build(user, grids(px), n)
+	}
+	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: the prompt depends on the image's grid (BuildImagePrompt)")
+	}
+	spec.Positions = func(p models.Prompt, px models.Pixels) ([]int64, int, int64, error) {
+		pos, next, err := RopeIndex(p.IDs, grids(px), rope)
+		return pos, 3, next, err
+	}
+	return spec, nil
+}
+
+func grids(px models.Pixels) []Grid {
+	g := make([]Grid, len(px.Grids))
+	for i, t := range px.Grids {
+		g[i] = Grid(t)
+	}
+	return g
+}
