@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // VFlowOpt (Yang et al., ICCV'25; sihany077/VFlowOpt, reference §3.12,
@@ -79,10 +80,28 @@ func (m VFlowOpt) importance(v *Visual) ([]float64, error) {
 		}
 		x = v.Keys
 	}
-	a := selfAttention(x)
+	// Pass 1: received attention, one softmax row at a time (per-chunk
+	// partial sums merged in chunk order); pass 2: the global rows again.
+	d := x.Cols
+	var parts [][]float64
+	var los []int
+	var mu sync.Mutex
+	parallelFor(n, 32, func(lo, hi int) {
+		part := make([]float64, n)
+		row := make([]float64, n)
+		for i := lo; i < hi; i++ {
+			softmaxRowInto(x, i, d, row)
+			for j, p := range row {
+				part[j] += p
+			}
+		}
+		mu.Lock()
+		parts, los = append(parts, part), append(los, lo)
+		mu.Unlock()
+	})
 	recv := make([]float64, n)
-	for i := range n {
-		for j, p := range a[i*n : (i+1)*n] {
+	for _, k := range orderAsc(los) {
+		for j, p := range parts[k] {
 			recv[j] += p / float64(n)
 		}
 	}
@@ -97,38 +116,49 @@ func (m VFlowOpt) importance(v *Visual) ([]float64, error) {
 		return recv, nil
 	}
 	imp := make([]float64, n)
+	row := make([]float64, n)
 	for _, i := range g {
-		for j, p := range a[i*n : (i+1)*n] {
+		softmaxRowInto(x, i, d, row)
+		for j, p := range row {
 			imp[j] += p / float64(len(g))
 		}
 	}
 	return imp, nil
 }
 
+// softmaxRowInto sets row to softmax_j(x_i·x_j/√D).
+func softmaxRowInto(x Matrix, i, d int, row []float64) {
+	dotRows(x.Row(i), x.Data, d, row)
+	scale := 1 / math.Sqrt(float64(d))
+	mx := math.Inf(-1)
+	for j := range row {
+		row[j] *= scale
+		mx = max(mx, row[j])
+	}
+	s := 0.0
+	for j := range row {
+		row[j] = math.Exp(row[j] - mx)
+		s += row[j]
+	}
+	for j := range row {
+		row[j] /= s
+	}
+}
+
+// orderAsc returns the indices of xs in ascending order of value.
+func orderAsc(xs []int) []int {
+	idx := seq(len(xs))
+	slices.SortFunc(idx, func(a, b int) int { return xs[a] - xs[b] })
+	return idx
+}
+
 // selfAttention returns softmax_j(x_i·x_j/√D) (N×N, row-major, float64).
 func selfAttention(x Matrix) []float64 {
-	n, d := x.Rows, x.Cols
+	n := x.Rows
 	a := make([]float64, n*n)
-	scale := 1 / math.Sqrt(float64(d))
-	parallelFor(n, 32, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			row := a[i*n : (i+1)*n]
-			dotRows(x.Row(i), x.Data, d, row)
-			mx := math.Inf(-1)
-			for j := range row {
-				row[j] *= scale
-				mx = max(mx, row[j])
-			}
-			s := 0.0
-			for j := range row {
-				row[j] = math.Exp(row[j] - mx)
-				s += row[j]
-			}
-			for j := range row {
-				row[j] /= s
-			}
-		}
-	})
+	for i := range n {
+		softmaxRowInto(x, i, x.Cols, a[i*n:(i+1)*n])
+	}
 	return a
 }
 
