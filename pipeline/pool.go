@@ -54,6 +54,10 @@ func (pl *Pool) Size() int { return len(pl.all) }
 // Spec returns the model's spec (the same for every replica).
 func (pl *Pool) Spec() *models.Spec { return pl.all[0].Spec }
 
+// FitRequest is Pipeline.FitRequest on the pool's model (every replica is
+// the same model).
+func (pl *Pool) FitRequest(req Request) (Request, error) { return pl.all[0].FitRequest(req) }
+
 // Get waits for a free replica, or returns ctx's error when ctx is done
 // first. Return the replica with Put.
 func (pl *Pool) Get(ctx context.Context) (*Pipeline, error) {

@@ -96,6 +96,11 @@ func runBatch(ctx context.Context, args []string, mf *modelFlags, req pipeline.R
 		return exitCode(stderr, "caption", err)
 	}
 	defer pool.Close()
+	// the in-decoder method must fit the model: a usage error, not an
+	// error line per image
+	if req, err = pool.FitRequest(req); err != nil {
+		return exitCode(stderr, "caption", asUsage(err))
+	}
 	var bar io.Writer
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !quiet {
 		bar = stderr

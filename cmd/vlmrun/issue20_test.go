@@ -177,6 +177,12 @@ func TestIssue20PDropDepth(t *testing.T) {
 	for _, m := range []string{"pdrop:layers=8/16/24", "sparsevlm", "aim", "fastv:k=4"} {
 		wantUsage(t, "does not fit", "caption", "--prune", m, img)
 	}
+	// batch mode refuses it once, before any line is written
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	wantUsage(t, "does not fit", "caption", "-q", "--jsonl", out, "--prune", "sparsevlm", img)
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("--jsonl wrote %s for a refused method", out)
+	}
 }
 
 func slicesEqual(a, b []int) bool {
