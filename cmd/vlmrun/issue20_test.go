@@ -177,6 +177,8 @@ func TestIssue20PDropDepth(t *testing.T) {
 	for _, m := range []string{"pdrop:layers=8/16/24", "sparsevlm", "aim", "fastv:k=4"} {
 		wantUsage(t, "does not fit", "caption", "--prune", m, img)
 	}
+	// serve refuses such a default method at startup
+	wantUsage(t, "does not fit", "serve", "--prune", "aim")
 	// batch mode refuses it once, before any line is written
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	wantUsage(t, "does not fit", "caption", "-q", "--jsonl", out, "--prune", "sparsevlm", img)

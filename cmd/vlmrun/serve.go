@@ -56,7 +56,8 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	if fs.NArg() > 0 {
 		return fail(usagef("unexpected argument %q (serve takes only flags)", fs.Arg(0)))
 	}
-	if err := pf.apply(&pipeline.Request{}); err != nil {
+	var defReq pipeline.Request
+	if err := pf.apply(&defReq); err != nil {
 		return fail(asUsage(err))
 	}
 	lim.MaxPixels = mf.maxPixels
@@ -68,6 +69,9 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 		return fail(err)
 	}
 	defer pool.Close()
+	if _, err := pool.FitRequest(defReq); err != nil { // the default method must fit the model
+		return fail(asUsage(err))
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if *quiet {
 		log = nil
