@@ -86,6 +86,10 @@ func depthHint(m InDecoder, n int) string {
 		return "; leave layers= unset to scale the paper's schedule to the depth, or give layers= within it"
 	case SparseVLM:
 		return fmt.Sprintf("; give sparsevlm:layers= within 0..%d (the paper's 2/6/15 are for a 32-layer decoder)", max(n-1, 0))
+	case MustDrop:
+		return fmt.Sprintf("; give mustdrop:layers= within 0..%d (the paper's 2/6/10/14 are for a 32-layer decoder)", max(n-1, 0))
+	case *ZipVL:
+		return fmt.Sprintf("; give zipvl:layers= within 0..%d", max(n-2, 0))
 	case AIMPrune:
 		ls := x.Layers()
 		if len(ls) > 0 {

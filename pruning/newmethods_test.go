@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -336,3 +337,19 @@ func BenchmarkNewMethods(b *testing.B) {
 }
 
 var _ = math.Abs
+
+// FitDepth refuses the paper's MustDrop layers on a 4-layer decoder and says
+// what to write.
+func TestNewMethodsDepth(t *testing.T) {
+	m, _ := Parse("mustdrop")
+	if _, err := FitDepth(m.In, 4); err == nil || !strings.Contains(err.Error(), "mustdrop:layers= within 0..3") {
+		t.Errorf("mustdrop on 4 layers: %v", err)
+	}
+	z, _ := Parse("zipvl:layers=5")
+	if _, err := FitDepth(z.In, 4); err == nil || !strings.Contains(err.Error(), "zipvl:layers=") {
+		t.Errorf("zipvl after layer 5 of 4: %v", err)
+	}
+	if _, err := FitDepth(z.In, 8); err != nil {
+		t.Errorf("zipvl after layer 5 of 8: %v", err)
+	}
+}
