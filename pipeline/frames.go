@@ -40,7 +40,8 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	if len(frames) == 1 {
 		return p.Caption(ctx, frames[0].Name, frames[0].R, req, stream)
 	}
-	if p.Spec.BuildImagePrompt == nil || (p.Spec.PreprocessImage != nil && p.Spec.PreprocessImageWith == nil) || p.s2s != nil {
+	if p.Spec.BuildImagePrompt == nil || (p.Spec.PreprocessImage != nil && p.Spec.PreprocessImageWith == nil) || p.s2s != nil ||
+		p.vision.Patches() { // Qwen2-VL: one image per prompt (its processor takes one)
 		return nil, fmt.Errorf("pipeline: %s does not take several images in one prompt", p.Spec.Dir)
 	}
 	if p.Spec.PreprocessImage != nil {

@@ -6,8 +6,9 @@
 #   smolvlm    HuggingFaceTB/SmolVLM-256M-Instruct  (model_type idefics3)
 #   florence2  onnx-community/Florence-2-base-ft    (model_type florence2)
 #   llava      llava-hf/llava-interleave-qwen-0.5b-hf (model_type llava)
+#   qwen2vl    onnx-community/Qwen2-VL-2B-Instruct  (model_type qwen2_vl)
 #
-# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|llava|all]...
+# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|llava|qwen2vl|all]...
 #
 # Only the ONNX files of the chosen dtype are fetched (fp32 | fp16 | q8 | int8 |
 # uint8 | q4 | q4f16 | bnb4; default q4 for SmolVLM's decoder, which is what
@@ -20,6 +21,7 @@
 #       vlmrun caption --model DIR/Florence-2-base-ft --dtype DTYPE --prompt "<DETAILED_CAPTION>" IMAGE
 #       vlmrun caption --model DIR/llava-interleave-qwen-0.5b-hf --dtype DTYPE \
 #           --prompt $'<|im_start|>user <image>\nDescribe the image.<|im_end|><|im_start|>assistant\n' IMAGE
+#       vlmrun caption --model DIR/Qwen2-VL-2B-Instruct --dtype DTYPE --max-image-tokens 256 IMAGE
 set -euo pipefail
 
 dtype=q4
@@ -31,9 +33,9 @@ while [[ $# -gt 0 ]]; do
     --dtype=*) dtype="${1#*=}"; shift ;;
     --dest) dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
-    -h|--help) sed -n "2,22p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    smolvlm|florence2|llava) want+=("$1"); shift ;;
-    all) want+=(smolvlm florence2 llava); shift ;;
+    -h|--help) sed -n "2,24p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    smolvlm|florence2|llava|qwen2vl) want+=("$1"); shift ;;
+    all) want+=(smolvlm florence2 llava qwen2vl); shift ;;
     *) echo "download-models: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -86,6 +88,11 @@ for m in "${want[@]}"; do
       repo=llava-hf/llava-interleave-qwen-0.5b-hf
       meta=(config.json generation_config.json preprocessor_config.json processor_config.json
             tokenizer.json tokenizer_config.json special_tokens_map.json)
+      onnx=(vision_encoder embed_tokens decoder_model_merged) ;;
+    qwen2vl)
+      repo=onnx-community/Qwen2-VL-2B-Instruct
+      meta=(config.json generation_config.json preprocessor_config.json
+            tokenizer.json tokenizer_config.json)
       onnx=(vision_encoder embed_tokens decoder_model_merged) ;;
   esac
   echo "download-models: $repo ($dtype) into $dest/${repo#*/}"
