@@ -34,4 +34,21 @@ func TestExplain(t *testing.T) {
 			t.Errorf("%s: %v, bounds %v", m, err, p.Bounds())
 		}
 	}
+	// A split image (SmolVLM twin: 2×2 tiles of 4×4 tokens + the global
+	// image) draws two panels; GlobalCom² reads the tile layout.
+	twin := filepath.Join(testenv.Repo(t), "models", "smolvlm", "testdata", "smolvlm-twin")
+	out := filepath.Join(t.TempDir(), "gc.png")
+	code, stdout, stderr := runCLI(t, nil, "explain", "--model", twin, "--prune", "globalcom2", "--keep", "0.25", "--scale", "2",
+		"--out", out, filepath.Join(testenv.Repo(t), "models", "smolvlm", "testdata", "images", "sq64.png"))
+	if code != 0 || !strings.Contains(stdout, "of 80 visual tokens") {
+		t.Fatalf("globalcom2 on the twin: exit %d, %q %q", code, stdout, stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if p, err := png.Decode(f); err != nil || p.Bounds().Dx() != 2*64+8 {
+		t.Errorf("two panels: %v, bounds %v", err, p.Bounds())
+	}
 }
