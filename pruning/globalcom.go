@@ -89,6 +89,17 @@ func (GlobalCom2) layout(v *Visual, views int, spec string) (r, c int, err error
 	return s, s, nil
 }
 
+// validLayout reports whether s is "auto", "" or "RxC" with R, C >= 1.
+func validLayout(s string) bool {
+	if s == "" || s == "auto" {
+		return true
+	}
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	r, e1 := strconv.Atoi(a)
+	c, e2 := strconv.Atoi(b)
+	return ok && e1 == nil && e2 == nil && r >= 1 && c >= 1 && r <= 1<<10 && c <= 1<<10
+}
+
 // viewLogits returns the score ("CLS logit") of every token, per view.
 func (m GlobalCom2) viewLogits(v *Visual, views, t int) []float64 {
 	n, d := v.Features.Rows, v.Features.Cols

@@ -116,6 +116,15 @@ func TestGlobalCom2Layout(t *testing.T) {
 	}
 }
 
+func TestGlobalCom2LayoutParam(t *testing.T) {
+	for spec, ok := range map[string]bool{"globalcom2:layout=4x4": true, "globalcom2:layout=2X3": true,
+		"globalcom2:layout=4": false, "globalcom2:layout=0x4": false, "globalcom2:layout=axb": false} {
+		if _, err := Parse(spec); (err == nil) != ok {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+}
+
 func TestVectorZipVL(t *testing.T) {
 	// Part 2 §7 (f): scores [.40 .25 .15 .10 .06 .04]: τ = 0.95 → p = 5
 	// (cumulative .96), τ = 0.975 → p = 6.

@@ -347,8 +347,12 @@ var registry = []entry{
 			p("layout", "auto", "tile grid RxC; auto: the runner's, else a square")},
 		Doc: "thumbnail-guided per-tile budgets for tiled images (GlobalCom², AAAI'26)"},
 		func(a *args) any {
-			return GlobalCom2{Score: a.enum("score", "auto", "cls", "mean"), Global: a.enum("global", "last", "first"),
+			m := GlobalCom2{Score: a.enum("score", "auto", "cls", "mean"), Global: a.enum("global", "last", "first"),
 				Layout: a.vals["layout"]}
+			if !validLayout(m.Layout) {
+				a.fail("layout", "auto or RxC such as 4x4")
+			}
+			return m
 		}},
 	{Info{Name: "catp", DefaultKeep: "0.222", Count: "exactly keep",
 		Params: []Param{p("lambda", "0.5", "weight of text alignment vs diversity, in [0, 1]")},
