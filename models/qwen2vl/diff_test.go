@@ -25,7 +25,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json from a live transformers.js run")
 
-const twin = "qwen2vl-twin"
+const (
+	twin   = "qwen2vl-twin"
+	twin25 = "qwen2_5vl-twin" // the same weights in Qwen2.5-VL's layout
+)
+
+func (c diffCase) twin() string {
+	if c.Twin == "" {
+		return twin
+	}
+	return c.Twin
+}
 
 // diffCase is one differential-test case. Prompt is the user text given to
 // both (transformers.js renders it with the folder's chat template, as one
@@ -38,6 +48,7 @@ const twin = "qwen2vl-twin"
 // the size).
 type diffCase struct {
 	Name      string `json:"name"`
+	Twin      string `json:"-"` // "" = twin (Qwen2-VL); twin25 for Qwen2.5-VL
 	Image     string `json:"-"`
 	Prompt    string `json:"prompt"`
 	DType     string `json:"dtype,omitempty"`
@@ -57,6 +68,9 @@ var diffCases = []diffCase{
 	{Name: "sharp-tiny-upscale", Image: "tiny20x14"},
 	{Name: "sharp-round-70", Image: "round70x56"},
 	{Name: "sharp-downscale", Image: "big200x150"},
+	{Name: "qwen2.5-square", Twin: twin25, Image: "sq56", Exact: true},
+	{Name: "qwen2.5-wide-112x84", Twin: twin25, Image: "wide112x84", Prompt: "Locate the objects in the image.", Exact: true},
+	{Name: "qwen2.5-q4-tall", Twin: twin25, Image: "tall56x84", DType: "fp32,decoder_model_merged=q4", Exact: true},
 }
 
 // refResult is what transformers.js produced for one case.
@@ -93,7 +107,7 @@ func reference(t *testing.T, cases []diffCase) map[string]refResult {
 	}
 	tmp := t.TempDir()
 	for i := range cases {
-		cases[i].Model = testdata(t, twin)
+		cases[i].Model = testdata(t, cases[i].twin())
 		cases[i].ImagePath = testdata(t, "images", cases[i].Image+".png")
 		if cases[i].Prompt == "" {
 			cases[i].Prompt = qwen2vl.DefaultPrompt
@@ -155,6 +169,11 @@ func sum(x []float32) float64 {
 }
 
 func openTwin(t *testing.T, dtype, cache string) *pipeline.Pipeline {
+	t.Helper()
+	return openFolder(t, twin, dtype, cache)
+}
+
+func openFolder(t *testing.T, twin, dtype, cache string) *pipeline.Pipeline {
 	t.Helper()
 	dt, err := models.ParseDTypes(dtype)
 	if err != nil {
@@ -220,7 +239,7 @@ func loadGolden(t *testing.T) map[string]refResult {
 }
 
 // TestDifferentialTransformersJS compares vlmrun with transformers.js 4.3.1
-// on the Qwen2-VL twin: identical input_ids, image_grid_thw, M-RoPE position
+// on the Qwen2-VL twin (and the same weights as a Qwen2.5-VL folder): identical input_ids, image_grid_thw, M-RoPE position
 // ids (get_rope_index, and the decode position max + 1 = L + rope_delta) and
 // generated ids, and bit-identical pixel_values where smart_resize keeps the
 // size; KV-cached generation also equals cache-free recomputation.
@@ -234,11 +253,12 @@ func TestDifferentialTransformersJS(t *testing.T) {
 	}
 	pipes := map[string]*pipeline.Pipeline{}
 	for _, c := range cases {
-		if pipes[c.DType] == nil {
-			pipes[c.DType] = openTwin(t, c.DType, "")
+		key := c.twin() + "|" + c.DType
+		if pipes[key] == nil {
+			pipes[key] = openFolder(t, c.twin(), c.DType, "")
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			p := pipes[c.DType]
+			p := pipes[key]
 			res := caption(t, p, c, pipeline.Request{})
 			px := pixels(t, p, c)
 			r, live := ref[c.Name]

@@ -1,5 +1,6 @@
 // Package qwen2vl is the Qwen2-VL family (config.json model_type
-// "qwen2_vl", e.g. onnx-community/Qwen2-VL-2B-Instruct), run from the ONNX
+// "qwen2_vl", e.g. onnx-community/Qwen2-VL-2B-Instruct, and "qwen2_5_vl",
+// whose vision graph names its grid input image_grid_thw), run from the ONNX
 // exports transformers.js 4.3.1 opens for Qwen2VLForConditionalGeneration,
 // with the same results:
 //
@@ -27,15 +28,43 @@ import (
 	"github.com/vlmrun/vlmrun/tokenizer"
 )
 
-// ModelType is the config.json model_type this family handles.
-const ModelType = "qwen2_vl"
+// The config.json model_types this family handles: Qwen2-VL, and
+// Qwen2.5-VL (the same processor and get_rope_index in transformers.js
+// 4.3.1; the decoder sizes in text_config, the vision graph's grid input
+// named image_grid_thw, window attention inside the vision graph).
+const (
+	ModelType   = "qwen2_vl"
+	ModelType25 = "qwen2_5_vl"
+)
 
 // Files are the base names of the family's ONNX files.
 var Files = []string{"vision_encoder", "embed_tokens", "decoder_model_merged"}
 
-func init() { models.Register(family{}, ModelType) }
+func init() {
+	models.Register(family{}, ModelType)
+	models.Register(family25{}, ModelType25)
+}
 
 type family struct{}
+
+// family25 is Qwen2.5-VL: the same family, its decoder sizes read from
+// text_config only (transformers.js's normalizer for qwen2_5_vl,
+// model-formats.md §12.2).
+type family25 struct{}
+
+// Load implements models.Family.
+func (f family25) Load(dir string, raw []byte) (*models.Spec, error) {
+	return f.LoadWithOptions(dir, raw, models.LoadOptions{})
+}
+
+// LoadWithOptions implements models.OptionsFamily.
+func (family25) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*models.Spec, error) {
+	t, err := models.ParseTextConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("qwen2vl: %s (qwen2_5_vl): %w", dir, err)
+	}
+	return load(dir, raw, o, &t)
+}
 
 // config is the part of config.json the family reads. qwen2_vl keeps the
 // decoder's sizes at the top level (transformers.js reads them there,
@@ -65,9 +94,19 @@ func (f family) Load(dir string, raw []byte) (*models.Spec, error) {
 
 // LoadWithOptions implements models.OptionsFamily.
 func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*models.Spec, error) {
+	return load(dir, raw, o, nil)
+}
+
+// load reads the folder; text, when not nil, are the decoder sizes
+// (Qwen2.5-VL's text_config), otherwise they come from the top level.
+func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*models.Spec, error) {
 	var c config
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("qwen2vl: parse %s/config.json: %w", dir, err)
+	}
+	if text != nil {
+		c.Hidden, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.Vocab = text.Hidden, text.Layers, text.Heads, text.KVHeads,
+			text.HeadDim, text.Vocab
 	}
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads

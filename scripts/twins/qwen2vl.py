@@ -7,7 +7,8 @@ decoder_model_merged), tiny and deterministic.
 
 Usage: scripts/twins/qwen2vl.py [OUT_DIR]   (default: models/qwen2vl/testdata)
 
-Writes OUT_DIR/qwen2vl-twin and the test images OUT_DIR/images/*.png.
+Writes OUT_DIR/qwen2vl-twin, OUT_DIR/qwen2_5vl-twin (the same weights in
+Qwen2.5-VL's layout: make_25) and the test images OUT_DIR/images/*.png.
 
 - Vision (torch.onnx.export, opset 14), named like transformers'
   Qwen2VisionTransformerPretrainedModel (`visual.*`): pixel_values
@@ -42,6 +43,7 @@ Needs Debian's python3-torch (1.13), python3-onnx and numpy: /usr/bin/python3.
 import io
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -457,12 +459,62 @@ def make(out, seed):
             f.write(m.SerializeToString())
 
 
+def make_25(src, out):
+    """The Qwen2.5-VL twin: src's weights and files in the layout of
+    onnx-community's Qwen2.5-VL exports (model_type qwen2_5_vl): the decoder
+    sizes in text_config (model_type qwen2_5_vl_text; transformers.js reads
+    them only there) besides the top level, vision_config with Qwen2.5-VL's
+    keys, Qwen2_5_VLProcessor, and the vision graph's grid input named
+    image_grid_thw. The decoder, embedding and q4 files are src's bytes (git
+    stores them once); window attention is not modelled (it is inside the
+    vision graph, which vlmrun runs as it is)."""
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    shutil.copytree(src, out)
+    with open(os.path.join(src, "config.json")) as f:
+        c = json.load(f)
+    text_keys = ["hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers",
+                 "num_key_value_heads", "rms_norm_eps", "rope_theta", "max_position_embeddings", "sliding_window",
+                 "use_sliding_window", "max_window_layers", "hidden_act", "rope_scaling", "vocab_size",
+                 "tie_word_embeddings", "attention_dropout", "initializer_range", "use_cache", "torch_dtype"]
+    text = {"architectures": ["Qwen2_5_VLTextModel"], "model_type": "qwen2_5_vl_text"}
+    text.update({k: c[k] for k in text_keys})
+    c["architectures"] = ["Qwen2_5_VLForConditionalGeneration"]
+    c["model_type"] = "qwen2_5_vl"
+    c["text_config"] = text
+    c["transformers_version"] = "4.56.0"
+    v = c["vision_config"]
+    c["vision_config"] = {"depth": v["depth"], "fullatt_block_indexes": [VLAYERS - 1], "hidden_act": "silu",
+                          "hidden_size": VDIM, "in_channels": 3, "in_chans": 3, "intermediate_size": VFFN,
+                          "model_type": "qwen2_5_vl", "num_heads": VHEADS, "out_hidden_size": TEXT["hidden"],
+                          "patch_size": PATCH, "spatial_merge_size": MERGE, "spatial_patch_size": PATCH,
+                          "temporal_patch_size": TPATCH, "tokens_per_second": 2, "window_size": 112}
+    write_json(os.path.join(out, "config.json"), c)
+    for name in ("preprocessor_config.json", "tokenizer_config.json"):
+        with open(os.path.join(out, name)) as f:
+            d = json.load(f)
+        d["processor_class"] = "Qwen2_5_VLProcessor"
+        write_json(os.path.join(out, name), d)
+    vp = os.path.join(out, "onnx", "vision_encoder.onnx")
+    m = onnx.load(vp)
+    for i in m.graph.input:
+        if i.name == "grid_thw":
+            i.name = "image_grid_thw"
+    for n in m.graph.node:
+        for k, x in enumerate(n.input):
+            if x == "grid_thw":
+                n.input[k] = "image_grid_thw"
+    with open(vp, "wb") as f:
+        f.write(m.SerializeToString())
+
+
 def main():
     if len(sys.argv) > 2:
         sys.exit(__doc__)
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) == 2 else os.path.join(here, "..", "..", "models", "qwen2vl", "testdata")
     make(os.path.join(out, "qwen2vl-twin"), seed=51)
+    make_25(os.path.join(out, "qwen2vl-twin"), os.path.join(out, "qwen2_5vl-twin"))
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     for name, (w, h, s) in sorted(IMAGES.items()):
         make_images.png(os.path.join(out, "images", name + ".png"), make_images.image(name, w, h, s))
