@@ -9,8 +9,6 @@ import (
 
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
-	"github.com/vlmrun/vlmrun/internal/testenv"
-	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pruning"
 )
 
@@ -25,23 +23,10 @@ import (
 //
 //	go test -run '^$' -bench InDecoderPrefill -benchtime 1x ./bench
 func BenchmarkInDecoderPrefill(b *testing.B) {
-	dir := realisticDir(b)
-	if dir == "" {
-		b.Skip("no realistic-size model: run scripts/twins/realistic.py")
-	}
-	testenv.ORT(b)
+	spec, fl := realisticModel(b)
 	threads := envInt("VLMRUN_BENCH_THREADS", 2)
 	rounds := envInt("VLMRUN_BENCH_ROUNDS", 5)
-	spec, err := models.Load(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	inter, err := ReadIntermediate(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	t := spec.Text
-	fl := DecoderOf(t, inter)
 	dims := decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads, HeadDim: t.HeadDim, Vocab: t.Vocab}
 	cache := b.TempDir()
 	open := func() *decoder.LM {

@@ -163,23 +163,10 @@ func BenchmarkPrefillLogits(b *testing.B) {
 //
 //	go test -run '^$' -bench PrefillKeep -benchtime 1x ./bench
 func BenchmarkPrefillKeep(b *testing.B) {
-	testenv.ORT(b)
-	dir := realisticDir(b)
-	if dir == "" {
-		b.Skip("no realistic-size model: run scripts/twins/realistic.py")
-	}
+	spec, fl := realisticModel(b)
 	threads := envInt("VLMRUN_BENCH_THREADS", 2)
 	rounds := envInt("VLMRUN_BENCH_ROUNDS", 7)
-	spec, err := models.Load(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	inter, err := ReadIntermediate(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	t := spec.Text
-	fl := DecoderOf(t, inter)
 	lm, err := openMerged(spec, threads)
 	if err != nil {
 		b.Fatal(err)
@@ -239,6 +226,25 @@ func repeat(v, n int) []int {
 		out[i] = v
 	}
 	return out
+}
+
+// realisticModel loads the realistic-size model (skipping the benchmark
+// when it has not been generated) and its FLOPs model; ORT is set up.
+func realisticModel(b *testing.B) (*models.Spec, Decoder) {
+	dir := realisticDir(b)
+	if dir == "" {
+		b.Skip("no realistic-size model: run scripts/twins/realistic.py")
+	}
+	testenv.ORT(b)
+	spec, err := models.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inter, err := ReadIntermediate(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return spec, DecoderOf(spec.Text, inter)
 }
 
 // openMerged opens spec's embedding and merged decoder graphs.

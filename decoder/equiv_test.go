@@ -135,24 +135,8 @@ func maskedReferenceAt(t *testing.T, lm *LM, x []float32, pos []int64, dropped m
 func TestInDecoderDropEqualsMasking(t *testing.T) {
 	lm := openLM(t)
 	d := lm.d
-	rng := rand.New(rand.NewPCG(1, 2))
-	const L, first, nImg = 50, 1, 40
-	ids := make([]int, L)
-	for i := range ids {
-		ids[i] = 5 + rng.IntN(d.Vocab-5)
-	}
-	x, err := lm.Embed(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos := make([]int64, L)
-	for i := range pos {
-		pos[i] = int64(i)
-	}
-	var imageIdx []int
-	for i := first; i < first+nImg; i++ {
-		imageIdx = append(imageIdx, i)
-	}
+	const L, nImg = 50, 40
+	x, pos, imageIdx := randomPrompt(t, lm, 1, L, 1, nImg)
 	for boundary := 0; boundary < d.Layers-1; boundary++ {
 		keep := []int{0, 3, 4, 10, 17, 22, 23, 30, 39}
 		var dropped []int
@@ -259,25 +243,8 @@ func (r *recorder) alive(n int) []int {
 // later layers, at two cut points each.
 func TestInDecoderMethodsEqualMaskingTorchTwin(t *testing.T) {
 	lm := openLMAt(t, "../models/smolvlm/testdata/smolvlm-twin-torch", "")
-	d := lm.d
-	rng := rand.New(rand.NewPCG(3, 4))
-	const L, first, nImg = 60, 2, 48
-	ids := make([]int, L)
-	for i := range ids {
-		ids[i] = 5 + rng.IntN(d.Vocab-5)
-	}
-	x, err := lm.Embed(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos := make([]int64, L)
-	for i := range pos {
-		pos[i] = int64(i)
-	}
-	var imageIdx []int
-	for i := first; i < first+nImg; i++ {
-		imageIdx = append(imageIdx, i)
-	}
+	const L, nImg = 60, 48
+	x, pos, imageIdx := randomPrompt(t, lm, 3, L, 2, nImg)
 	for _, spec := range []string{"fastv:k=1,r=0.75", "fastv:k=3,r=0.5", "pdrop:layers=1/2,ratios=0.5/0.25", "pdrop:layers=2/3,ratios=0.75/0.3"} {
 		m, err := pruning.Parse(spec)
 		if err != nil {
@@ -306,4 +273,28 @@ func TestInDecoderMethodsEqualMaskingTorchTwin(t *testing.T) {
 		}
 		t.Logf("%s: KV rows %v, max |logit diff| vs masking %.2g", spec, out.LayerRows, maxDiff)
 	}
+}
+
+// randomPrompt embeds L random token ids (seeded) with positions 0..L-1 and
+// calls rows first..first+nImg-1 the visual tokens.
+func randomPrompt(t *testing.T, lm *LM, seed uint64, L, first, nImg int) ([]float32, []int64, []int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	ids := make([]int, L)
+	for i := range ids {
+		ids[i] = 5 + rng.IntN(lm.d.Vocab-5)
+	}
+	x, err := lm.Embed(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := make([]int64, L)
+	for i := range pos {
+		pos[i] = int64(i)
+	}
+	var imageIdx []int
+	for i := first; i < first+nImg; i++ {
+		imageIdx = append(imageIdx, i)
+	}
+	return x, pos, imageIdx
 }
