@@ -161,6 +161,12 @@ func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) 
 		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune",
 			"%s prunes inside a decoder-only model's decoder; this is an encoder-decoder model", req.In.Name())
 	}
+	// the method's layers must fit the decoder: refused before the queue
+	fitted, err := s.pool.FitRequest(req)
+	if err != nil {
+		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune", "%v", err)
+	}
+	req = fitted
 	// The prompt's length is known before the image is seen unless the
 	// family tiles images (BuildImagePrompt): then only the text is counted.
 	var n int
