@@ -118,9 +118,18 @@ func explain(mf *modelFlags, pre pruning.PreDecoder, budget pruning.Budget, path
 	if err != nil {
 		return err
 	}
-	v, err := vis.EncodeChunks(px.Data, px.Images, 0)
+	var v *pruning.Visual
+	if px.Grids != nil { // flattened patches with their grid (Qwen2-VL)
+		v, err = vis.EncodePatches(px.Data, px.PatchDim, px.Grids)
+	} else {
+		v, err = vis.EncodeChunks(px.Data, px.Images, 0)
+	}
 	if err != nil {
 		return err
+	}
+	gh, gw := spec.GridH, spec.GridW
+	if gh*gw != v.Features.Rows && v.GridH > 0 && v.GridH*v.GridW == v.Features.Rows {
+		gh, gw = v.GridH, v.GridW // a grid that follows the image's size
 	}
 	if px.Rows > 0 && px.Cols > 0 {
 		v.TileRows, v.TileCols = px.Rows, px.Cols
@@ -137,7 +146,7 @@ func explain(mf *modelFlags, pre pruning.PreDecoder, budget pruning.Budget, path
 	if err != nil {
 		return err
 	}
-	canvas, err := drawKept(img, v, res, px, spec.GridH, spec.GridW, scale, spec.Preprocess.Width)
+	canvas, err := drawKept(img, v, res, px, gh, gw, scale, spec.Preprocess.Width)
 	if err != nil {
 		return err
 	}

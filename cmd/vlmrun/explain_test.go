@@ -51,4 +51,12 @@ func TestExplain(t *testing.T) {
 	if p, err := png.Decode(f); err != nil || p.Bounds().Dx() != 2*64+8 {
 		t.Errorf("two panels: %v, bounds %v", err, p.Bounds())
 	}
+	// Qwen2-VL: the token grid follows the image (112×84: 4×3 tokens).
+	qwen := filepath.Join(testenv.Repo(t), "models", "qwen2vl", "testdata")
+	out = filepath.Join(t.TempDir(), "qwen.png")
+	code, stdout, stderr = runCLI(t, nil, "explain", "--model", filepath.Join(qwen, "qwen2vl-twin"), "--prune", "divprune",
+		"--keep", "0.5", "--out", out, filepath.Join(qwen, "images", "wide112x84.png"))
+	if code != 0 || !strings.Contains(stdout, "kept 6 of 12 visual tokens") {
+		t.Errorf("divprune on the Qwen2-VL twin: exit %d, %q %q", code, stdout, stderr)
+	}
 }
