@@ -134,4 +134,3 @@ func checkHeader(data []byte, maxPixels int64) *apiError {
 	}
 	return nil
 }
-
