@@ -209,6 +209,12 @@ func VisionShapes(path string, width, height int) (map[string][]int64, error) {
 	}
 	shapes := map[string][]int64{}
 	for _, in := range ins {
+		if in.Name == "grid_thw" || in.Name == "image_grid_thw" {
+			// Qwen2-VL's patch grid: the profile run feeds zeros, and a
+			// zero grid divides by zero inside the graph (SIGFPE in ORT).
+			return nil, fmt.Errorf("bench: %s takes flattened patches with a grid (%s); no FLOPs estimate",
+				filepath.Base(path), in.Name)
+		}
 		s := append([]int64(nil), in.Dimensions...)
 		for i, d := range s {
 			switch {
