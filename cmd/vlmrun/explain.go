@@ -1,20 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"io"
 	"math"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/spf13/pflag"
 
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/pruning"
 )
 
@@ -40,6 +45,7 @@ func cmdExplain(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 	method := fs.String("prune", "divprune", "pre-decoder pruning method (vlmrun prune list)")
 	keepS := fs.String("keep", "", "budget: a ratio such as 0.25 or a count such as 16 (default: the method's)")
 	out := fs.String("out", "explain.png", "PNG to write")
+	prompt := fs.String("prompt", "", "prompt for in-decoder methods (default: the model's task)")
 	scale := new(int)
 	intFlag(fs, scale, "scale", 4, 1, 16, "", "output pixels per pixel of the model's input image")
 	if code, done := parseCommand(fs, args); done {
@@ -52,8 +58,12 @@ func cmdExplain(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return exitCode(stderr, "explain", usagef("--prune: %v", err))
 	}
-	if m.Pre == nil {
-		return exitCode(stderr, "explain", usagef("--prune %s prunes inside the decoder; explain draws pre-decoder methods", m.Info.Name))
+	if m.In != nil {
+		req := pipeline.Request{}
+		if err := (pipeline.PruneSpec{Method: *method, Keep: *keepS, MethodName: "--prune", KeepName: "--keep"}).Apply(&req); err != nil {
+			return exitCode(stderr, "explain", usagef("%v", err))
+		}
+		return exitCode(stderr, "explain", explainInDecoder(&mf, req.In, fs.Arg(0), *prompt, *out, *scale, stdout))
 	}
 	ks := *keepS
 	if ks == "" {
@@ -150,15 +160,7 @@ func explain(mf *modelFlags, pre pruning.PreDecoder, budget pruning.Budget, path
 	if err != nil {
 		return err
 	}
-	w, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(w, canvas); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := writePNG(out, canvas); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s kept %d of %d visual tokens (keep %d); wrote %s\n", path, pre.Name(), len(res.Source), n, keep, out)
@@ -202,6 +204,34 @@ func drawKept(img *image.NRGBA, v *pruning.Visual, res pruning.Result, px models
 	for _, s := range res.Source {
 		if s >= 0 {
 			kept[s] = true
+		}
+	}
+	return drawPanels(img, n, kept, group, px, gh, gw, scale, side)
+}
+
+// drawPanels draws the n tokens' cells: kept ones framed (in their group's
+// colour), the tokens of a merge group tinted, the others darkened. group
+// may be nil (no merging).
+func drawPanels(img *image.NRGBA, n int, kept []bool, group []int, px models.Pixels, gh, gw, scale, side int) (*image.NRGBA, error) {
+	views := max(1, px.Images)
+	if n%views != 0 {
+		return nil, fmt.Errorf("explain: %d tokens are not %d equal views", n, views)
+	}
+	t := n / views
+	if gh*gw != t {
+		s := int(math.Round(math.Sqrt(float64(t))))
+		if s*s != t {
+			return nil, fmt.Errorf("explain: %d tokens per view have no known grid", t)
+		}
+		gh, gw = s, s
+	}
+	if group == nil {
+		group = make([]int, n)
+		for j := range group {
+			group[j] = -1
+			if kept[j] {
+				group[j] = j
+			}
 		}
 	}
 	W := side * scale
@@ -356,4 +386,161 @@ func resizeNearest(img *image.NRGBA, w, h int) *image.NRGBA {
 		}
 	}
 	return out
+}
+
+// recorder wraps an in-decoder method and records, at every boundary, which
+// of the visual tokens present it kept and how many recycled rows it added.
+// It forwards the optional interfaces the decoder asks for (Recycler,
+// RowRequester); without them it behaves as the method does.
+type recorder struct {
+	pruning.InDecoder
+	mu    sync.Mutex
+	steps []recStep
+}
+
+type recStep struct {
+	layer  int
+	keep   []int
+	merged int
+}
+
+func (r *recorder) add(layer int, keep []int, merged int) {
+	r.mu.Lock()
+	r.steps = append(r.steps, recStep{layer, slices.Clone(keep), merged})
+	r.mu.Unlock()
+}
+
+// Select implements pruning.InDecoder.
+func (r *recorder) Select(b *pruning.Boundary, total int) ([]int, error) {
+	keep, err := r.InDecoder.Select(b, total)
+	if err == nil {
+		r.add(b.Layer, keep, 0)
+	}
+	return keep, err
+}
+
+// SelectRecycle implements pruning.Recycler.
+func (r *recorder) SelectRecycle(b *pruning.Boundary, total int) ([]int, pruning.Matrix, error) {
+	rc, ok := r.InDecoder.(pruning.Recycler)
+	if !ok {
+		keep, err := r.Select(b, total)
+		return keep, pruning.Matrix{}, err
+	}
+	keep, merged, err := rc.SelectRecycle(b, total)
+	if err == nil {
+		r.add(b.Layer, keep, merged.Rows)
+	}
+	return keep, merged, err
+}
+
+// QueryRows implements pruning.RowRequester (no rows for a method that asks
+// for none).
+func (r *recorder) QueryRows(b *pruning.Boundary) ([]int, error) {
+	if rr, ok := r.InDecoder.(pruning.RowRequester); ok {
+		return rr.QueryRows(b)
+	}
+	return nil, nil
+}
+
+// explainInDecoder runs the prefill with the method and draws, one row of
+// panels per boundary, the original visual tokens still present after it
+// (recycled rows have no place on the image and are counted on stdout).
+func explainInDecoder(mf *modelFlags, in pruning.InDecoder, path, prompt, out string, scale int, stdout io.Writer) error {
+	p, err := mf.open()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if in, err = pruning.FitDepth(in, p.Spec.Text.Layers); err != nil {
+		return usagef("--prune: %v", err)
+	}
+	rec := &recorder{InDecoder: in}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	res, err := p.Caption(context.Background(), path, bytes.NewReader(data),
+		pipeline.Request{In: rec, Prompt: prompt, MaxNewTokens: 1}, nil)
+	if err != nil {
+		return err
+	}
+	lim := encoder.DefaultLimits
+	if mf.maxPixels > 0 {
+		lim.MaxPixels = mf.maxPixels
+	}
+	img, _, err := encoder.DecodeImage(path, bytes.NewReader(data), lim)
+	if err != nil {
+		return err
+	}
+	spec := p.Spec
+	px := models.Pixels{Images: 1}
+	if spec.PreprocessImage != nil {
+		if px, err = spec.PreprocessImage(img); err != nil {
+			return err
+		}
+	}
+	n := res.Visual.Before
+	orig := make([]int, n)
+	for i := range orig {
+		orig[i] = i
+	}
+	var rows []*image.NRGBA
+	for _, st := range rec.steps {
+		next := make([]int, 0, len(st.keep)+st.merged)
+		for _, k := range st.keep {
+			if k < 0 || k >= len(orig) {
+				return fmt.Errorf("explain: %s kept index %d of %d", in.Name(), k, len(orig))
+			}
+			next = append(next, orig[k])
+		}
+		for range st.merged {
+			next = append(next, -1)
+		}
+		orig = next
+		kept := make([]bool, n)
+		present, recycled := 0, 0
+		for _, j := range orig {
+			if j >= 0 {
+				kept[j] = true
+				present++
+			} else {
+				recycled++
+			}
+		}
+		panel, err := drawPanels(img, n, kept, nil, px, spec.GridH, spec.GridW, scale, spec.Preprocess.Width)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, panel)
+		fmt.Fprintf(stdout, "row %d: after layer %d, %d of %d visual tokens present", len(rows), st.layer, present, n)
+		if recycled > 0 {
+			fmt.Fprintf(stdout, " (+%d recycled)", recycled)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("explain: %s made no selection during the prefill", in.Name())
+	}
+	W, H := rows[0].Bounds().Dx(), rows[0].Bounds().Dy()
+	canvas := image.NewNRGBA(image.Rect(0, 0, W, len(rows)*H+(len(rows)-1)*8))
+	for i, r := range rows {
+		draw.Draw(canvas, image.Rect(0, i*(H+8), W, i*(H+8)+H), r, image.Point{}, draw.Src)
+	}
+	if err := writePNG(out, canvas); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s, %d boundaries; wrote %s\n", path, in.Name(), len(rows), out)
+	return nil
+}
+
+func writePNG(path string, img image.Image) error {
+	w, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(w, img); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
