@@ -155,3 +155,53 @@ func TestFramesRefused(t *testing.T) {
 		t.Errorf("two frames: %v, want a refusal", err)
 	}
 }
+
+// Every in-decoder method runs on the twin's staged M-RoPE decoder (DART,
+// AIM and SparseVLM at half of the 12 tokens) and cuts the KV cache of the
+// layers after its boundaries; under settings that drop nothing it
+// reproduces the unpruned ids.
+func TestInDecoderMethodsOnQwen2VLTwin(t *testing.T) {
+	testenv.ORT(t)
+	p := openTwin(t, "", t.TempDir())
+	c := diffCases[4]
+	base := caption(t, p, c, pipeline.Request{Form: decoder.FormMerged})
+	parse := func(spec string, keep float64) pruning.InDecoder {
+		m, err := pruning.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := m.In
+		if b, ok := in.(pruning.Budgeted); ok && (m.Info.Name == "dart" || m.Info.Name == "aim" || m.Info.Name == "sparsevlm") {
+			if in, err = b.WithBudget(pruning.KeepRatio(keep)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return in
+	}
+	for _, spec := range []string{"fastv:k=1,r=0.75", "pdrop:layers=1/2/3", "sparsevlm:layers=1/2", "aim:start=1,step=0.3",
+		"dart:k=2", "dart:k=1,pivot=hidden", "adaptive-fastv:k=2,mass=0.5"} {
+		res := caption(t, p, c, pipeline.Request{In: parse(spec, 0.5)})
+		rows := res.Visual.LayerRows
+		t.Logf("%-30s KV rows %v", spec, rows)
+		if len(rows) != p.Spec.Text.Layers || rows[len(rows)-1] >= rows[0] {
+			t.Errorf("%s: KV rows per layer %v: no layer lost a row", spec, rows)
+		}
+	}
+	for _, spec := range []string{"fastv:k=1,r=0", "pdrop:layers=1/2,ratios=1/1", "dart:k=2,exact=true", "aim:start=1"} {
+		res := caption(t, p, c, pipeline.Request{In: parse(spec, 1)})
+		if rows := res.Visual.LayerRows; rows[len(rows)-1] != rows[0] {
+			t.Errorf("%s keeping everything: KV rows %v", spec, rows)
+		}
+		if strings.HasPrefix(spec, "pdrop") {
+			// PyramidDrop renumbers positions at its cuts (its code sets
+			// position_ids = 0..L'−1): on M-RoPE that replaces the image's
+			// (t, h, w) ids and the text's max + 1 continuation by 1-D
+			// ids, so even keeping everything changes the ids (README).
+			t.Logf("%s keeping everything (renumbered M-RoPE ids): %v, unpruned %v", spec, res.GeneratedIDs, base.GeneratedIDs)
+			continue
+		}
+		if !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
+			t.Errorf("%s keeping everything: ids %v, unpruned %v", spec, res.GeneratedIDs, base.GeneratedIDs)
+		}
+	}
+}
