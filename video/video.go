@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -233,7 +234,7 @@ func Probe(ctx context.Context, path string, o Options) (Info, error) {
 	}
 	out, last, err := run(ctx, o, 1<<20, ffprobe, "-v", "error", "-select_streams", "v:0",
 		"-show_entries", "stream=width,height,duration,nb_frames,r_frame_rate:format=duration,format_name",
-		"-of", "json", "--", path)
+		"-of", "json", fileURL(path))
 	if err != nil {
 		return Info{}, fmt.Errorf("video: %s is not a video ffmpeg can read (%v; %s): %w", path, err, last, ErrBadVideo)
 	}
@@ -272,7 +273,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 		// a short video: one ffmpeg run decodes it once at n/duration fps
 		// (cheaper than n process starts and seeks)
 		rate := fmt.Sprintf("%d/%s", len(times), strconv.FormatFloat(info.Duration, 'f', -1, 64))
-		args := append(common, "-i", path, "-an", "-sn", "-vf", fmt.Sprintf("fps=fps=%s:start_time=0,%s", rate, scale),
+		args := append(common, "-i", fileURL(path), "-an", "-sn", "-vf", fmt.Sprintf("fps=fps=%s:start_time=0,%s", rate, scale),
 			"-frames:v", strconv.Itoa(len(times)), "-f", "image2pipe", "-c:v", "png", "pipe:1")
 		out, last, err := run(ctx, o, frameLimit*int64(len(times)), ffmpeg, args...)
 		if err != nil {
@@ -286,7 +287,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 	} else if info.Duration == 0 {
 		// unknown duration (a stream, some WebM/APNG): decode from the start at
 		// FPS, stop after MaxFrames
-		args := append(common, "-i", path, "-an", "-sn", "-vf", fmt.Sprintf("fps=%g,%s", o.FPS, scale),
+		args := append(common, "-i", fileURL(path), "-an", "-sn", "-vf", fmt.Sprintf("fps=%g,%s", o.FPS, scale),
 			"-frames:v", strconv.Itoa(o.MaxFrames), "-f", "image2pipe", "-c:v", "png", "pipe:1")
 		out, last, err := run(ctx, o, frameLimit*int64(o.MaxFrames), ffmpeg, args...)
 		if err != nil {
@@ -301,7 +302,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			args := append(common, "-ss", strconv.FormatFloat(t, 'f', 3, 64), "-i", path, "-an", "-sn",
+			args := append(common, "-ss", strconv.FormatFloat(t, 'f', 3, 64), "-i", fileURL(path), "-an", "-sn",
 				"-vf", scale, "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "pipe:1")
 			out, last, err := run(ctx, o, frameLimit, ffmpeg, args...)
 			if err != nil || len(out) == 0 {
@@ -334,6 +335,16 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 		frames[i].W, frames[i].H = cfg.Width, cfg.Height
 	}
 	return frames, nil
+}
+
+// fileURL makes ffmpeg read path as a local file whatever its name (a
+// name such as "pipe:0", "concat:a|b" or "http://..." would otherwise
+// select another protocol).
+func fileURL(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return "file:" + path
 }
 
 // splitPNGs splits concatenated PNG files (image2pipe output) at IEND.

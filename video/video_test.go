@@ -261,3 +261,24 @@ func TestGIFCompositing(t *testing.T) {
 		t.Errorf("frame 2 under a transparent pixel: %v, want red", c)
 	}
 }
+
+// A file whose name looks like another ffmpeg protocol is still read as a file.
+func TestFFmpegProtocolNames(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pipe:0")
+	cmd := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=32x24:rate=5",
+		"-pix_fmt", "yuv420p", "-f", "mp4", "file:"+p)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	wd, _ := os.Getwd()
+	t.Cleanup(func() { os.Chdir(wd) })
+	os.Chdir(dir)
+	fr, err := Extract(context.Background(), "pipe:0", Options{FPS: 2})
+	if err != nil || len(fr) != 2 {
+		t.Errorf("%d frames, %v", len(fr), err)
+	}
+}
