@@ -297,7 +297,7 @@ var registry = []entry{
 			return DART{K: a.intv("k", 1, 1<<16), ImagePivots: a.intv("image_pivots", 1, 1<<20),
 				TextPivots: a.intv("text_pivots", 0, 1<<20), Pivot: a.enum("pivot", "keys", "hidden"), Exact: a.boolean("exact")}
 		}},
-	{Info{Name: "adaptive-fastv", Stage: InDecoderStage, Count: "smallest set with attention mass >= mass, in [min, max]",
+	{Info{Name: "adaptive-fastv", Stage: InDecoderStage, Count: "smallest set with attention mass >= mass (coverage: picks covering the hidden states within radius), in [min, max]",
 		Params: []Param{
 			p("k", "2", "prune after layer k−1"),
 			p("mass", "0.9", "attention mass to keep, in (0, 1]"),
