@@ -100,7 +100,10 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int
 		}
 	}
 	newPos := pos.gather(keepRows)
-	if m.Positions() == pruning.Renumber {
+	// Renumbering (PyramidDrop, SparseVLM) is defined by those methods' code
+	// for 1-D positions; with M-RoPE (three rows) the kept tokens keep their
+	// (t, h, w) ids, as every other method's do.
+	if m.Positions() == pruning.Renumber && newPos.dims == 1 {
 		for i := range newPos.p {
 			newPos.p[i] = int64(i % n)
 		}

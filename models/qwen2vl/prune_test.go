@@ -192,14 +192,6 @@ func TestInDecoderMethodsOnQwen2VLTwin(t *testing.T) {
 		if rows := res.Visual.LayerRows; rows[len(rows)-1] != rows[0] {
 			t.Errorf("%s keeping everything: KV rows %v", spec, rows)
 		}
-		if strings.HasPrefix(spec, "pdrop") {
-			// PyramidDrop renumbers positions at its cuts (its code sets
-			// position_ids = 0..L'−1): on M-RoPE that replaces the image's
-			// (t, h, w) ids and the text's max + 1 continuation by 1-D
-			// ids, so even keeping everything changes the ids (README).
-			t.Logf("%s keeping everything (renumbered M-RoPE ids): %v, unpruned %v", spec, res.GeneratedIDs, base.GeneratedIDs)
-			continue
-		}
 		if !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
 			t.Errorf("%s keeping everything: ids %v, unpruned %v", spec, res.GeneratedIDs, base.GeneratedIDs)
 		}
