@@ -40,7 +40,7 @@ type modelFlags struct {
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&m.model, "model", "", "model folder (default: the embedded "+defaultModel+")")
+	fs.StringVar(&m.model, "model", "", "model folder, or a Hugging Face id (org/name) found offline in $VLMRUN_MODELS or the Hugging Face hub cache (default: the embedded "+defaultModel+")")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "path to libonnxruntime.so.1 (default: $VLMRUN_ORT_LIB, beside the executable, the user data dir, the repo's third_party/)")
 	intFlag(fs, &m.threads, "threads", 0, 0, maxThreads, "0 = all cores", "ONNX Runtime intra-op threads")
 	intFlag(fs, &m.inter, "inter-threads", 0, 0, maxThreads, "0 = ORT's default", "ONNX Runtime inter-op threads")
@@ -72,7 +72,7 @@ const (
 // or in the user data folder (where scripts/install.sh copies it).
 func (m *modelFlags) resolveModel() (string, error) {
 	if m.model != "" {
-		return m.model, nil
+		return models.ResolveID(m.model)
 	}
 	var tried []string
 	try := func(dir string) bool {
