@@ -71,7 +71,7 @@ func invalidValues(f *pflag.Flag) map[string]*string {
 			vals["wrong type"] = s("abc")
 			vals["huge"] = s("18446744073709551616")
 		case "int", "int64", "float64", "duration":
-			panic("numeric flag --" + f.Name + " registered without a range (use intFlag, floatFlag, durationFlag)")
+			return nil // numeric without a range: TestNumericFlagsDocumentRange reports it
 		}
 	}
 	return vals
