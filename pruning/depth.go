@@ -68,6 +68,10 @@ func FitDepth(m InDecoder, n int) (InDecoder, error) {
 		}
 		useful = useful || l <= n-2
 	}
+	if ls := m.Layers(); !useful && aim && len(ls) > 0 && ls[0] > n-1 {
+		return nil, fmt.Errorf("pruning: %s: starts pruning after layer %d, but this decoder has %d layers (0..%d)%s: %w",
+			m.Name(), ls[0], n, n-1, depthHint(m, n), ErrDepth)
+	}
 	if !useful {
 		return nil, fmt.Errorf("pruning: %s: prunes only after the last layer (%d) of this %d-layer decoder, which changes nothing%s: %w",
 			m.Name(), n-1, n, depthHint(m, n), ErrDepth)

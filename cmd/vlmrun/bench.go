@@ -14,6 +14,7 @@ import (
 
 	"github.com/vlmrun/vlmrun/bench"
 	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/tiles"
 )
 
@@ -98,6 +99,16 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return exitCode(stderr, "bench", err)
 	}
 	defer p.Close()
+	// every cell's in-decoder method must fit the model: a usage error now,
+	// not a failed sweep later
+	for _, v := range variants {
+		var r pipeline.Request
+		if (pipeline.PruneSpec{Method: v.Method, Keep: v.Keep}).Apply(&r) == nil {
+			if _, err := p.FitRequest(r); err != nil {
+				return fail(2, err)
+			}
+		}
+	}
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
 	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device, SpinningStop: mf.spin})

@@ -72,6 +72,9 @@ func cmdEval(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return exitCode(stderr, "eval", err)
 	}
 	defer p.Close()
+	if req, err = p.FitRequest(req); err != nil { // in-decoder layers must fit the model
+		return exitCode(stderr, "eval", asUsage(err))
+	}
 	if oracle > 0 {
 		oracle, err = pf.count(p.Spec.TokensPerImage)
 		if err != nil {

@@ -110,6 +110,11 @@ func evalSweepMain(ctx context.Context, mf *modelFlags, gf *genFlags, pf *pruneF
 	if err != nil {
 		return fail(2, err)
 	}
+	for i, c := range cells { // in-decoder layers must fit the model
+		if cells[i].Req, err = p.FitRequest(c.Req); err != nil {
+			return fail(2, err)
+		}
+	}
 	progress := newProgress(stderr, "eval")
 	var rep *eval.SweepReport
 	if data != "" {
