@@ -76,6 +76,12 @@ func Open(f Files, d Dims, o ortx.Options) (*LM, error) {
 	return m, nil
 }
 
+// Preload opens the merged graph now instead of on first use.
+func (m *LM) Preload() error {
+	_, err := m.mergedSession()
+	return err
+}
+
 // mergedSession opens the merged graph on first use: a process that only
 // runs the staged form (in-decoder pruning) never loads the merged weights
 // a second time.

@@ -114,6 +114,16 @@ func (p *Pipeline) embed(ids []int) ([]float32, error) {
 	return p.lm.Embed(ids)
 }
 
+// Preload opens the sessions a request would otherwise open on first use
+// (a decoder-only model's merged decoder), so that a server's first request
+// does not pay for it.
+func (p *Pipeline) Preload() error {
+	if p.lm != nil {
+		return p.lm.Preload()
+	}
+	return nil
+}
+
 // hasLayers reports whether the staged decoder form (derived from the
 // merged decoder) is available.
 func (p *Pipeline) hasLayers() bool { return p.lm != nil && p.lm.HasLayers() }

@@ -22,24 +22,34 @@ func OpenPool(dir string, o Options, n int) (*Pool, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("pipeline: pool of %d replicas: need at least one", n)
 	}
-	pl := &Pool{free: make(chan *Pipeline, n)}
+	var ps []*Pipeline
 	for range n {
 		p, err := Open(dir, o)
 		if err != nil {
-			pl.Close()
+			for _, q := range ps {
+				q.Close()
+			}
 			return nil, err
 		}
-		pl.all = append(pl.all, p)
-		pl.free <- p
+		ps = append(ps, p)
 	}
-	return pl, nil
+	return NewPool(ps...)
 }
 
 // NewPool makes a pool of already opened replicas of one model; the pool
-// then owns them.
+// then owns them (and closes them if it cannot be made). Like OpenPool, it
+// preloads every replica's sessions.
 func NewPool(replicas ...*Pipeline) (*Pool, error) {
 	if len(replicas) == 0 {
 		return nil, fmt.Errorf("pipeline: pool of no replicas")
+	}
+	for _, p := range replicas {
+		if err := p.Preload(); err != nil {
+			for _, q := range replicas {
+				q.Close()
+			}
+			return nil, err
+		}
 	}
 	pl := &Pool{free: make(chan *Pipeline, len(replicas)), all: replicas}
 	for _, p := range replicas {
