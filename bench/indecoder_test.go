@@ -59,8 +59,8 @@ func BenchmarkInDecoderPrefill(b *testing.B) {
 		{name: "merged (all-row logits)", form: decoder.FormMerged},
 		{name: "fastv K=2 keep-all", spec: "fastv:k=2,r=0"},
 		{name: "fastv K=2 R=75%", spec: "fastv:k=2,r=0.75", base: "fastv K=2 keep-all"},
-		{name: "pdrop 8/16/24 keep-all", spec: "pdrop:ratios=1/1/1"},
-		{name: "pdrop 8/16/24", spec: "pdrop", base: "pdrop 8/16/24 keep-all"},
+		{name: "pdrop 8/16/24 keep-all", spec: "pdrop:layers=8/16/24,ratios=1/1/1"},
+		{name: "pdrop 8/16/24", spec: "pdrop:layers=8/16/24", base: "pdrop 8/16/24 keep-all"},
 	}
 	opts := make([]decoder.Options, len(cases))
 	for i, c := range cases {
