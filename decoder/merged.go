@@ -8,7 +8,6 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vlmrun/vlmrun/internal/ortx"
-	"github.com/vlmrun/vlmrun/onnx"
 )
 
 // mergedIO is what the merged decoder graph declares, read from its ONNX
@@ -34,9 +33,9 @@ var pastRE = regexp.MustCompile(`^past_key_values\.(\d+)\.(key|value)$`)
 // against the decoder contract for d.Layers layers, and returns the port
 // lists in feed order with what was found.
 func inspectMerged(path string, d Dims, o ortx.Options) (io mergedIO, in, out []ortx.Port, err error) {
-	ins, outs, err := graphIO(path)
+	ins, outs, err := ortx.Inspect(path, o)
 	if err != nil {
-		return io, nil, nil, err
+		return io, nil, nil, fmt.Errorf("decoder: %w", err)
 	}
 	floatish := func(kind string, i ort.InputOutputInfo) (bool, error) {
 		switch i.DataType {
@@ -226,34 +225,4 @@ func (m *LM) newCaches(capacity int) []*kvCache {
 		caches[i] = newTypedKVCache(m.io.kvHeads, m.io.headDim, capacity, m.io.kvType)
 	}
 	return caches
-}
-
-// graphIO reads a graph's declared inputs and outputs in pure Go (package
-// onnx: the file is mapped, its weights never read), so that checking the
-// merged decoder's contract does not load it into ONNX Runtime.
-func graphIO(path string) (ins, outs []ort.InputOutputInfo, err error) {
-	g, err := onnx.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("decoder: %w", err)
-	}
-	defer g.Close()
-	conv := func(vs []*onnx.ValueInfo) []ort.InputOutputInfo {
-		out := make([]ort.InputOutputInfo, 0, len(vs))
-		for _, v := range vs {
-			out = append(out, ort.InputOutputInfo{Name: v.Name, OrtValueType: ort.ONNXTypeTensor,
-				Dimensions: ort.NewShape(v.Dims...), DataType: ort.TensorElementDataType(v.ElemType)})
-		}
-		return out
-	}
-	inits := map[string]bool{}
-	for _, t := range g.Graph.Initializers {
-		inits[t.Name] = true
-	}
-	var in []*onnx.ValueInfo
-	for _, v := range g.Graph.Inputs {
-		if !inits[v.Name] { // inputs with initializers are constants, as ORT reports them
-			in = append(in, v)
-		}
-	}
-	return conv(in), conv(g.Graph.Outputs), nil
 }

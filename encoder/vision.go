@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,9 +173,49 @@ func (v *Vision) allocHalf(outs []ort.Value, n int) error {
 // "OrtValue shape verification failed" error.
 var requestedShape = regexp.MustCompile(`Requested shape:\{([0-9,]*)\}`)
 
+// invalidOutput and invalidIndex read ORT's check of an output buffer
+// against the inferred shape.
+var (
+	invalidOutput = regexp.MustCompile(`Got invalid dimensions for output: (\S+) for the following indices`)
+	invalidIndex  = regexp.MustCompile(`index: (\d+) Got: \d+ Expected: (\d+)`)
+)
+
 // learnHalf records the float16 output shapes for n from the error of a
 // run whose buffers had the wrong shape; false when the error is another.
 func (v *Vision) learnHalf(outs []ort.Value, n int, runErr error) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	shapes := v.halfShapes[n]
+	if shapes == nil {
+		shapes = make([][]int64, len(v.outs))
+		for i, name := range v.outs {
+			if v.half[name] {
+				if t, ok := outs[i].(*ort.CustomDataTensor); ok && t != nil {
+					shapes[i] = append([]int64(nil), t.GetShape()...)
+				}
+			}
+		}
+	}
+	// ORT checks an output buffer against the shape it inferred before
+	// running ("Got invalid dimensions for output: NAME ... index: i Got: g
+	// Expected: e"), or against the computed one while running ("Requested
+	// shape:{...}", naming no output).
+	if m := invalidOutput.FindStringSubmatch(runErr.Error()); m != nil {
+		i := slices.Index(v.outs, m[1])
+		if i < 0 || !v.half[m[1]] || shapes[i] == nil {
+			return false
+		}
+		want := slices.Clone(shapes[i])
+		for _, d := range invalidIndex.FindAllStringSubmatch(runErr.Error(), -1) {
+			k, _ := strconv.Atoi(d[1])
+			e, _ := strconv.ParseInt(d[2], 10, 64)
+			if k < 0 || k >= len(want) {
+				return false
+			}
+			want[k] = e
+		}
+		return v.setHalf(n, shapes, i, want)
+	}
 	m := requestedShape.FindStringSubmatch(runErr.Error())
 	if m == nil {
 		return false
@@ -189,19 +230,6 @@ func (v *Vision) learnHalf(outs []ort.Value, n int, runErr error) bool {
 	}
 	// The message does not name the output: give the shape to the one
 	// float16 output whose rank and static dimensions it fits.
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	shapes := v.halfShapes[n]
-	if shapes == nil {
-		shapes = make([][]int64, len(v.outs))
-		for i, name := range v.outs {
-			if v.half[name] {
-				if t, ok := outs[i].(*ort.CustomDataTensor); ok && t != nil {
-					shapes[i] = append([]int64(nil), t.GetShape()...)
-				}
-			}
-		}
-	}
 	fits := -1
 	for i, name := range v.outs {
 		if !v.half[name] || len(v.halfDims[name]) != len(want) || equalDims(shapes[i], want) {
@@ -221,7 +249,16 @@ func (v *Vision) learnHalf(outs []ort.Value, n int, runErr error) bool {
 	if fits < 0 {
 		return false
 	}
-	shapes[fits] = want
+	return v.setHalf(n, shapes, fits, want)
+}
+
+// setHalf records want as output i's float16 shape for n images (v.mu held);
+// false when it is what was already tried.
+func (v *Vision) setHalf(n int, shapes [][]int64, i int, want []int64) bool {
+	if equalDims(shapes[i], want) {
+		return false
+	}
+	shapes[i] = want
 	if v.halfShapes == nil {
 		v.halfShapes = map[int][][]int64{}
 	}

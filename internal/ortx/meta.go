@@ -7,6 +7,8 @@ import (
 
 	"github.com/x448/float16"
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vlmrun/vlmrun/onnx"
 )
 
 // Float16 is a port of IEEE half-precision elements.
@@ -17,17 +19,43 @@ func Bool(name string) Port { return Port{name, ort.TensorElementDataTypeBool} }
 
 // Inspect returns the declared inputs and outputs of the graph at path,
 // with their element types and dimensions (-1 for a symbolic dimension).
+// It reads them in pure Go (package onnx: the file is mapped and its weights
+// are never read), where ONNX Runtime would create a whole session — for a
+// 500 MB decoder, seconds and a second copy of the weights — to answer.
 func Inspect(path string, o Options) (ins, outs []ort.InputOutputInfo, err error) {
-	so, err := newOptions(o)
-	if err != nil {
+	if _, err := newOptions(o); err != nil {
 		return nil, nil, err
 	}
-	defer so.Destroy()
-	ins, outs, err = ort.GetInputOutputInfoWithOptions(path, so)
+	return graphInfo(path)
+}
+
+// graphInfo reads path's declared graph inputs (without those that are
+// initializers, as ORT reports them) and outputs.
+func graphInfo(path string) (ins, outs []ort.InputOutputInfo, err error) {
+	g, err := onnx.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
 	}
-	return ins, outs, nil
+	defer g.Close()
+	conv := func(vs []*onnx.ValueInfo) []ort.InputOutputInfo {
+		out := make([]ort.InputOutputInfo, 0, len(vs))
+		for _, v := range vs {
+			out = append(out, ort.InputOutputInfo{Name: v.Name, OrtValueType: ort.ONNXTypeTensor,
+				Dimensions: ort.NewShape(v.Dims...), DataType: ort.TensorElementDataType(v.ElemType)})
+		}
+		return out
+	}
+	inits := map[string]bool{}
+	for _, t := range g.Graph.Initializers {
+		inits[t.Name] = true
+	}
+	var in []*onnx.ValueInfo
+	for _, v := range g.Graph.Inputs {
+		if !inits[v.Name] {
+			in = append(in, v)
+		}
+	}
+	return conv(in), conv(g.Graph.Outputs), nil
 }
 
 // Info finds the input or output called name, reporting whether it exists.

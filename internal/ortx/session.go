@@ -141,9 +141,9 @@ func Open(path string, inputs, outputs []Port, o Options) (*Session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	ins, outs, err := ort.GetInputOutputInfoWithOptions(path, so)
+	ins, outs, err := graphInfo(path)
 	if err != nil {
-		return nil, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
+		return nil, err
 	}
 	if err := checkPorts(name, "input", inputs, ins, true); err != nil {
 		return nil, err
