@@ -2,8 +2,8 @@
 
 Usage: /usr/bin/python3 scripts/scenesvqa/train.py --minutes 55 --seed 1 --out build/scenesvqa/ckpt.pt
 
-Each step: 8 single-image scenes x 8 questions and 6 frame sequences (2-4 frames, the
-same count for the whole step) x 6 questions; the questions of a sample share one decoder
+Each step: 8 single-image scenes x 24 questions and 6 frame sequences (2-4 frames, the
+same count for the whole step) x 16 questions; the questions of a sample share one decoder
 row (one visual prefix, one visual-token dropout draw) and are masked from each other, so
 each is answered as its own prompt. The data stream is fixed by --seed (step s draws from
 numpy's generator seeded with (seed, s)); the step count is fixed after timing the first
@@ -30,8 +30,8 @@ from common import (BOS, EOS, IMAGE, PAD, FRAME0, N_IMAGE, SINGLE_TYPES, SEQ_TYP
 from model import SceneVQA, Cfg
 from render_torch import render_frames, to_model_input, token_labels
 
-N_SINGLE, Q_SINGLE = 8, 8
-N_SEQ, Q_SEQ = 6, 6
+N_SINGLE, Q_SINGLE = 8, 24
+N_SEQ, Q_SEQ = 6, 16
 
 
 def keep_set(rng, nf, allcov, relcov, train=True):
