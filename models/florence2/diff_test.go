@@ -2,14 +2,12 @@ package florence2_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/internal/tjsref"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 )
@@ -74,46 +73,25 @@ func sum(x []float32) float64 {
 // installed and VLMRUN_REQUIRE_TJS is unset).
 func reference(t *testing.T, cases []diffCase) map[string]refResult {
 	t.Helper()
-	dir := filepath.Join(testenv.Repo(t), "scripts", "transformersjs-ref")
-	_, errNode := exec.LookPath("node")
-	_, errMod := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "transformers", "package.json"))
-	if errNode != nil || errMod != nil {
-		if os.Getenv("VLMRUN_REQUIRE_TJS") != "" || *update {
-			t.Fatalf("transformers.js reference not installed (run scripts/setup-transformersjs.sh): %v %v", errNode, errMod)
-		}
-		t.Logf("transformers.js not installed: comparing with testdata/golden.json only")
+	if !tjsref.Available(t, *update) {
 		return nil
 	}
-	tmp := t.TempDir()
 	for i := range cases {
 		cases[i].Model, cases[i].ImagePath, cases[i].MaxNew = twin(t), imagePath(t, cases[i].Image), 12
 	}
-	spec, _ := json.Marshal(cases)
-	if err := os.WriteFile(filepath.Join(tmp, "cases.json"), spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", "run.js", filepath.Join(tmp, "cases.json"), filepath.Join(tmp, "out"))
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("transformers.js reference run failed: %v\n%s", err, out)
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.Name)
 	}
 	res := map[string]refResult{}
-	for _, c := range cases {
+	for name, raw := range tjsref.Run(t, cases, names) {
 		var r refResult
-		data, err := os.ReadFile(filepath.Join(tmp, "out", c.Name+".json"))
-		if err == nil {
-			err = json.Unmarshal(data, &r)
+		if err := json.Unmarshal(raw.JSON, &r); err != nil {
+			t.Fatalf("%s: reference result: %v", name, err)
 		}
-		raw, err2 := os.ReadFile(filepath.Join(tmp, "out", c.Name+".pixels.f32"))
-		if err != nil || err2 != nil {
-			t.Fatalf("%s: reference result: %v %v", c.Name, err, err2)
-		}
-		r.Pixels = make([]float32, len(raw)/4)
-		for i := range r.Pixels {
-			r.Pixels[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
+		r.Pixels = raw.Pixels
 		r.PixelSum = sum(r.Pixels)
-		res[c.Name] = r
+		res[name] = r
 	}
 	return res
 }

@@ -2,15 +2,11 @@ package llava_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +15,7 @@ import (
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/internal/tjsref"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/models/llava"
 	"github.com/vlmrun/vlmrun/pipeline"
@@ -91,17 +88,9 @@ func refText(c diffCase) string {
 // makes a missing installation a failure.
 func reference(t *testing.T, cases []diffCase) map[string]refResult {
 	t.Helper()
-	dir := filepath.Join(testenv.Repo(t), "scripts", "transformersjs-ref")
-	_, errNode := exec.LookPath("node")
-	_, errMod := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "transformers", "package.json"))
-	if errNode != nil || errMod != nil {
-		if os.Getenv("VLMRUN_REQUIRE_TJS") != "" || *update {
-			t.Fatalf("transformers.js reference not installed (run scripts/setup-transformersjs.sh): node: %v, module: %v", errNode, errMod)
-		}
-		t.Logf("transformers.js not installed (scripts/setup-transformersjs.sh): comparing with testdata/golden.json only")
+	if !tjsref.Available(t, *update) {
 		return nil
 	}
-	tmp := t.TempDir()
 	for i := range cases {
 		cases[i].Model = testdata(t, twin)
 		cases[i].ImagePath = testdata(t, "images", cases[i].Image+".png")
@@ -109,58 +98,22 @@ func reference(t *testing.T, cases []diffCase) map[string]refResult {
 		cases[i].ImagesFirst = true // LlavaProcessor is called as processor(images, text)
 		cases[i].MaxNew = 12
 	}
-	spec, _ := json.Marshal(cases)
-	casesPath := filepath.Join(tmp, "cases.json")
-	if err := os.WriteFile(casesPath, spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", "run.js", casesPath, filepath.Join(tmp, "out"))
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("transformers.js reference run failed: %v\n%s", err, out)
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.Name)
 	}
 	res := map[string]refResult{}
-	for _, c := range cases {
+	for name, raw := range tjsref.Run(t, cases, names) {
 		var r refResult
-		data, err := os.ReadFile(filepath.Join(tmp, "out", c.Name+".json"))
-		if err == nil {
-			err = json.Unmarshal(data, &r)
+		if err := json.Unmarshal(raw.JSON, &r); err != nil {
+			t.Fatalf("%s: reference result: %v", name, err)
 		}
-		if err != nil {
-			t.Fatalf("%s: reference result: %v", c.Name, err)
-		}
-		raw, err := os.ReadFile(filepath.Join(tmp, "out", c.Name+".pixels.f32"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Pixels = make([]float32, len(raw)/4)
-		for i := range r.Pixels {
-			r.Pixels[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		r.PixelSum = sum(r.Pixels)
-		r.PixelSHA256 = digest(r.Pixels)
-		res[c.Name] = r
+		r.Pixels = raw.Pixels
+		r.PixelSum = tjsref.Sum(r.Pixels)
+		r.PixelSHA256 = tjsref.Digest(r.Pixels)
+		res[name] = r
 	}
 	return res
-}
-
-// digest is the sha256 of the little-endian float32 bytes.
-func digest(x []float32) string {
-	h := sha256.New()
-	b := make([]byte, 4)
-	for _, v := range x {
-		binary.LittleEndian.PutUint32(b, math.Float32bits(v))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func sum(x []float32) float64 {
-	s := 0.0
-	for _, v := range x {
-		s += float64(v)
-	}
-	return math.Round(s*1e4) / 1e4
 }
 
 func openTwin(t *testing.T, dtype, cache string, resizer string) *pipeline.Pipeline {
@@ -272,8 +225,8 @@ func TestDifferentialTransformersJS(t *testing.T) {
 				}
 				t.Logf("pixel_values |vlmrun - tjs|: max %.3g, mean %.3g", maxDiff, meanDiff)
 			}
-			if c.Exact && digest(px) != r.PixelSHA256 {
-				t.Errorf("pixel_values digest %s, tjs %s (sum %v, tjs %v)", digest(px), r.PixelSHA256, sum(px), r.PixelSum)
+			if c.Exact && tjsref.Digest(px) != r.PixelSHA256 {
+				t.Errorf("pixel_values digest %s, tjs %s (sum %v, tjs %v)", tjsref.Digest(px), r.PixelSHA256, tjsref.Sum(px), r.PixelSum)
 			}
 			if c.Exact && !slices.Equal(res.GeneratedIDs, r.GeneratedIDs) {
 				t.Errorf("generated ids differ:\n vlmrun %v\n tjs    %v", res.GeneratedIDs, r.GeneratedIDs)

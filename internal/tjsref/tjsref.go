@@ -1,0 +1,101 @@
+// Package tjsref runs the transformers.js 4.3.1 reference
+// (scripts/transformersjs-ref/run.js) for the families' differential tests.
+package tjsref
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/internal/testenv"
+)
+
+// Available reports whether node and transformers.js are installed. When
+// they are not, it fails t if they are required ($VLMRUN_REQUIRE_TJS, or
+// must, e.g. for -update) and otherwise logs that the committed goldens are
+// used.
+func Available(t testing.TB, must bool) bool {
+	t.Helper()
+	dir := filepath.Join(testenv.Repo(t), "scripts", "transformersjs-ref")
+	_, errNode := exec.LookPath("node")
+	_, errMod := os.Stat(filepath.Join(dir, "node_modules", "@huggingface", "transformers", "package.json"))
+	if errNode == nil && errMod == nil {
+		return true
+	}
+	if os.Getenv("VLMRUN_REQUIRE_TJS") != "" || must {
+		t.Fatalf("transformers.js reference not installed (run scripts/setup-transformersjs.sh): node: %v, module: %v", errNode, errMod)
+	}
+	t.Logf("transformers.js not installed (scripts/setup-transformersjs.sh): comparing with testdata/golden.json only")
+	return false
+}
+
+// Result is run.js's output for one case: its JSON record and the
+// pixel_values it computed.
+type Result struct {
+	JSON   []byte
+	Pixels []float32
+}
+
+// Run gives run.js the cases (marshalled to JSON, each with a "name" among
+// names) and returns each case's result.
+func Run(t testing.TB, cases any, names []string) map[string]Result {
+	t.Helper()
+	dir := filepath.Join(testenv.Repo(t), "scripts", "transformersjs-ref")
+	tmp := t.TempDir()
+	spec, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	casesPath := filepath.Join(tmp, "cases.json")
+	if err := os.WriteFile(casesPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "run.js", casesPath, filepath.Join(tmp, "out"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("transformers.js reference run failed: %v\n%s", err, out)
+	}
+	res := map[string]Result{}
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(tmp, "out", name+".json"))
+		if err != nil {
+			t.Fatalf("%s: reference result: %v", name, err)
+		}
+		raw, err := os.ReadFile(filepath.Join(tmp, "out", name+".pixels.f32"))
+		if err != nil {
+			t.Fatalf("%s: reference pixels: %v", name, err)
+		}
+		px := make([]float32, len(raw)/4)
+		for i := range px {
+			px[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		res[name] = Result{JSON: data, Pixels: px}
+	}
+	return res
+}
+
+// Digest is the sha256 of x's little-endian float32 bytes.
+func Digest(x []float32) string {
+	h := sha256.New()
+	b := make([]byte, 4)
+	for _, v := range x {
+		binary.LittleEndian.PutUint32(b, math.Float32bits(v))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Sum is x's sum rounded to 4 decimals (a golden's human-readable check).
+func Sum(x []float32) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += float64(v)
+	}
+	return math.Round(s*1e4) / 1e4
+}
