@@ -16,7 +16,7 @@ def main(path):
         rows = [r for r in rep["rows"] if r["kind"] == kind]
         if not rows:
             continue
-        print(f"**{kind} {'images' if kind == 'single' else 'frame sequences'}**\n")
+        print(f"**{'single images' if kind == 'single' else 'frame sequences'}**\n")
         print("| method | keep | visual tokens | exact match | " + " | ".join(types) + " | out of vocab |")
         print("|---|---|---|---|" + "---|" * len(types) + "---|")
 
