@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -98,4 +99,39 @@ func Sum(x []float32) float64 {
 		s += float64(v)
 	}
 	return math.Round(s*1e4) / 1e4
+}
+
+// WriteGolden writes results as a golden file: one JSON object with one
+// line per case, in the order of names.
+func WriteGolden[T any](t testing.TB, path string, names []string, results map[string]T) {
+	t.Helper()
+	data := []byte("{\n")
+	for i, name := range names {
+		line, err := json.Marshal(results[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = fmt.Appendf(data, "%q: %s", name, line)
+		if i < len(names)-1 {
+			data = append(data, ',')
+		}
+		data = append(data, '\n')
+	}
+	if err := os.WriteFile(path, append(data, "}\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// LoadGolden reads a golden file written by WriteGolden.
+func LoadGolden[T any](t testing.TB, path string) map[string]T {
+	t.Helper()
+	golden := map[string]T{}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &golden)
+	}
+	if err != nil {
+		t.Fatalf("golden: %v", err)
+	}
+	return golden
 }

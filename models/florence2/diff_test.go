@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -142,13 +141,7 @@ func TestDifferentialTransformersJS(t *testing.T) {
 	goldenPath := filepath.Join(testenv.Repo(t), "models", "florence2", "testdata", "golden.json")
 	golden := map[string]refResult{}
 	if ref == nil {
-		data, err := os.ReadFile(goldenPath)
-		if err == nil {
-			err = json.Unmarshal(data, &golden)
-		}
-		if err != nil {
-			t.Fatalf("golden: %v", err)
-		}
+		golden = tjsref.LoadGolden[refResult](t, goldenPath)
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -185,18 +178,11 @@ func TestDifferentialTransformersJS(t *testing.T) {
 		})
 	}
 	if *update && ref != nil {
-		data := []byte("{\n")
-		for i, c := range cases {
-			line, _ := json.Marshal(ref[c.Name])
-			data = fmt.Appendf(data, "%q: %s", c.Name, line)
-			if i < len(cases)-1 {
-				data = append(data, ',')
-			}
-			data = append(data, '\n')
+		var names []string
+		for _, c := range cases {
+			names = append(names, c.Name)
 		}
-		if err := os.WriteFile(goldenPath, append(data, "}\n"...), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tjsref.WriteGolden(t, goldenPath, names, ref)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -171,15 +170,7 @@ func caption(t *testing.T, p *pipeline.Pipeline, c diffCase, req pipeline.Reques
 
 func loadGolden(t *testing.T) map[string]refResult {
 	t.Helper()
-	golden := map[string]refResult{}
-	data, err := os.ReadFile(testdata(t, "golden.json"))
-	if err == nil {
-		err = json.Unmarshal(data, &golden)
-	}
-	if err != nil {
-		t.Fatalf("golden: %v", err)
-	}
-	return golden
+	return tjsref.LoadGolden[refResult](t, testdata(t, "golden.json"))
 }
 
 // TestDifferentialTransformersJS compares vlmrun with transformers.js 4.3.1
@@ -243,21 +234,10 @@ func TestDifferentialTransformersJS(t *testing.T) {
 		})
 	}
 	if *update && ref != nil {
-		data := []byte("{\n")
-		for i, c := range cases {
-			line, err := json.Marshal(ref[c.Name])
-			if err != nil {
-				t.Fatal(err)
-			}
-			data = fmt.Appendf(data, "%q: %s", c.Name, line)
-			if i < len(cases)-1 {
-				data = append(data, ',')
-			}
-			data = append(data, '\n')
+		var names []string
+		for _, c := range cases {
+			names = append(names, c.Name)
 		}
-		data = append(data, "}\n"...)
-		if err := os.WriteFile(testdata(t, "golden.json"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tjsref.WriteGolden(t, testdata(t, "golden.json"), names, ref)
 	}
 }

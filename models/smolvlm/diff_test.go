@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -171,13 +170,7 @@ func TestDifferentialTransformersJS(t *testing.T) {
 	goldenPath := testdata(t, "golden.json")
 	golden := map[string]refResult{}
 	if ref == nil {
-		data, err := os.ReadFile(goldenPath)
-		if err == nil {
-			err = json.Unmarshal(data, &golden)
-		}
-		if err != nil {
-			t.Fatalf("golden: %v", err)
-		}
+		golden = tjsref.LoadGolden[refResult](t, goldenPath)
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -223,22 +216,10 @@ func TestDifferentialTransformersJS(t *testing.T) {
 		})
 	}
 	if *update && ref != nil {
-		// One line per case, in case order.
-		data := []byte("{\n")
-		for i, c := range cases {
-			line, err := json.Marshal(ref[c.Name])
-			if err != nil {
-				t.Fatal(err)
-			}
-			data = fmt.Appendf(data, "%q: %s", c.Name, line)
-			if i < len(cases)-1 {
-				data = append(data, ',')
-			}
-			data = append(data, '\n')
+		var names []string
+		for _, c := range cases {
+			names = append(names, c.Name)
 		}
-		data = append(data, "}\n"...)
-		if err := os.WriteFile(goldenPath, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tjsref.WriteGolden(t, goldenPath, names, ref)
 	}
 }

@@ -2,7 +2,6 @@ package smolvlm_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"slices"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/internal/tjsref"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/models/smolvlm"
 	"github.com/vlmrun/vlmrun/pipeline"
@@ -56,14 +56,7 @@ func openTwin(t *testing.T, c diffCase, cache string) *pipeline.Pipeline {
 // q4, the legacy If merge and the hand-built anonymous graphs.
 func TestStagedFormMatchesMergedAndTransformersJS(t *testing.T) {
 	testenv.ORT(t)
-	golden := map[string]refResult{}
-	data, err := os.ReadFile(testdata(t, "golden.json"))
-	if err == nil {
-		err = json.Unmarshal(data, &golden)
-	}
-	if err != nil {
-		t.Fatalf("golden: %v", err)
-	}
+	golden := tjsref.LoadGolden[refResult](t, testdata(t, "golden.json"))
 	cache := t.TempDir()
 	for _, c := range diffCases {
 		if !c.Exact {
