@@ -40,7 +40,11 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 	if fresh {
 		g.out.SplitBuild, g.out.SessionOpen = g.m.split.buildTime, g.m.split.loadTime
 	}
-	L := len(in.Positions)
+	pos, err := newPosIDs(in)
+	if err != nil {
+		return err
+	}
+	L := pos.len()
 	capacity := L + g.opt.MaxNewTokens
 	caches := g.m.newCaches(capacity)
 	for _, c := range caches {
@@ -50,10 +54,10 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 	logits := make([]float32, d.Vocab)
 	cur := 0
 	copy(hid[cur], in.Embeds)
-	pos, err := newPosIDs(in)
-	if err != nil {
-		return err
-	}
+	// One attention buffer for every stage and step: at most the prompt's
+	// text rows (prefill) or one row (decode) over the longest cache.
+	attnBuf := make([]float32, d.Heads*max(1, L-len(in.ImageIdx))*capacity)
+	decodePos := single(pos.dims, 0) // reused: one token per decode step
 	imageIdx := slices.Clone(in.ImageIdx)
 	g.start = time.Now()
 	prefill := true
@@ -65,7 +69,10 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			s := pos.len()
 			c0 := caches[st.first]
 			if !prefill {
-				pos = single(pos.dims, c0.NextPos)
+				for i := range decodePos.p {
+					decodePos.p[i] = c0.NextPos
+				}
+				pos = decodePos
 			}
 			rows := []int64{0}
 			if prefill && st.hasAttn {
@@ -74,7 +81,7 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			lastStage := si == len(set.stages)-1
 			var attn []float32
 			if st.hasAttn {
-				attn = make([]float32, d.Heads*len(rows)*(c0.Len+s))
+				attn = attnBuf[:d.Heads*len(rows)*(c0.Len+s)]
 			}
 			out := hid[1-cur][:s*d.Hidden]
 			if lastStage {
@@ -152,7 +159,9 @@ func (g *gen) boundary(st *stage, hidden, attn []float32, rows []int64, kc *kvCa
 	if attn != nil {
 		b.Attn = attnRow(attn, d.Heads, len(rows), s, slices.Index(rows, int64(s-1)))
 	}
-	b.Keys = kc.keysMatrix()
+	if g.opt.Prune.Needs()&pruning.NeedDecoderKeys != 0 {
+		b.Keys = kc.keysMatrix()
+	}
 	return b
 }
 
