@@ -98,10 +98,11 @@ func (m *Model) Path() string {
 
 func (m *Model) checkExternal() error {
 	var err error
+	sizes := map[string]int64{} // resolved size per location (files with many tensors)
 	walkGraphs(m.Graph, func(g *Graph) {
 		for _, t := range g.Initializers {
 			if err == nil && t.External != nil {
-				err = m.checkTensor(t)
+				err = m.checkTensor(t, sizes)
 			}
 		}
 	})
@@ -123,7 +124,9 @@ func walkGraphs(g *Graph, fn func(*Graph)) {
 	}
 }
 
-func (m *Model) checkTensor(t *Tensor) error {
+// checkTensor checks one external-data reference; sizes caches each
+// location's file size once the location has been checked.
+func (m *Model) checkTensor(t *Tensor, sizes map[string]int64) error {
 	loc := t.External["location"]
 	bad := func(why string) error {
 		return fmt.Errorf("tensor %q: external data %q %s: %w", t.Name, loc, why, ErrUnsafeExternal)
@@ -138,21 +141,13 @@ func (m *Model) checkTensor(t *Tensor) error {
 	if m.src == nil {
 		return nil
 	}
-	p := filepath.Join(m.src.dir, clean)
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return bad(fmt.Sprintf("cannot be resolved (%v)", err))
-	}
-	dir, err := filepath.EvalSymlinks(m.src.dir)
-	if err != nil {
-		return bad(fmt.Sprintf("folder cannot be resolved (%v)", err))
-	}
-	if rel, err := filepath.Rel(dir, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return bad("points outside the model folder")
-	}
-	st, err := os.Stat(real)
-	if err != nil {
-		return bad(err.Error())
+	size, ok := sizes[clean]
+	if !ok {
+		var err error
+		if size, err = m.locationSize(clean); err != nil {
+			return bad(err.Error())
+		}
+		sizes[clean] = size
 	}
 	off, err1 := parseNonNeg(t.External["offset"])
 	n, err2 := parseNonNeg(t.External["length"])
@@ -160,12 +155,34 @@ func (m *Model) checkTensor(t *Tensor) error {
 		return bad("has a bad offset or length")
 	}
 	if t.External["length"] == "" {
-		n = st.Size() - off
+		n = size - off
 	}
-	if off > st.Size() || n > st.Size()-off {
-		return bad(fmt.Sprintf("range %d+%d is beyond the file's %d bytes", off, n, st.Size()))
+	if off > size || n > size-off {
+		return bad(fmt.Sprintf("range %d+%d is beyond the file's %d bytes", off, n, size))
 	}
 	return nil
+}
+
+// locationSize resolves an external-data file (symbolic links included),
+// checks that it stays inside the model folder, and returns its size.
+func (m *Model) locationSize(clean string) (int64, error) {
+	p := filepath.Join(m.src.dir, clean)
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return 0, fmt.Errorf("cannot be resolved (%v)", err)
+	}
+	dir, err := filepath.EvalSymlinks(m.src.dir)
+	if err != nil {
+		return 0, fmt.Errorf("folder cannot be resolved (%v)", err)
+	}
+	if rel, err := filepath.Rel(dir, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return 0, errors.New("points outside the model folder")
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
 }
 
 func parseNonNeg(s string) (int64, error) {
