@@ -2,12 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 
-	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pruning"
@@ -134,70 +132,7 @@ func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px mo
 	if err != nil {
 		return nil, err
 	}
-	prefillPrep := rec.since()
-	sel, err := p.prune(vis, prompt, embeds, req)
-	if err != nil {
-		return nil, err
-	}
-	res.Visual.AfterPre = len(sel.Source)
-	if req.Pre != nil {
-		res.Visual.PreMethod = req.Pre.Name()
-	}
-	if req.In != nil {
-		res.Visual.InMethod = req.In.Name()
-	}
-	rec.mark(&rec.t.Prune)
-	in := splice(p.Spec.Text.Hidden, prompt, embeds, sel)
-	in.TotalVisual = n
-	maxNew := req.MaxNewTokens
-	if maxNew <= 0 {
-		maxNew = p.Spec.MaxNewTokens
-	}
-	if maxNew <= 0 {
-		maxNew = 64
-	}
-	tok := p.Spec.Tokenizer
-	st := tok.NewStream(true)
-	emit := func(id int) error {
-		piece, err := st.Add(id)
-		if err != nil {
-			return err
-		}
-		if stream != nil && piece != "" {
-			return stream(piece)
-		}
-		return nil
-	}
-	dopt := decoder.Options{MaxNewTokens: maxNew, EOS: p.Spec.EOS,
-		Sampling: req.Sampling, Form: req.Form, Prune: req.In, Recompute: req.Recompute}
-	out, err := p.lm.Generate(ctx, in, dopt, emit)
-	stopped := err != nil && out != nil && errors.Is(err, ErrStop)
-	if err != nil && !stopped {
-		return nil, err
-	}
-	if tail := st.Flush(); tail != "" && stream != nil && !stopped {
-		if err := stream(tail); err != nil {
-			return nil, err
-		}
-	}
-	rec.t.Prefill = ms(out.Prefill) + prefillPrep
-	rec.t.Decode = ms(out.Decode)
-	rec.t.GeneratedTokens = len(out.IDs)
-	if len(out.IDs) > 1 && out.Decode > 0 {
-		rec.t.DecodeTokensPerSec = float64(len(out.IDs)-1) / out.Decode.Seconds()
-	}
-	rec.t.KVBytes = out.KVBytes
-	rec.t.DecoderForm = string(out.Form)
-	rec.t.SplitBuild, rec.t.SessionOpen = ms(out.SplitBuild), ms(out.SessionOpen)
-	res.Visual.LayerRows = out.LayerRows
-	res.PromptIDs = prompt.IDs
-	res.GeneratedIDs = out.IDs
-	if res.Caption, err = tok.Decode(out.IDs, true); err != nil {
-		return nil, err
-	}
-	rec.finish(!alone || p.starts.Load() != start)
-	res.Timings = rec.t
-	return res, nil
+	return p.generate(ctx, rec, res, px, vis, prompt, embeds, req, stream, alone, start)
 }
 
 // framePixels describes the frames' pixel tensors for DTD's pixel mode, or

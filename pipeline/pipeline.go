@@ -273,6 +273,15 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	if err != nil {
 		return nil, err
 	}
+	return p.generate(ctx, rec, res, px, vis, prompt, embeds, req, stream, alone, start)
+}
+
+// generate is the end of a request once its prompt is embedded (prompt
+// preparation so far counts as prefill): pruning before the decoder,
+// splicing, position ids, generation and the timing record.
+func (p *Pipeline) generate(ctx context.Context, rec *recorder, res *Result, px models.Pixels, vis *pruning.Visual,
+	prompt models.Prompt, embeds []float32, req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
+	n := vis.Features.Rows
 	prefillPrep := rec.since()
 	// 4. pruning before the decoder
 	sel, err := p.prune(vis, prompt, embeds, req)
