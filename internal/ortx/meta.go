@@ -23,9 +23,11 @@ func Bool(name string) Port { return Port{name, ort.TensorElementDataTypeBool} }
 // are never read), where ONNX Runtime would create a whole session — for a
 // 500 MB decoder, seconds and a second copy of the weights — to answer.
 func Inspect(path string, o Options) (ins, outs []ort.InputOutputInfo, err error) {
-	if _, err := newOptions(o); err != nil {
+	so, err := newOptions(o) // the options' own errors (device) surface here as before
+	if err != nil {
 		return nil, nil, err
 	}
+	so.Destroy()
 	return graphInfo(path)
 }
 
