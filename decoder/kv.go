@@ -55,16 +55,31 @@ func (c *kvCache) span(b []byte, n int) []byte {
 
 // pastValues wraps the current key and value buffers (Len rows).
 func (c *kvCache) pastValues(vals *values) (k, v ort.Value) {
-	sh := c.shape(c.Len)
-	return vals.raw(c.dtype, c.span(c.buf[c.cur][0], c.Len), sh...),
-		vals.raw(c.dtype, c.span(c.buf[c.cur][1], c.Len), sh...)
+	return c.pastValue(vals, false), c.pastValue(vals, true)
 }
 
 // presentValues wraps the buffers ORT writes the Len+s-row cache into.
 func (c *kvCache) presentValues(vals *values, s int) (k, v ort.Value) {
-	sh := c.shape(c.Len + s)
-	return vals.raw(c.dtype, c.span(c.buf[1-c.cur][0], c.Len+s), sh...),
-		vals.raw(c.dtype, c.span(c.buf[1-c.cur][1], c.Len+s), sh...)
+	return c.presentValue(vals, s, false), c.presentValue(vals, s, true)
+}
+
+// pastValue wraps the current key (or value) buffer.
+func (c *kvCache) pastValue(vals *values, value bool) ort.Value {
+	j := 0
+	if value {
+		j = 1
+	}
+	return vals.raw(c.dtype, c.span(c.buf[c.cur][j], c.Len), c.shape(c.Len)...)
+}
+
+// presentValue wraps the key (or value) buffer ORT writes the Len+s-row
+// cache into.
+func (c *kvCache) presentValue(vals *values, s int, value bool) ort.Value {
+	j := 0
+	if value {
+		j = 1
+	}
+	return vals.raw(c.dtype, c.span(c.buf[1-c.cur][j], c.Len+s), c.shape(c.Len+s)...)
 }
 
 // commit makes the present buffers current after a step of s tokens.

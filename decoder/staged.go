@@ -288,25 +288,6 @@ func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos posIDs, ro
 
 var presentRE = regexp.MustCompile(`^present\.(\d+)\.(key|value)$`)
 
-// pastValue wraps the current key (or value) buffer.
-func (c *kvCache) pastValue(vals *values, value bool) ort.Value {
-	j := 0
-	if value {
-		j = 1
-	}
-	return vals.raw(c.dtype, c.span(c.buf[c.cur][j], c.Len), c.shape(c.Len)...)
-}
-
-// presentValue wraps the key (or value) buffer ORT writes the Len+s-row
-// cache into.
-func (c *kvCache) presentValue(vals *values, s int, value bool) ort.Value {
-	j := 0
-	if value {
-		j = 1
-	}
-	return vals.raw(c.dtype, c.span(c.buf[1-c.cur][j], c.Len+s), c.shape(c.Len+s)...)
-}
-
 // keysMatrix returns the cached keys as Len × (KVHeads·HeadDim) float32
 // rows (heads concatenated), converting float16.
 func (c *kvCache) keysMatrix() pruning.Matrix {
