@@ -61,6 +61,9 @@ type Output struct {
 	// SessionOpen opening the decoder sessions this call was the first to
 	// need (stages, or the merged graph); neither counts in Prefill.
 	SplitBuild, SessionOpen time.Duration
+	// SelectedSteps counts the decode steps at which a decode-step selector
+	// (pruning.DecodeSelector) restricted the visual rows attended.
+	SelectedSteps int
 	// FirstLogits are the prefill's logits for the last prompt position.
 	FirstLogits []float32
 }

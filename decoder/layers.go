@@ -9,8 +9,8 @@ import (
 
 // cut applies the in-decoder method at boundary b: it keeps every text row
 // and the selected visual rows, gathering hidden states from b.Hidden into
-// dst, adds a Recycler's merged rows after the last kept visual row, and
-// returns the new position ids and visual indices. Layers after
+// dst, adds a Recycler's merged rows after the last kept visual row (or
+// writes a Merger's rewritten rows over the kept visual rows), and returns the new position ids and visual indices. Layers after
 // the cut (later) get their next position from the method's policy. A
 // RowRequester's extra attention rows are taken from the text rows the
 // stage computed (b.queryRows).
@@ -25,15 +25,24 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int
 			"export has no per-layer Softmax to read them from (fused attention)", m.Name(), b.Layer))
 	}
 	var keep []int
-	var merged pruning.Matrix
+	var merged, rewritten pruning.Matrix
 	var err error
-	if rc, ok := m.(pruning.Recycler); ok {
+	mg, merging := m.(pruning.Merger)
+	switch rc, ok := m.(pruning.Recycler); {
+	case ok:
 		keep, merged, err = rc.SelectRecycle(b, total)
-	} else {
+	case merging:
+		keep, rewritten, err = mg.SelectMerge(b, total)
+	default:
 		keep, err = m.Select(b, total)
 	}
 	if err != nil {
 		return fail(fmt.Errorf("decoder: %s at layer %d: %w", m.Name(), b.Layer, err))
+	}
+	merging = merging && rewritten.Rows > 0 // no rows: nothing rewritten
+	if merging && (rewritten.Rows != len(keep) || rewritten.Cols != d.Hidden || len(rewritten.Data) < len(keep)*d.Hidden) {
+		return fail(fmt.Errorf("decoder: %s returned %d×%d merged rows for %d kept tokens, want width %d",
+			m.Name(), rewritten.Rows, rewritten.Cols, len(keep), d.Hidden))
 	}
 	if merged.Rows > 0 && (merged.Cols != d.Hidden || len(merged.Data) < merged.Rows*d.Hidden) {
 		return fail(fmt.Errorf("decoder: %s returned %d×%d recycled rows, want width %d", m.Name(), merged.Rows, merged.Cols, d.Hidden))
@@ -87,6 +96,12 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int
 		n++
 		if r == after {
 			insert()
+		}
+	}
+	// A Merger's rows replace the kept visual rows' hidden states, in order.
+	if merging {
+		for k := range keep {
+			copy(dst[newImage[k]*d.Hidden:(newImage[k]+1)*d.Hidden], rewritten.Data[k*d.Hidden:(k+1)*d.Hidden])
 		}
 	}
 	// Recycled rows take the position of the row before them (the first

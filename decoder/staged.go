@@ -33,6 +33,20 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			cuts = append(cuts, l)
 		}
 	}
+	// A DecodeSelector reads its layer's attention row at every decode step
+	// and restricts, for that step, the visual rows later layers attend to.
+	var stepper pruning.DecodeStepper
+	decodeLayer := -1
+	if ds, ok := g.opt.Prune.(pruning.DecodeSelector); ok {
+		decodeLayer, stepper = ds.DecodeLayer(), ds.NewDecoding()
+		if decodeLayer < 0 || decodeLayer >= d.Layers-1 {
+			return fmt.Errorf("decoder: %s selects after layer %d, outside 0..%d of this %d-layer decoder",
+				g.opt.Prune.Name(), decodeLayer, d.Layers-2, d.Layers)
+		}
+		if !slices.Contains(cuts, decodeLayer) {
+			cuts = append(cuts, decodeLayer)
+		}
+	}
 	set, fresh, err := g.m.split.set(cuts)
 	if err != nil {
 		return err
@@ -59,14 +73,19 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 	attnBuf := make([]float32, d.Heads*max(1, L-len(in.ImageIdx))*capacity)
 	decodePos := single(pos.dims, 0) // reused: one token per decode step
 	imageIdx := slices.Clone(in.ImageIdx)
+	var stepMask []int64 // this decode step's mask for layers after decodeLayer; nil: every row
+	var maskBuf []int64
+	if stepper != nil {
+		maskBuf = make([]int64, capacity)
+	}
 	g.start = time.Now()
 	prefill := true
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("decoder: %w", err)
 		}
+		stepMask = nil
 		for si, st := range set.stages {
-			s := pos.len()
 			c0 := caches[st.first]
 			if !prefill {
 				for i := range decodePos.p {
@@ -74,6 +93,7 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 				}
 				pos = decodePos
 			}
+			s := pos.len()
 			rows := []int64{0}
 			if prefill && st.hasAttn {
 				rows = textRows(s, imageIdx)
@@ -87,11 +107,21 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			if lastStage {
 				out = logits
 			}
-			if err := g.runStage(st, caches, hid[cur][:s*d.Hidden], pos, rows, nil, out, attn); err != nil {
+			T := c0.Len + s // rows attended (runStage commits the cache)
+			var mask []int64
+			if stepMask != nil && st.first > decodeLayer {
+				mask = stepMask[:T]
+			}
+			if err := g.runStage(st, caches, hid[cur][:s*d.Hidden], pos, rows, mask, out, attn); err != nil {
 				return err
 			}
 			if lastStage {
 				break
+			}
+			if !prefill && st.last == decodeLayer {
+				if stepMask, err = g.decodeSelect(stepper, st, attn, T, imageIdx, maskBuf); err != nil {
+					return err
+				}
 			}
 			cur = 1 - cur
 			if prefill && g.opt.Prune != nil && slices.Contains(g.opt.Prune.Layers(), st.last) {
@@ -99,9 +129,15 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 				if err := g.fillQueries(b, attn, rows); err != nil {
 					return err
 				}
+				before := len(imageIdx)
 				pos, imageIdx, err = g.cut(b, hid[1-cur], pos, imageIdx, in.TotalVisual, caches[st.last+1:])
 				if err != nil {
 					return err
+				}
+				if stepper != nil && len(imageIdx) != before {
+					// Decode masks index every layer's cache the same way.
+					return fmt.Errorf("decoder: %s dropped visual tokens at the prefill; a decode-step selector must keep them all",
+						g.opt.Prune.Name())
 				}
 				cur = 1 - cur
 			}
@@ -130,6 +166,40 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 		}
 		copy(hid[cur], e)
 	}
+}
+
+// decodeSelect runs one decode step's selection after stage st (the new
+// token's attention row attn over its T cached rows) and returns the attention
+// mask for the later layers, built in buf, or nil when they attend to
+// every row.
+func (g *gen) decodeSelect(sel pruning.DecodeStepper, st *stage, attn []float32, T int, imageIdx []int, buf []int64) ([]int64, error) {
+	name := g.opt.Prune.Name()
+	if attn == nil {
+		return nil, fmt.Errorf("decoder: %s needs the attention probabilities of layer %d, and the decoder export has none (fused attention)",
+			name, st.last)
+	}
+	keep, err := sel.Step(attnRow(attn, g.m.d.Heads, 1, T, 0), imageIdx)
+	if err != nil {
+		return nil, fmt.Errorf("decoder: %s at decode step %d: %w", name, len(g.out.IDs), err)
+	}
+	if keep == nil {
+		return nil, nil
+	}
+	mask := buf[:T]
+	for i := range mask {
+		mask[i] = 1
+	}
+	for _, j := range imageIdx {
+		mask[j] = 0
+	}
+	for k, j := range keep {
+		if j < 0 || j >= len(imageIdx) || (k > 0 && keep[k-1] >= j) {
+			return nil, fmt.Errorf("decoder: %s returned invalid decode selection %v", name, keep)
+		}
+		mask[imageIdx[j]] = 1
+	}
+	g.out.SelectedSteps++
+	return mask, nil
 }
 
 // textRows lists the rows of a length-s sequence that are not visual

@@ -14,11 +14,12 @@ import (
 // the embedded model's 4 decoder layers (pdrop scales its own default;
 // pruning.FitDepth refuses the others, see TestFitDepth).
 var modelParams = map[string]string{
-	"pdrop":     "pdrop:layers=1/2/3",
-	"sparsevlm": "sparsevlm:layers=1/2/3",
-	"aim":       "aim:start=1",
-	"dart":      "dart:pivot=hidden",
-	"mustdrop":  "mustdrop:layers=1/2/3",
+	"pdrop":         "pdrop:layers=1/2/3",
+	"sparsevlm":     "sparsevlm:layers=1/2/3",
+	"aim":           "aim:start=1",
+	"dart":          "dart:pivot=hidden",
+	"mustdrop":      "mustdrop:layers=1/2/3",
+	"holitom-inner": "holitom-inner:k=2",
 }
 
 // keepAllParams are the methods for which --keep 1.0 does not mean "keep
@@ -26,12 +27,14 @@ var modelParams = map[string]string{
 // methods: adaptive (--keep is only its upper bound; its attention-mass
 // criterion picks fewer), adaptive-fastv and zipvl (their counts come from
 // their parameters; --keep is refused), prunevid (static-token merging and
-// clustering happen before the budget).
+// clustering happen before the budget), dycoke-kv (decode-time selection
+// set by p; p=0 attends to every image key).
 var keepAllParams = map[string]string{
 	"adaptive":       "adaptive:mass=1",
 	"adaptive-fastv": "adaptive-fastv:mass=1",
 	"zipvl":          "zipvl:tau=1",
 	"prunevid":       "prunevid:tau=1,ratio=1,segment=1",
+	"dycoke-kv":      "dycoke-kv:p=0",
 }
 
 // --keep 1.0 keeps every visual token at every decoder layer and

@@ -24,7 +24,8 @@ var ErrDepth = errors.New("layer schedule does not fit the decoder")
 //     (fewer than S+1 layers). With layers= given: refused if beyond.
 //   - fastv, adaptive-fastv, dart (k=, default 2, the papers' layer for
 //     LLaVA): refused when k−1 > n−2 (k ≥ n). A fixed early layer is what the
-//     papers prescribe; they give no rule to move it with depth.
+//     papers prescribe; they give no rule to move it with depth. The same
+//     for holitom-inner (k=, default 18) and dycoke-kv (l=, default 3).
 //   - sparsevlm (layers=, default 2/6/15 for LLaVA's 32 layers): refused
 //     when any layer is beyond; the paper gives no rule to scale them.
 //   - aim (start=, step=; its schedule runs from start until the retention

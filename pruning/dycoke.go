@@ -34,8 +34,8 @@ import (
 // go first (priority −sim), whole frames' tokens last (lowest index first).
 // K = 0 with Order "spatial" keeps every token in order.
 //
-// Stage 2 (decode-time KV selection) is DyCokeKV; the runner has no hook
-// for it (see its comment).
+// Stage 2 (decode-time KV selection) is the in-decoder method DyCokeKV
+// ("dycoke-kv").
 type DyCoke struct {
 	K     float64 // fraction of a pruned frame's tokens removed, in [0, 1)
 	Order string  // "official" (default) or "spatial"
@@ -129,28 +129,85 @@ func negate(s []float64) []float64 {
 }
 
 // DyCokeKV is DyCoke's stage 2, the dynamic KV selection at decode steps
-// (KD-TAO/DyCoke modeling_qwen2.py PrunableDynamicCache): before layer
-// L (dycoke_l = 3), from the new token's head-mean attention a over the
-// image keys in layer L−1: sim = cos(a, a_prev) (0 without a previous step;
-// a_prev ← a always); if sim < 0.9, layers ≥ L attend only to the prefix,
-// the top int(img·(1−P)) image keys by a (P = dycoke_p, lmms-eval 0.8) and
-// everything after the image; otherwise they attend to the full cache this
-// step. The KV itself is never shrunk.
+// (KD-TAO/DyCoke modeling_qwen2.py PrunableDynamicCache), as an in-decoder
+// method with a decode-step hook (DecodeSelector): before layer L
+// (dycoke_l = 3), from the new token's head-mean attention a over the image
+// keys in layer L−1: sim = cos(a, a_prev) (0 without a previous step;
+// a_prev ← a always); if sim < Threshold (0.9), layers ≥ L attend only to
+// the prefix, the top int(img·(1−P)) image keys by a (P = dycoke_p,
+// lmms-eval 0.8) and everything after the image; otherwise they attend to
+// the full cache this step. The KV itself is never shrunk and the prefill
+// is not pruned (Select keeps every token at the boundary after L−1).
 //
-// It is the selection rule only: vlmrun's decoder runner
-// (decoder/staged.go) gives no per-decode-step attention row of a chosen
-// layer and cannot restrict one layer's attention to a key subset at a
-// decode step, so this is not registered as a method. Unlike the
-// reference, whose a_prev survives between generate calls, a new DyCokeKV
-// starts every request.
+// Decided: the reference's image span is one contiguous run (its trailing
+// newline excluded); here the image keys are the prompt's visual tokens
+// (every frame's, wherever text sits between frames) and every other row
+// is always attended. The reference's a_prev survives between generate
+// calls (quirk); here each request starts afresh (NewDecoding). P = 0
+// selects every image key at every step: the unpruned run.
 type DyCokeKV struct {
+	L         int     // the selection is made before layer L (L ≥ 1)
+	P         float64 // fraction of the image keys left out, in [0, 1)
+	Threshold float64 // similarity at or above which the full cache is used
+}
+
+// Name implements InDecoder.
+func (DyCokeKV) Name() string { return "dycoke-kv" }
+
+// Needs implements InDecoder.
+func (DyCokeKV) Needs() Need { return NeedDecoderAttn }
+
+// Layers implements InDecoder: the prefill boundary is the decode one (it
+// keeps everything).
+func (m DyCokeKV) Layers() []int { return []int{m.L - 1} }
+
+// Positions implements InDecoder (nothing is re-positioned).
+func (DyCokeKV) Positions() PositionPolicy { return KeepOriginal }
+
+// Select implements InDecoder: the prefill keeps every visual token.
+func (m DyCokeKV) Select(b *Boundary, total int) ([]int, error) {
+	if _, err := checkBoundary(m.Name(), b, 0, total); err != nil {
+		return nil, err
+	}
+	if b.Layer != m.L-1 {
+		return nil, layerError(m.Name(), b.Layer, m.Layers())
+	}
+	return seq(len(b.ImageIdx)), nil
+}
+
+// DecodeLayer implements DecodeSelector.
+func (m DyCokeKV) DecodeLayer() int { return m.L - 1 }
+
+// NewDecoding implements DecodeSelector.
+func (m DyCokeKV) NewDecoding() DecodeStepper {
+	return &DyCokeKVState{P: m.P, Threshold: m.Threshold}
+}
+
+// DyCokeKVState is one request's DyCoke selection state.
+type DyCokeKVState struct {
 	P, Threshold float64
 	prev         []float64
 }
 
-// Step takes the image-key attention of one decode step and returns the
+// Step implements DecodeStepper: a is the head mean of attn at imageIdx.
+func (d *DyCokeKVState) Step(attn Matrix, imageIdx []int) ([]int, error) {
+	if err := checkMatrix("dycoke-kv", "attention row", attn, -1); err != nil {
+		return nil, err
+	}
+	if attn.Rows < 1 {
+		return nil, fmt.Errorf("pruning: dycoke-kv: attention row has no heads: %w", ErrBadInput)
+	}
+	for _, j := range imageIdx {
+		if j < 0 || j >= attn.Cols {
+			return nil, fmt.Errorf("pruning: dycoke-kv: visual row %d outside the %d attended rows: %w", j, attn.Cols, ErrBadInput)
+		}
+	}
+	return d.Next(meanHeadScores(attn, imageIdx)), nil
+}
+
+// Next takes the image-key attention a of one decode step and returns the
 // selected image keys (ascending), or nil when the full cache is used.
-func (d *DyCokeKV) Step(a []float64) []int {
+func (d *DyCokeKVState) Next(a []float64) []int {
 	sim := 0.0
 	if d.prev != nil && len(d.prev) == len(a) {
 		var ab, aa, bb float64

@@ -45,9 +45,7 @@ import (
 //
 // The inner-LLM merge (after layer K−1: keep round(n·(1−r)) tokens by the
 // last token's attention and fold the others into their most similar kept
-// hidden state) is HoliTomInnerMerge; it changes kept hidden rows, which
-// vlmrun's in-decoder interface (Select / Recycler) cannot express, so it
-// is not registered.
+// hidden state) is the in-decoder method HoliTomInner ("holitom-inner").
 type HoliTom struct {
 	Tau       float64 // 0.8
 	Beta      float64 // 0.6
@@ -256,14 +254,19 @@ func HoliTomSegments(sim [][]float64, n int, tau float64, maxWindow int) ([][2]i
 
 // HoliTomInnerMerge is HoliTom's inner-LLM merge on the image rows h
 // (n × D) with the last prompt token's head-mean attention attn (n):
-// keep the top round(n·(1−r)) (half to even) by attention; then, visiting
-// the others in ascending index, fold each into its most cosine-similar
-// kept row (similarities computed once, on the rows before any merge):
-// h_t ← (h_t + h_j)/2 — a running pairwise average, as the reference. It
-// returns the kept indices (ascending) and their rows.
+// keep the top round(n·(1−r)) (half to even, at least one) by attention;
+// then, visiting the others in ascending index, fold each into its most
+// cosine-similar kept row (similarities computed once, on the rows before
+// any merge): h_t ← (h_t + h_j)/2 — a running pairwise average, as the
+// reference. It returns the kept indices (ascending) and their rows.
 func HoliTomInnerMerge(h Matrix, attn []float64, r float64) ([]int, Matrix) {
 	n := h.Rows
-	k := max(1, min(n, int(math.RoundToEven(float64(n)*(1-r)))))
+	return holiTomMergeK(h, attn, max(1, min(n, int(math.RoundToEven(float64(n)*(1-r))))))
+}
+
+// holiTomMergeK is HoliTomInnerMerge keeping k rows.
+func holiTomMergeK(h Matrix, attn []float64, k int) ([]int, Matrix) {
+	n := h.Rows
 	kept := topK(attn, k)
 	isKept := make([]bool, n)
 	for _, j := range kept {
@@ -284,7 +287,7 @@ func HoliTomInnerMerge(h Matrix, attn []float64, r float64) ([]int, Matrix) {
 		best[j] = b
 	}
 	for j := range n {
-		if isKept[j] {
+		if isKept[j] || len(kept) == 0 {
 			continue
 		}
 		row := out.Row(best[j])
@@ -293,4 +296,88 @@ func HoliTomInnerMerge(h Matrix, attn []float64, r float64) ([]int, Matrix) {
 		}
 	}
 	return kept, out
+}
+
+// HoliTomInner is HoliTom's inner-LLM merge as an in-decoder method
+// (cokeshao/HoliTom holitom/modeling_qwen2.py; enabled there by HOLITOM_k
+// and HOLITOM_r, scripts k = 18, r = 0.5): at the boundary after layer K−1
+// of the prefill, keep the round(n·(1−R)) visual tokens (half to even, at
+// least one; n = the visual tokens present) with the largest head-mean
+// attention of the last prompt token in layer K−1, and fold every other
+// into its most similar kept hidden state (HoliTomInnerMerge): layers ≥ K
+// see only the kept rows, with the merged hidden states; layers < K keep
+// the full KV. Original position ids (position_ids = keep_indexs). With a
+// budget (WithBudget) the kept count is the budget's count of the original
+// total N instead of R (capped at n). R = 0 keeps and changes nothing.
+//
+// Decided: the reference's n counts the video's trailing newline token,
+// which vlmrun's families do not insert; n is the visual tokens alone.
+type HoliTomInner struct {
+	K      int     // merge after layer K−1 (K ≥ 1)
+	R      float64 // fraction of the visual tokens merged away, in [0, 1)
+	budget Budget
+}
+
+// Name implements InDecoder.
+func (HoliTomInner) Name() string { return "holitom-inner" }
+
+// Needs implements InDecoder.
+func (HoliTomInner) Needs() Need { return NeedDecoderAttn | NeedHidden }
+
+// Layers implements InDecoder.
+func (m HoliTomInner) Layers() []int { return []int{m.K - 1} }
+
+// Positions implements InDecoder.
+func (HoliTomInner) Positions() PositionPolicy { return KeepOriginal }
+
+// WithBudget implements Budgeted.
+func (m HoliTomInner) WithBudget(b Budget) (InDecoder, error) {
+	if _, err := b.Count(1); err != nil {
+		return nil, err
+	}
+	m.budget = b
+	return m, nil
+}
+
+// count is the number kept of n present (total originally).
+func (m HoliTomInner) count(n, total int) (int, error) {
+	if !m.budget.IsZero() {
+		k, err := m.budget.Count(total)
+		return min(k, n), err
+	}
+	return max(1, min(n, int(math.RoundToEven(float64(n)*(1-m.R))))), nil
+}
+
+// Select implements InDecoder: the kept tokens, without the merge.
+func (m HoliTomInner) Select(b *Boundary, total int) ([]int, error) {
+	keep, _, err := m.selectMerge(b, total, false)
+	return keep, err
+}
+
+// SelectMerge implements Merger.
+func (m HoliTomInner) SelectMerge(b *Boundary, total int) ([]int, Matrix, error) {
+	return m.selectMerge(b, total, true)
+}
+
+func (m HoliTomInner) selectMerge(b *Boundary, total int, merge bool) ([]int, Matrix, error) {
+	if _, err := checkBoundary(m.Name(), b, m.Needs(), total); err != nil {
+		return nil, Matrix{}, err
+	}
+	if b.Layer != m.K-1 {
+		return nil, Matrix{}, layerError(m.Name(), b.Layer, m.Layers())
+	}
+	n := len(b.ImageIdx)
+	if n == 0 {
+		return []int{}, Matrix{Cols: b.Hidden.Cols}, nil
+	}
+	k, err := m.count(n, total)
+	if err != nil {
+		return nil, Matrix{}, err
+	}
+	s := meanHeadScores(b.Attn, b.ImageIdx)
+	if !merge {
+		return topK(s, k), Matrix{}, nil
+	}
+	keep, rows := holiTomMergeK(Gather(b.Hidden, b.ImageIdx), s, k)
+	return keep, rows, nil
 }

@@ -86,7 +86,8 @@ var inSpecs = []string{"fastv", "fastv:k=1,r=0.75", "pdrop", "pdrop:layers=1/2,r
 	"sparsevlm:recycle=false", "sparsevlm:layers=0/1,counts=5/2", "aim", "aim:start=0,step=0.3", "dart",
 	"dart:pivot=hidden,exact=true", "dart:image_pivots=1,text_pivots=0", "adaptive-fastv", "adaptive-fastv:mass=0.5,min=2,max=0.5",
 	"mustdrop", "mustdrop:layers=0/1,global_thr=0.5,individual_thr=0.5,key=0", "zipvl", "zipvl:layers=0/2,tau=0.5,probes=0",
-	"adaptive-fastv:signal=coverage", "adaptive-fastv:signal=coverage,radius=0,max=0.5"}
+	"adaptive-fastv:signal=coverage", "adaptive-fastv:signal=coverage,radius=0,max=0.5",
+	"holitom-inner:k=2", "holitom-inner:k=1,r=0.9", "holitom-inner:k=3,r=0", "dycoke-kv", "dycoke-kv:l=1,p=0"}
 
 func TestInDecoderProperties(t *testing.T) {
 	cases := 0
@@ -148,8 +149,17 @@ func runInDecoder(t *testing.T, where string, m InDecoder, n int, zero bool, bud
 		var keep []int
 		var merged Matrix
 		var err error
+		var rows Matrix
 		if rc, ok := m.(Recycler); ok {
 			keep, merged, err = rc.SelectRecycle(b, max(n, 1))
+		} else if mg, ok := m.(Merger); ok {
+			keep, rows, err = mg.SelectMerge(b, max(n, 1))
+			if sel, _ := m.Select(b, max(n, 1)); err == nil && !slices.Equal(sel, keep) {
+				t.Fatalf("%s: SelectMerge kept %v, Select %v", where, keep, sel)
+			}
+			if err == nil && (rows.Rows != len(keep) || (len(keep) > 0 && rows.Cols != s.hidden.Cols) || !allFinite(rows.Data)) {
+				t.Fatalf("%s: %d merged rows %d×%d for %d kept", where, rows.Rows, rows.Rows, rows.Cols, len(keep))
+			}
 		} else {
 			keep, err = m.Select(b, max(n, 1))
 		}

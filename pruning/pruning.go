@@ -301,6 +301,40 @@ type Recycler interface {
 	SelectRecycle(b *Boundary, total int) (keep []int, merged Matrix, err error)
 }
 
+// Merger is implemented by methods that also rewrite the hidden states of
+// the visual tokens they keep (HoliTom's inner-LLM merge folds every dropped
+// token into its most similar kept one). SelectMerge returns the kept
+// indices (as Select) and the kept tokens' new hidden-state rows
+// (len(keep) × D, in keep's order), which replace those rows before the
+// next layer (no rows: none rewritten). Runners that do not call it get
+// Select's result (no merge).
+type Merger interface {
+	SelectMerge(b *Boundary, total int) (keep []int, rows Matrix, err error)
+}
+
+// DecodeSelector is implemented by methods that act at every decode step
+// (DyCoke's dynamic KV selection): after layer DecodeLayer() of each decode
+// step the runner passes the new token's attention row of that layer to
+// the request's DecodeStepper, and the layers after it attend, for that
+// step, only to the visual rows the stepper returns (plus every text row);
+// nothing is removed from any cache. The method's prefill boundaries
+// (Layers) must keep every visual token; NewDecoding is called once per
+// request, so state never leaks between requests.
+type DecodeSelector interface {
+	DecodeLayer() int
+	NewDecoding() DecodeStepper
+}
+
+// DecodeStepper is one request's decode-time selection state.
+type DecodeStepper interface {
+	// Step takes the new token's attention row (heads × T over the T rows
+	// cached in the layer, the new token's own row last) and the cache rows
+	// of the visual tokens (ascending), and returns the visual tokens the
+	// later layers attend to this step (ascending indices into imageIdx),
+	// or nil for all of them.
+	Step(attn Matrix, imageIdx []int) ([]int, error)
+}
+
 // NextLayerAttention is implemented by methods whose reference code scores
 // with the next layer's query/key projections (PyramidDrop): when it returns
 // true, the faithful b.Attn is the attention row computed with layer

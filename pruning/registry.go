@@ -314,6 +314,22 @@ var registry = []entry{
 			m.Radius = a.float("radius", "a number in [0, 2]", func(x float64) bool { return x >= 0 && x <= 2 })
 			return m
 		}},
+	{Info{Name: "dycoke-kv", Stage: InDecoderStage, Count: "prefill keeps all; each decode step whose image attention changed (cos < threshold) attends to int(n·(1−p)) image keys in layers ≥ l",
+		Params: []Param{
+			p("l", "3", "select before layer l from layer l−1's attention row of the new token"),
+			p("p", "0.8", "fraction of image keys left out at a selecting step, in [0, 1) (lmms-eval 0.8)"),
+			p("threshold", "0.9", "cosine to the previous step's image attention at or above which the full cache is used")},
+		Doc: "decode-time dynamic KV selection of image keys, KV kept whole (DyCoke stage 2, CVPR'25)"},
+		func(a *args) any {
+			return DyCokeKV{L: a.intv("l", 1, 1<<16), P: a.float("p", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 }),
+				Threshold: a.float("threshold", "a number in [-1, 1]", func(x float64) bool { return x >= -1 && x <= 1 })}
+		}},
+	{Info{Name: "holitom-inner", Stage: InDecoderStage, Count: "round(n·(1−r)) of the n present, or the --keep count",
+		Params: []Param{p("k", "18", "merge after layer k−1 (scripts: 18 on the 28-layer Qwen2)"), p("r", "0.5", "fraction merged away, in [0, 1)")},
+		Doc:    "keep top last-token attention after layer K−1, fold the rest into their most similar kept hidden state (HoliTom inner-LLM, NeurIPS'25)"},
+		func(a *args) any {
+			return HoliTomInner{K: a.intv("k", 1, 1<<16), R: a.float("r", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 })}
+		}},
 	// Issue 15: VFlowOpt, FlowCut, MustDrop, GlobalCom², ZipVL, CATP.
 	{Info{Name: "vflowopt", DefaultKeep: "0.1", Count: "keep − int(N/m²) + recycled groups (up to the number of m×m cells over keep); exact: keep",
 		Params: []Param{

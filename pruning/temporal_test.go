@@ -118,14 +118,14 @@ func TestDyCokeVector(t *testing.T) {
 
 // Reference vector (§2 f, decode selection): 6 image tokens, p = 0.5.
 func TestDyCokeKVVector(t *testing.T) {
-	d := &DyCokeKV{P: 0.5, Threshold: 0.9}
-	if s := d.Step([]float64{.30, .05, .20, .10, .25, .10}); !slices.Equal(s, []int{0, 2, 4}) {
+	d := &DyCokeKVState{P: 0.5, Threshold: 0.9}
+	if s := d.Next([]float64{.30, .05, .20, .10, .25, .10}); !slices.Equal(s, []int{0, 2, 4}) {
 		t.Errorf("step 1 = %v", s)
 	}
-	if s := d.Step([]float64{.28, .06, .22, .09, .24, .11}); s != nil {
+	if s := d.Next([]float64{.28, .06, .22, .09, .24, .11}); s != nil {
 		t.Errorf("step 2 = %v, want full cache", s)
 	}
-	if s := d.Step([]float64{.05, .30, .05, .30, .05, .25}); !slices.Equal(s, []int{1, 3, 5}) {
+	if s := d.Next([]float64{.05, .30, .05, .30, .05, .25}); !slices.Equal(s, []int{1, 3, 5}) {
 		t.Errorf("step 3 = %v", s)
 	}
 }

@@ -391,7 +391,7 @@ func resizeNearest(img *image.NRGBA, w, h int) *image.NRGBA {
 // recorder wraps an in-decoder method and records, at every boundary, which
 // of the visual tokens present it kept and how many recycled rows it added.
 // It forwards the optional interfaces the decoder asks for (Recycler,
-// RowRequester); without them it behaves as the method does.
+// Merger, RowRequester); without them it behaves as the method does.
 type recorder struct {
 	pruning.InDecoder
 	mu    sync.Mutex
@@ -431,6 +431,21 @@ func (r *recorder) SelectRecycle(b *pruning.Boundary, total int) ([]int, pruning
 		r.add(b.Layer, keep, merged.Rows)
 	}
 	return keep, merged, err
+}
+
+// SelectMerge implements pruning.Merger (no rows rewritten for a method
+// that does not merge).
+func (r *recorder) SelectMerge(b *pruning.Boundary, total int) ([]int, pruning.Matrix, error) {
+	mg, ok := r.InDecoder.(pruning.Merger)
+	if !ok {
+		keep, err := r.Select(b, total)
+		return keep, pruning.Matrix{}, err
+	}
+	keep, rows, err := mg.SelectMerge(b, total)
+	if err == nil {
+		r.add(b.Layer, keep, 0)
+	}
+	return keep, rows, err
 }
 
 // QueryRows implements pruning.RowRequester (no rows for a method that asks
