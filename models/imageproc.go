@@ -15,7 +15,8 @@ import (
 // SiglipImageProcessor and LlavaOnevisionImageProcessor use unchanged:
 // convert to RGB, resize (size as {shortest_edge[, longest_edge]},
 // {longest_edge}, {width, height} or a bare shortest edge), center crop,
-// rescale, normalize, CHW. Process reproduces its arithmetic: the rescale
+// rescale, normalize, pad (do_pad to pad_size, or to size {width, height}
+// when pad_size is not given), CHW. Process reproduces its arithmetic: the rescale
 // is a float64 product stored as float32, the normalization a float64
 // (x − mean) / std stored as float32, as JavaScript computes them on a
 // Float32Array. The resize is the one step done by sharp (libvips) in
@@ -32,6 +33,10 @@ type ImageProcessor struct {
 	RescaleFactor             float64
 	DoNormalize               bool
 	Mean, Std                 [3]float64
+	// DoPad pads the normalized image with zeros on the right and bottom
+	// to PadWidth×PadHeight (pad_image with constant 0, not centred).
+	DoPad               bool
+	PadWidth, PadHeight int
 }
 
 // imageProcessorJSON is preprocessor_config.json as the base processor
@@ -50,6 +55,7 @@ type imageProcessorJSON struct {
 	ImageStd       json.RawMessage `json:"image_std"`
 	DoThumbnail    *bool           `json:"do_thumbnail"`
 	DoPad          *bool           `json:"do_pad"`
+	PadSize        json.RawMessage `json:"pad_size"`
 	SizeDivisor    *int            `json:"size_divisibility"`
 	DoCropMargin   *bool           `json:"do_crop_margin"`
 	DoFlipChannels *bool           `json:"do_flip_channel_order"`
@@ -97,8 +103,11 @@ func parseTriple(raw json.RawMessage) ([3]float64, bool) {
 // ReadImageProcessor reads dir/preprocessor_config.json with the base
 // processor's defaults (resample 2, do_rescale true, rescale_factor 1/255,
 // do_normalize false, do_resize true when size is given). Options the base
-// processor has but vlmrun does not implement (thumbnail, padding, size
-// divisibility, crop margin, channel flip) are refused.
+// processor has but vlmrun does not implement (thumbnail, size
+// divisibility, crop margin, channel flip, padding without a pad size) are
+// refused. do_pad pads to pad_size, else — as transformers.js infers it —
+// to size when size gives width and height (LlavaOnevisionImageProcessor:
+// after the squash to that size, a no-op).
 func ReadImageProcessor(dir string) (ImageProcessor, error) {
 	const name = "preprocessor_config.json"
 	path := filepath.Join(dir, name)
@@ -159,10 +168,26 @@ func ReadImageProcessor(dir string) (ImageProcessor, error) {
 		}
 		p.DoNormalize = true
 	}
+	if c.DoPad != nil && *c.DoPad {
+		ps, ok, err := parseSize(c.PadSize)
+		switch {
+		case err != nil:
+			return p, fmt.Errorf("models: %s: pad_size: %w", path, err)
+		case ok && ps.Width > 0 && ps.Height > 0:
+			p.PadWidth, p.PadHeight = ps.Width, ps.Height
+		case ok && ps.ShortestEdge > 0 && ps.Width == 0 && ps.Height == 0:
+			p.PadWidth, p.PadHeight = ps.ShortestEdge, ps.ShortestEdge // a bare number
+		case !ok && c.SizeDivisor == nil && s.Width > 0 && s.Height > 0:
+			p.PadWidth, p.PadHeight = s.Width, s.Height
+		default:
+			return p, fmt.Errorf("models: %s: do_pad without pad_size or a size with width and height is not supported", path)
+		}
+		p.DoPad = true
+	}
 	for _, u := range []struct {
 		set  bool
 		what string
-	}{{c.DoThumbnail != nil && *c.DoThumbnail, "do_thumbnail"}, {c.DoPad != nil && *c.DoPad, "do_pad"},
+	}{{c.DoThumbnail != nil && *c.DoThumbnail, "do_thumbnail"},
 		{c.SizeDivisor != nil, "size_divisibility"}, {c.DoCropMargin != nil && *c.DoCropMargin, "do_crop_margin"},
 		{c.DoFlipChannels != nil && *c.DoFlipChannels, "do_flip_channel_order"}} {
 		if u.set {
@@ -202,24 +227,38 @@ func toFixed2(x float64) float64 {
 }
 
 // OutputSize is the size of pixel_values for a w×h image: the crop, else
-// the resize target.
+// the resize target, padded to the pad size.
 func (p ImageProcessor) OutputSize(w, h int) (int, int) {
+	ow, oh := p.ResizeTarget(w, h)
 	if p.DoCenterCrop {
-		return p.CropWidth, p.CropHeight
+		ow, oh = p.CropWidth, p.CropHeight
 	}
-	return p.ResizeTarget(w, h)
+	if p.DoPad {
+		return p.PadWidth, p.PadHeight
+	}
+	return ow, oh
 }
 
 // FixedSize is the pixel_values size every image gets, when there is one
-// (a center crop, or a resize to width×height).
+// (a center crop, or a resize to width×height; padded to the pad size when
+// that is not smaller).
 func (p ImageProcessor) FixedSize() (int, int, bool) {
+	var w, h int
 	switch {
 	case p.DoCenterCrop:
-		return p.CropWidth, p.CropHeight, true
+		w, h = p.CropWidth, p.CropHeight
 	case p.DoResize && p.ShortestEdge <= 0 && p.LongestEdge <= 0:
-		return p.Width, p.Height, true
+		w, h = p.Width, p.Height
+	default:
+		return 0, 0, false
 	}
-	return 0, 0, false
+	if p.DoPad {
+		if p.PadWidth < w || p.PadHeight < h {
+			return 0, 0, false
+		}
+		return p.PadWidth, p.PadHeight, true
+	}
+	return w, h, true
 }
 
 // Process returns img's pixel_values (CHW float32) and their width and
@@ -259,7 +298,17 @@ func (p ImageProcessor) Process(img *image.NRGBA, resizer string) ([]float32, in
 			lut[c][v] = float32(x)
 		}
 	}
-	plane := ow * oh
+	// do_pad: the normalized image goes to the top left of a zero canvas
+	// (pad_image, constant 0); a pad size smaller than the image is refused
+	// (pad_image would mix rows).
+	pw, ph := ow, oh
+	if p.DoPad {
+		if p.PadWidth < ow || p.PadHeight < oh {
+			return nil, 0, 0, fmt.Errorf("models: a %d×%d image does not fit the pad size %d×%d", ow, oh, p.PadWidth, p.PadHeight)
+		}
+		pw, ph = p.PadWidth, p.PadHeight
+	}
+	plane := pw * ph
 	out := make([]float32, 3*plane)
 	for y := 0; y < oh; y++ {
 		sy := y + y0
@@ -270,11 +319,11 @@ func (p ImageProcessor) Process(img *image.NRGBA, resizer string) ([]float32, in
 				i := sy*img.Stride + 4*sx
 				r, g, b = img.Pix[i], img.Pix[i+1], img.Pix[i+2]
 			}
-			o := y*ow + x
+			o := y*pw + x
 			out[o], out[plane+o], out[2*plane+o] = lut[0][r], lut[1][g], lut[2][b]
 		}
 	}
-	return out, ow, oh, nil
+	return out, pw, ph, nil
 }
 
 // cropStart is RawImage.center_crop's offset along one axis: floor((n −
