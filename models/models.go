@@ -156,6 +156,15 @@ type Spec struct {
 	// for a preprocessed image whose tiles gave nVisual visual tokens.
 	BuildImagePrompt func(user string, px Pixels, nVisual int) (Prompt, error)
 
+	// BuildChat, when set, builds the prompt of a conversation: the
+	// folder's chat template (or the family's built-in one) rendered with
+	// the generation prompt, image part i expanded to the family's image
+	// tokens for px[i], which gave nVisual[i] visual tokens (both in
+	// conversation order; none: a text-only prompt). A family without it
+	// takes one user message only (Conversation.Single), through
+	// BuildPrompt or BuildImagePrompt.
+	BuildChat func(c Conversation, px []Pixels, nVisual []int) (Prompt, error)
+
 	// Positions, when set, gives the decoder's position ids for a prompt
 	// and its preprocessed image instead of 0..L−1: dims rows of
 	// len(pr.IDs) ids, row-major (3 for M-RoPE: temporal, height, width),

@@ -133,6 +133,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		spec.Preprocess.Std = [3]float32{1, 1, 1}
 	}
 	pr := &prompter{tok: tok, imageID: *imageID, counts: counts}
+	if pr.conv, err = models.ChatTemplate(dir, BuiltinTemplate, "LLaVA-1.5's built-in template"); err != nil {
+		return nil, fmt.Errorf("llava: %w", err)
+	}
 	spec.PreprocessImage = func(img *image.NRGBA) (models.Pixels, error) {
 		data, w, h, err := ip.Process(img, spec.Preprocess.Resizer)
 		if err != nil {
@@ -147,6 +150,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return pr.build(user, n)
 	}
 	spec.BuildPrompt = pr.build
+	spec.BuildChat = func(c models.Conversation, _ []models.Pixels, n []int) (models.Prompt, error) {
+		return pr.buildChat(c, n)
+	}
 	return spec, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/tokenizer"
 )
@@ -86,6 +87,7 @@ type prompter struct {
 	tok     *tokenizer.Tokenizer
 	imageID int
 	counts  Counts
+	conv    *chattemplate.Chat // the folder's chat template, or BuiltinTemplate
 }
 
 // text returns the prompt string before expansion: user text holding the
@@ -139,6 +141,50 @@ func (p *prompter) build(user string, nVisual int) (models.Prompt, error) {
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("llava: the prompt has %d %s tokens but the vision encoder gave %d features",
 			len(pr.ImagePos), k.ImageToken, nVisual)
+	}
+	return pr, nil
+}
+
+// BuiltinTemplate is llava-hf/llava-1.5-7b-hf's chat template
+// (chat_template.json), which renders conversations for a folder without
+// one: per message "ROLE: " (none for a system message, whose text comes
+// bare), its images as "<image>\n", then its texts each followed by a
+// space; "ASSISTANT:" as the generation prompt.
+const BuiltinTemplate = "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}" +
+	"{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}" +
+	"{{ '<image>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}" +
+	"{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}" +
+	"{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}" +
+	"{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}" +
+	"{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+
+// buildChat builds a conversation's prompt (models.Spec.BuildChat): the
+// template's rendering with every image token, in order, expanded to its
+// image's feature count. (transformers.js 4.3.1's LlavaProcessor expands
+// only the first image token of a text; with one image that is the same,
+// and several images follow Python's LlavaProcessor, which expands each.)
+func (p *prompter) buildChat(c models.Conversation, nVisual []int) (models.Prompt, error) {
+	k := p.counts
+	if len(nVisual) != c.Images() {
+		return models.Prompt{}, fmt.Errorf("llava: %d images, %d encoded", c.Images(), len(nVisual))
+	}
+	for _, n := range nVisual {
+		if n != k.TJS && n != k.Python {
+			return models.Prompt{}, fmt.Errorf("llava: the vision encoder gave %d features; LlavaProcessor expands %s to %d (transformers.js) or %d (Python) for %d patches",
+				n, k.ImageToken, k.TJS, k.Python, k.Patches)
+		}
+	}
+	if err := c.CheckText(k.ImageToken); err != nil {
+		return models.Prompt{}, fmt.Errorf("llava: %w", err)
+	}
+	s, err := c.WithDefault(DefaultPrompt).Render(p.conv, k.ImageToken)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("llava: %w", err)
+	}
+	s = models.ExpandEach(s, k.ImageToken, func(i int) string { return strings.Repeat(k.ImageToken, nVisual[i]) })
+	pr, err := models.PlaceImages(p.tok, s, p.imageID, nVisual)
+	if err != nil {
+		return pr, fmt.Errorf("llava: %w", err)
 	}
 	return pr, nil
 }

@@ -50,6 +50,7 @@ type prompter struct {
 	imageID int
 	merge   int
 	tmpl    *chattemplate.Chat // nil: the folder has none (Chat)
+	conv    *chattemplate.Chat // tmpl, or BuiltinTemplate
 }
 
 // text returns the prompt string before expansion: user text holding the
@@ -102,6 +103,49 @@ func (p *prompter) build(user string, grids []Grid, nVisual int) (models.Prompt,
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("qwen2vl: the prompt has %d %s tokens but the vision encoder gave %d features",
 			len(pr.ImagePos), ImageToken, nVisual)
+	}
+	return pr, nil
+}
+
+// BuiltinTemplate is Qwen/Qwen2-VL-2B-Instruct's chat template, which
+// renders conversations for a folder without one: "You are a helpful
+// assistant." as the system message unless the conversation starts with
+// its own, then "<|im_start|>ROLE\n", the parts in order (an image as
+// <|vision_start|><|image_pad|><|vision_end|>) and "<|im_end|>\n" per
+// message; "<|im_start|>assistant\n" as the generation prompt.
+const BuiltinTemplate = "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}" +
+	"{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" +
+	"{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}" +
+	"<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in " +
+	"content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}" +
+	"Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] " +
+	"== 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}" +
+	"Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content " +
+	"%}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}" +
+	"<|im_start|>assistant\n{% endif %}"
+
+// buildChat builds a conversation's prompt (models.Spec.BuildChat): the
+// template's rendering with each <|image_pad|>, in order, expanded for its
+// image's grid as Qwen2VLProcessor does. Several images take one grid
+// each, in conversation order (Python's processor; transformers.js 4.3.1's
+// fails on two images in one call); none is a text-only prompt.
+func (p *prompter) buildChat(c models.Conversation, grids []Grid, nVisual []int) (models.Prompt, error) {
+	if len(grids) != c.Images() || len(nVisual) != len(grids) {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %d images, %d grids, %d encoded", c.Images(), len(grids), len(nVisual))
+	}
+	if err := c.CheckText(ImageToken, VisionStartToken, VisionEndToken); err != nil {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %w", err)
+	}
+	s, err := c.WithDefault(DefaultPrompt).Render(p.conv, ImageToken)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %w", err)
+	}
+	if s, err = Expand(s, grids, p.merge); err != nil {
+		return models.Prompt{}, err
+	}
+	pr, err := models.PlaceImages(p.tok, s, p.imageID, nVisual)
+	if err != nil {
+		return pr, fmt.Errorf("qwen2vl: %w", err)
 	}
 	return pr, nil
 }

@@ -166,6 +166,9 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 	} else if err != nil {
 		return nil, fmt.Errorf("qwen2vl: %w", err)
 	}
+	if pr.conv = pr.tmpl; pr.conv == nil {
+		pr.conv = &chattemplate.Chat{Default: BuiltinTemplate, Source: "Qwen2-VL's built-in template"}
+	}
 	rope := RopeTokens{Image: *c.ImageID, Video: video, VisionStart: *c.VisionStart, Merge: merge}
 	patchDim := 3 * proc.TemporalPatch * proc.PatchSize * proc.PatchSize
 	spec := &models.Spec{
@@ -201,6 +204,13 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 	spec.PreprocessImageWith = pixels
 	spec.BuildImagePrompt = func(user string, px models.Pixels, n int) (models.Prompt, error) {
 		return pr.build(user, grids(px), n)
+	}
+	spec.BuildChat = func(c models.Conversation, px []models.Pixels, n []int) (models.Prompt, error) {
+		var g []Grid
+		for _, q := range px {
+			g = append(g, grids(q)...)
+		}
+		return pr.buildChat(c, g, n)
 	}
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
 		return models.Prompt{}, fmt.Errorf("qwen2vl: the prompt depends on the image's grid (BuildImagePrompt)")

@@ -22,8 +22,9 @@ type RopeTokens struct {
 // prompt order (videos are not supported here).
 //
 // Without grids (a text-only prompt) all three rows are 0..L−1; the next
-// position is then L, not transformers.js's quirky max + 1 + L
-// (model-formats.md §5.3): vlmrun always has an image.
+// position is then L, as in Python, not transformers.js 4.3.1's quirky
+// max + 1 + L (model-formats.md §5.3; chat_diff_test.go compares text-only
+// generation with transformers.js run with Python's rope_delta).
 func RopeIndex(ids []int, grids []Grid, tk RopeTokens) ([]int64, int64, error) {
 	L := len(ids)
 	merge := tk.Merge

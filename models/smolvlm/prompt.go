@@ -29,6 +29,51 @@ type prompter struct {
 	// tmpl is the folder's chat template (nil: the folder has none and
 	// the prompt is the hard-coded rendering of SmolVLM's template).
 	tmpl *chattemplate.Chat
+	// conv renders conversations: tmpl, or BuiltinTemplate.
+	conv *chattemplate.Chat
+}
+
+// BuiltinTemplate is the chat template of HuggingFaceTB/SmolVLM-256M-Instruct's
+// tokenizer_config.json, which renders conversations for a folder without
+// one: "<|im_start|>" once, then per message "Role:" (": " when the
+// content does not start with an image), its parts in order (an image as
+// <image>) and "<end_of_utterance>\n"; "Assistant:" as the generation
+// prompt. A system message is rendered as a "System: ..." turn.
+const BuiltinTemplate = "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}" +
+	"{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}" +
+	"{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}" +
+	"{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n" +
+	"{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+
+// buildChat builds a conversation's prompt (models.Spec.BuildChat): the
+// template's rendering, each <image> expanded for its image's tiles (and
+// skipped tiles) as the Idefics3Processor expands them; a last user
+// message with images and no text gets the default text.
+func (p *prompter) buildChat(c models.Conversation, px []models.Pixels, nVisual []int) (models.Prompt, error) {
+	if len(px) != c.Images() || len(nVisual) != len(px) {
+		return models.Prompt{}, fmt.Errorf("smolvlm: %d images, %d preprocessed, %d encoded", c.Images(), len(px), len(nVisual))
+	}
+	if err := c.CheckText(imageToken); err != nil {
+		return models.Prompt{}, fmt.Errorf("smolvlm: %w", err)
+	}
+	for _, q := range px {
+		if q.Skip != nil && (len(q.Skip) != q.Rows*q.Cols+1 || q.Skip[len(q.Skip)-1]) {
+			return models.Prompt{}, fmt.Errorf("smolvlm: %d tile skip flags for a %d×%d grid plus the global image (never skipped)",
+				len(q.Skip), q.Rows, q.Cols)
+		}
+	}
+	s, err := c.WithDefault(p.defaultText).Render(p.conv, imageToken)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("smolvlm: %w", err)
+	}
+	text := models.ExpandEach(s, imageToken, func(i int) string {
+		return expandSkip(p.seqLen, px[i].Rows, px[i].Cols, px[i].Skip)
+	})
+	pr, err := models.PlaceImages(p.tok, text, p.imageID, nVisual)
+	if err != nil {
+		return pr, fmt.Errorf("smolvlm: %w", err)
+	}
+	return pr, nil
 }
 
 // chat is the rendering of SmolVLM's chat template (tokenizer_config.json)

@@ -145,6 +145,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	} else if err != nil {
 		return nil, fmt.Errorf("smolvlm: %w", err)
 	}
+	if pr.conv = pr.tmpl; pr.conv == nil {
+		pr.conv = &chattemplate.Chat{Default: BuiltinTemplate, Source: "SmolVLM's built-in template"}
+	}
 	grid := 0
 	for g := 1; g*g <= proc.ImageSeqLen; g++ {
 		if g*g == proc.ImageSeqLen {
@@ -179,6 +182,7 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return p.processBudget(img, proc.ImageSeqLen, o)
 	}
 	spec.BuildImagePrompt = pr.build
+	spec.BuildChat = pr.buildChat
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
 		return pr.build(user, models.Pixels{Images: 1}, n)
 	}
