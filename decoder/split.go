@@ -1,10 +1,7 @@
 package decoder
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +10,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/vlmrun/vlmrun/internal/graphcache"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/onnx"
 	"github.com/vlmrun/vlmrun/onnx/decsplit"
@@ -57,14 +55,11 @@ const cacheVersion = "decsplit-1"
 
 // key identifies the source file (path, size, modification time) and cuts.
 func (sp *splitter) key(cuts []int) (string, error) {
-	st, err := os.Stat(sp.path)
+	k, err := graphcache.Key(cacheVersion, sp.path, decsplit.Key(cuts))
 	if err != nil {
 		return "", fmt.Errorf("decoder: %w", err)
 	}
-	abs, _ := filepath.Abs(sp.path)
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s", cacheVersion, abs, st.Size(), st.ModTime().UnixNano(), decsplit.Key(cuts))
-	return hex.EncodeToString(h.Sum(nil))[:24], nil
+	return k, nil
 }
 
 // set returns the opened stage set for cuts (each cut after layer c,
@@ -131,15 +126,7 @@ func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
 		if key, err = sp.key(cuts); err != nil {
 			return nil, "", err
 		}
-		var out [][]byte
-		for i := 0; i < n && !rebuild; i++ {
-			b, err := os.ReadFile(filepath.Join(sp.cacheDir, key+"-"+strconv.Itoa(i)+".onnx"))
-			if err != nil {
-				break
-			}
-			out = append(out, b)
-		}
-		if len(out) == n && !rebuild {
+		if out, ok := graphcache.Read(sp.cacheDir, key, n); ok && !rebuild {
 			sp.buildTime = 0
 			return out, dir, nil
 		}
@@ -165,36 +152,9 @@ func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
 	sp.buildTime = time.Since(t)
 	if sp.cacheDir != "" {
 		// Best effort: a cache that cannot be written costs a rebuild next time.
-		_ = writeCache(sp.cacheDir, key, out)
+		_ = graphcache.Write(sp.cacheDir, key, out)
 	}
 	return out, dir, nil
-}
-
-// writeCache writes each graph to a temporary file and renames it into
-// place, so a killed process never leaves a half-written entry.
-func writeCache(dir, key string, graphs [][]byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for i, b := range graphs {
-		name := filepath.Join(dir, key+"-"+strconv.Itoa(i)+".onnx")
-		f, err := os.CreateTemp(dir, ".tmp-"+key+"-*")
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(b)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), name)
-		}
-		if err != nil {
-			os.Remove(f.Name())
-			return err
-		}
-	}
-	return nil
 }
 
 // open creates the session of stage i from its graph bytes; the ports are

@@ -27,6 +27,8 @@ type VisionGraph struct {
 	CLSAttn       string
 	Keys          string
 	GridH, GridW  int
+	// Rows maps the extras' rows to the feature rows.
+	Rows ExtraRows
 }
 
 // Vision runs a vision encoder graph. It owns its session.
@@ -67,6 +69,15 @@ func OpenVision(g VisionGraph, o ortx.Options) (*Vision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
+	return openVision(g, ins, gouts, func(in, out []ortx.Port) (*ortx.Session, error) {
+		return ortx.Open(g.Path, in, out, o)
+	})
+}
+
+// openVision checks the graph's declared inputs and outputs and opens its
+// session with open.
+func openVision(g VisionGraph, ins, gouts []ort.InputOutputInfo, open func(in, out []ortx.Port) (*ortx.Session, error)) (*Vision, error) {
+	var err error
 	v := &Vision{g: g, half: map[string]bool{}, halfDims: map[string][]int64{}}
 	pv, ok := ortx.Info(ins, g.Input)
 	if !ok {
@@ -116,7 +127,7 @@ func OpenVision(g VisionGraph, o ortx.Options) (*Vision, error) {
 			v.halfDims[n] = info.Dimensions
 		}
 	}
-	if v.sess, err = ortx.Open(g.Path, inPorts, ports, o); err != nil {
+	if v.sess, err = open(inPorts, ports); err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}
 	return v, nil
@@ -429,52 +440,122 @@ func (v *Vision) EncodeBatch(pixels []float32, n int) (*pruning.Visual, error) {
 	}
 	vis := &pruning.Visual{GridH: v.g.GridH, GridW: v.g.GridW}
 	for i, name := range v.outs {
+		if name != v.g.Features {
+			continue
+		}
 		data, sh, err := ortx.Floats(outs[i], name, v.half[name])
 		if err != nil {
 			return nil, fmt.Errorf("encoder: %w", err)
 		}
+		switch {
+		case len(sh) == 3 && (sh[0] == 1 || sh[0] == int64(n)):
+			vis.Features = pruning.Matrix{Rows: int(sh[0] * sh[1]), Cols: int(sh[2]), Data: data}
+		case len(sh) == 2 && n > 1:
+			vis.Features = pruning.Matrix{Rows: int(sh[0]), Cols: int(sh[1]), Data: data}
+		default:
+			return nil, fmt.Errorf("encoder: output %s has shape %v, want (1, N, D), (images, T, D) or (N, D)", name, sh)
+		}
+	}
+	if vis.GridH*vis.GridW != vis.Features.Rows {
+		vis.GridH, vis.GridW = 0, 0
+	}
+	if err := v.readExtras(vis, outs); err != nil {
+		return nil, err
+	}
+	return vis, nil
+}
+
+// readExtras reads the extra outputs of a run into vis (whose features
+// are set), their rows mapped to the feature rows by v.g.Rows.
+func (v *Vision) readExtras(vis *pruning.Visual, outs []ort.Value) error {
+	nr := vis.Features.Rows
+	for i, name := range v.outs {
+		if name == v.g.Features {
+			continue
+		}
+		data, sh, err := ortx.Floats(outs[i], name, v.half[name])
+		if err != nil {
+			return fmt.Errorf("encoder: %w", err)
+		}
 		switch name {
-		case v.g.Features:
-			var m pruning.Matrix
-			switch {
-			case len(sh) == 3 && (sh[0] == 1 || sh[0] == int64(n)):
-				m = pruning.Matrix{Rows: int(sh[0] * sh[1]), Cols: int(sh[2]), Data: data}
-			case len(sh) == 2 && n > 1:
-				m = pruning.Matrix{Rows: int(sh[0]), Cols: int(sh[1]), Data: data}
-			default:
-				return nil, fmt.Errorf("encoder: output %s has shape %v, want (1, N, D), (images, T, D) or (N, D)", name, sh)
-			}
-			vis.Features = m
 		case v.g.PreProj, v.g.Keys:
 			if len(sh) != 3 || sh[0] != 1 {
-				return nil, fmt.Errorf("encoder: output %s has shape %v, want (1, N, D)", name, sh)
+				return fmt.Errorf("encoder: output %s has shape %v, want (1, N, D)", name, sh)
 			}
-			m := pruning.Matrix{Rows: int(sh[1]), Cols: int(sh[2]), Data: data}
+			skip, g, err := v.g.Rows.align(name, int(sh[1]), nr)
+			if err != nil {
+				return err
+			}
+			d := int(sh[2])
+			m := pruning.Matrix{Rows: nr, Cols: g * d, Data: data[skip*d : (skip+nr*g)*d]}
 			if name == v.g.PreProj {
-				vis.PreProj = m
+				vis.PreProj = m // a merged token's rows side by side, as a patch merger reads them
 			} else {
-				vis.Keys = m
+				vis.Keys = meanRows(m, g) // a merged token's keys averaged
 			}
 		case v.g.CLSAttn:
 			if len(sh) != 2 || sh[0] != 1 {
-				return nil, fmt.Errorf("encoder: output %s has shape %v, want (1, N)", name, sh)
+				return fmt.Errorf("encoder: output %s has shape %v, want (1, N)", name, sh)
 			}
-			vis.CLSAttn = data
+			skip, g, err := v.g.Rows.align(name, int(sh[1]), nr)
+			if err != nil {
+				return err
+			}
+			vis.CLSAttn = meanRows(pruning.Matrix{Rows: nr, Cols: g, Data: data[skip : skip+nr*g]}, g).Data
 		}
 	}
-	nr := vis.Features.Rows
-	if vis.GridH*vis.GridW != nr {
-		vis.GridH, vis.GridW = 0, 0
+	return nil
+}
+
+// ExtraRows says how the rows of a vision graph's extra outputs (attention,
+// pre-projector features, keys) map to its feature rows. The zero value:
+// one row each.
+type ExtraRows struct {
+	// CLSFirst: row 0 is the CLS token, which the features may leave out
+	// (LLaVA's "default" strategy as Python counts it); it is then
+	// dropped.
+	CLSFirst bool
+	// Group > 1: each feature row stands for Group consecutive extra rows
+	// (a patch merger's m×m patches, Qwen2-VL): their attention and keys
+	// are averaged, their pre-projector rows put side by side.
+	Group int
+}
+
+// align returns the rows to skip and the group size for an extra output
+// of rows rows and n feature rows.
+func (r ExtraRows) align(name string, rows, n int) (skip, group int, err error) {
+	g := max(r.Group, 1)
+	switch {
+	case rows == n*g:
+		return 0, g, nil
+	case r.CLSFirst && rows == n*g+1:
+		return 1, g, nil
 	}
-	for _, chk := range []struct {
-		name string
-		rows int
-	}{{v.g.PreProj, vis.PreProj.Rows}, {v.g.Keys, vis.Keys.Rows}, {v.g.CLSAttn, len(vis.CLSAttn)}} {
-		if chk.name != "" && chk.rows != nr {
-			return nil, fmt.Errorf("encoder: output %s has %d rows, features have %d", chk.name, chk.rows, nr)
+	want := fmt.Sprint(n * g)
+	if r.CLSFirst {
+		want += " or, with the CLS row, " + fmt.Sprint(n*g+1)
+	}
+	return 0, 0, fmt.Errorf("encoder: output %s has %d rows for %d features, want %s", name, rows, n, want)
+}
+
+// meanRows averages each row's g consecutive blocks of m.Cols/g values.
+func meanRows(m pruning.Matrix, g int) pruning.Matrix {
+	if g <= 1 {
+		return m
+	}
+	d := m.Cols / g
+	out := pruning.Matrix{Rows: m.Rows, Cols: d, Data: make([]float32, m.Rows*d)}
+	for i := range m.Rows {
+		row, dst := m.Row(i), out.Row(i)
+		for k := range d {
+			var s float64
+			for j := range g {
+				s += float64(row[j*d+k])
+			}
+			dst[k] = float32(s / float64(g))
 		}
 	}
-	return vis, nil
+	return out
 }
 
 // Patches reports whether the graph takes flattened patches with their
@@ -555,6 +636,9 @@ func (v *Vision) EncodePatches(patches []float32, dim int, grids [][3]int) (*pru
 				break
 			}
 		}
+	}
+	if err := v.readExtras(vis, outs); err != nil {
+		return nil, err
 	}
 	return vis, nil
 }

@@ -39,6 +39,24 @@ func graphInfo(path string) (ins, outs []ort.InputOutputInfo, err error) {
 		return nil, nil, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
 	}
 	defer g.Close()
+	ins, outs = modelInfo(g)
+	return ins, outs, nil
+}
+
+// InspectBytes returns the declared inputs and outputs of a graph held in
+// memory (a derived graph, as OpenBytes opens), as Inspect does for a file.
+func InspectBytes(name string, data []byte) (ins, outs []ort.InputOutputInfo, err error) {
+	g, err := onnx.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ortx: %s: not a loadable onnx graph: %w", name, err)
+	}
+	ins, outs = modelInfo(g)
+	return ins, outs, nil
+}
+
+// modelInfo lists g's declared graph inputs (without those that are
+// initializers, as ORT reports them) and outputs.
+func modelInfo(g *onnx.Model) (ins, outs []ort.InputOutputInfo) {
 	conv := func(vs []*onnx.ValueInfo) []ort.InputOutputInfo {
 		out := make([]ort.InputOutputInfo, 0, len(vs))
 		for _, v := range vs {
@@ -57,7 +75,7 @@ func graphInfo(path string) (ins, outs []ort.InputOutputInfo, err error) {
 			in = append(in, v)
 		}
 	}
-	return conv(in), conv(g.Graph.Outputs), nil
+	return conv(in), conv(g.Graph.Outputs)
 }
 
 // Info finds the input or output called name, reporting whether it exists.
