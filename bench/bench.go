@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -25,10 +26,16 @@ import (
 	"github.com/vlmrun/vlmrun/tiles"
 )
 
-// Image is one input image, read into memory before timing starts.
+// Image is one input image, read into memory before timing starts, or a
+// frame sequence (a video).
 type Image struct {
 	Name string
 	Data []byte
+	// Frames, when set, makes the input a frame sequence: every run (warm-up
+	// included) calls it — timed as the frame_extract stage, which counts in
+	// the run's total — and answers one prompt over the frames it returns
+	// (pipeline.CaptionFrames). Data is then unused.
+	Frames func(ctx context.Context) ([]pipeline.Frame, error)
 }
 
 // Variant is one pruning setting of the sweep, as the user writes it
@@ -128,9 +135,11 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 	rep.Model = modelInfo(p, cfg.SkipVisionFLOP, &rep.Notes)
 
 	type cell struct {
-		img  Image
-		v    int
-		runs []*pipeline.Result
+		img     Image
+		v       int
+		runs    []*pipeline.Result
+		extract []float64 // frame extraction ms per measured run
+		frames  int
 	}
 	var cells []*cell
 	for _, img := range cfg.Images {
@@ -144,12 +153,14 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("bench: %w", err)
 			}
-			res, err := p.Caption(ctx, c.img.Name, bytes.NewReader(c.img.Data), reqs[c.v], nil)
+			res, extract, frames, err := runOnce(ctx, p, c.img, reqs[c.v])
 			if err != nil {
 				return nil, fmt.Errorf("bench: %s, %s keep %q: %w", c.img.Name, cfg.Variants[c.v].Method, cfg.Variants[c.v].Keep, err)
 			}
 			if round >= cfg.Warmup {
 				c.runs = append(c.runs, res)
+				c.extract = append(c.extract, extract)
+				c.frames = frames
 			}
 			done++
 			if cfg.Progress != nil {
@@ -163,10 +174,42 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 	rep.RSSAfterLast = RSS()
 	rep.PeakRSS = pipeline.PeakRSS()
 	for _, c := range cells {
-		rep.Rows = append(rep.Rows, summarize(cfg.Variants[c.v], c.img.Name, c.runs, rep.Model))
+		r := summarize(cfg.Variants[c.v], c.img.Name, c.runs, rep.Model)
+		if c.img.Frames != nil {
+			r.Frames, r.FrameExtract = c.frames, Summarize(c.extract)
+			r.PerFrameBefore = float64(r.VisualBefore) / float64(c.frames)
+			r.PerFrameAfter = float64(r.VisualAfter) / float64(c.frames)
+		}
+		rep.Rows = append(rep.Rows, r)
 	}
 	compareToBaseline(rep.Rows)
 	return rep, nil
+}
+
+// runOnce runs one cell once: an image through Caption, or a frame
+// sequence extracted (timed, added to the total) and answered through
+// CaptionFrames. It returns the extraction time and the frame count (0 for
+// an image).
+func runOnce(ctx context.Context, p *pipeline.Pipeline, img Image, req pipeline.Request) (*pipeline.Result, float64, int, error) {
+	if img.Frames == nil {
+		res, err := p.Caption(ctx, img.Name, bytes.NewReader(img.Data), req, nil)
+		return res, 0, 0, err
+	}
+	t := time.Now()
+	frames, err := img.Frames(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if len(frames) == 0 {
+		return nil, 0, 0, fmt.Errorf("no frames extracted")
+	}
+	extract := float64(time.Since(t).Microseconds()) / 1000
+	res, err := p.CaptionFrames(ctx, frames, req, nil)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	res.Timings.Total += extract
+	return res, extract, len(frames), nil
 }
 
 // modelInfo describes p's model and estimates the vision graph's FLOPs;

@@ -27,13 +27,24 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "%d warm-up + %d measured runs per cell, interleaved across cells\n", r.Warmup, r.Runs)
 	for _, img := range images(r.Rows) {
 		rows := rowsOf(r.Rows, img)
-		fmt.Fprintf(&b, "\nimage %s (%s %d×%d)\n", img, rows[0].Format, rows[0].Width, rows[0].Height)
+		frames := rows[0].Frames > 0
 		tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "method\tkeep\tvisual\timage decode\tpreprocess\tencode\tprune\tprefill (TTFT)\tdecode\ttotal\t")
-		fmt.Fprintln(tw, "\t\ttokens\tms med/p90/min\t\t\t\t\t\t\t")
+		if frames {
+			fmt.Fprintf(&b, "\nvideo %s: %d frames (%s %d×%d); the total includes frame extraction\n", img, rows[0].Frames,
+				rows[0].Format, rows[0].Width, rows[0].Height)
+			fmt.Fprintln(tw, "method\tkeep\tvisual tokens\tper frame\tframe extract\timage decode\tpreprocess\tencode\tprune\tprefill (TTFT)\tdecode\ttotal\t")
+			fmt.Fprintln(tw, "\t\t\t\tms med/p90/min\t\t\t\t\t\t\t\t")
+		} else {
+			fmt.Fprintf(&b, "\nimage %s (%s %d×%d)\n", img, rows[0].Format, rows[0].Width, rows[0].Height)
+			fmt.Fprintln(tw, "method\tkeep\tvisual\timage decode\tpreprocess\tencode\tprune\tprefill (TTFT)\tdecode\ttotal\t")
+			fmt.Fprintln(tw, "\t\ttokens\tms med/p90/min\t\t\t\t\t\t\t")
+		}
 		for _, x := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%d→%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", methodLabel(x.Variant), keepLabel(x.Variant),
-				x.VisualBefore, x.VisualAfter, tri(x.ImageDecode), tri(x.Preprocess), tri(x.Encode),
+			lead := fmt.Sprintf("%s\t%s\t%d→%d\t", methodLabel(x.Variant), keepLabel(x.Variant), x.VisualBefore, x.VisualAfter)
+			if frames {
+				lead += fmt.Sprintf("%.1f→%.1f\t%s\t", x.PerFrameBefore, x.PerFrameAfter, tri(x.FrameExtract))
+			}
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", lead, tri(x.ImageDecode), tri(x.Preprocess), tri(x.Encode),
 				tri(x.Prune), tri(x.Prefill), tri(x.Decode), tri(x.Total))
 		}
 		tw.Flush()
@@ -145,6 +156,7 @@ var stageColumns = []struct {
 	name string
 	get  func(*Row) Summary
 }{
+	{"frame_extract_ms", func(r *Row) Summary { return r.FrameExtract }},
 	{"image_decode_ms", func(r *Row) Summary { return r.ImageDecode }},
 	{"preprocess_ms", func(r *Row) Summary { return r.Preprocess }},
 	{"tile_prune_ms", func(r *Row) Summary { return r.TilePrune }},
@@ -161,7 +173,7 @@ var stageColumns = []struct {
 // CSVHeader returns the CSV columns WriteCSV writes.
 func CSVHeader() []string {
 	h := []string{"method", "keep", "form", "image", "visual_tokens_before", "visual_tokens_after", "keep_ratio",
-		"prefill_tokens", "generated_tokens", "decoder_form", "tiles", "tiles_encoded", "tiles_skipped", "runs"}
+		"prefill_tokens", "generated_tokens", "decoder_form", "tiles", "tiles_encoded", "tiles_skipped", "frames", "runs"}
 	for _, c := range stageColumns {
 		h = append(h, c.name+"_median", c.name+"_p90", c.name+"_min")
 	}
@@ -182,7 +194,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	for k := range r.Rows {
 		x := &r.Rows[k]
 		rec := []string{x.Method, x.Keep, x.Form, x.Image, i(x.VisualBefore), i(x.VisualAfter), f(x.KeepRatio),
-			i(x.PrefillTokens), i(x.GeneratedTokens), x.DecoderForm, x.Tiles, i(x.TilesEncoded), i(x.TilesSkipped), i(x.Total.N)}
+			i(x.PrefillTokens), i(x.GeneratedTokens), x.DecoderForm, x.Tiles, i(x.TilesEncoded), i(x.TilesSkipped), i(x.Frames), i(x.Total.N)}
 		for _, c := range stageColumns {
 			s := c.get(x)
 			rec = append(rec, f(s.Median), f(s.P90), f(s.Min))

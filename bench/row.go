@@ -29,6 +29,14 @@ type Row struct {
 	// tiles skipped before the encoder (tile pruning), in the last run.
 	TilesEncoded int `json:"tiles_encoded"`
 	TilesSkipped int `json:"tiles_skipped"`
+	// Frames is the frame count of a frame-sequence input (0 for an image);
+	// FrameExtract times extracting them (video decode and sampling, part
+	// of Total); PerFrameBefore and PerFrameAfter are VisualBefore and
+	// VisualAfter per frame.
+	Frames         int     `json:"frames,omitempty"`
+	FrameExtract   Summary `json:"frame_extract_ms"`
+	PerFrameBefore float64 `json:"visual_tokens_per_frame_before,omitempty"`
+	PerFrameAfter  float64 `json:"visual_tokens_per_frame_after,omitempty"`
 
 	ImageDecode Summary `json:"image_decode_ms"`
 	Preprocess  Summary `json:"preprocess_ms"`

@@ -21,6 +21,7 @@ import (
 func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bench", stderr, func(*pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun bench [flags] IMAGE...")
+		fmt.Fprintln(stderr, "       vlmrun bench --video [flags] VIDEO...   (each a frame sequence, sampled as vlmrun video does)")
 		fmt.Fprintln(stderr, "\ntimes every stage over warm-up and measured runs for each pruning method × budget × image;")
 		fmt.Fprintln(stderr, "e.g. vlmrun bench --prune divprune,visionzip --keep 0.5,0.25,0.1 examples/scene-0.png")
 		fmt.Fprintln(stderr, "exit status: 0 done, 1 a runtime error, 2 a usage error (bad flag or value)")
@@ -41,6 +42,9 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	save := fs.String("save", "", "also write the JSON report to this file")
 	noVisionFLOPs := fs.Bool("no-vision-flops", false, "skip the profiled vision run that counts its FLOPs (it raises the process's peak RSS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole sweep to this file (go tool pprof; ORT's own threads show up as cgo calls)")
+	asVideo := fs.Bool("video", false, "each argument is a video (GIF in pure Go, other formats through ffmpeg) sampled with --fps/--max-frames: one prompt over its frames, frame extraction timed in every run")
+	var vf videoFlags
+	vf.register(fs)
 	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
 	if code, done := parseCommand(fs, args); done {
 		return code
@@ -53,6 +57,11 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if fs.NArg() == 0 {
 		return fail(2, fmt.Errorf("no image given (usage: vlmrun bench [flags] IMAGE...; see --help)"))
+	}
+	for _, f := range []string{"fps", "max-frames", "max-side", "frame-timeout"} {
+		if fs.Changed(f) && !*asVideo {
+			return fail(2, fmt.Errorf("--%s samples videos and needs --video", f))
+		}
 	}
 	if *asJSON && *asCSV {
 		return fail(2, fmt.Errorf("--json and --csv exclude each other"))
@@ -88,6 +97,13 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	var imgs []bench.Image
 	for _, path := range fs.Args() {
+		if *asVideo {
+			if _, err := os.Stat(path); err != nil {
+				return fail(1, fmt.Errorf("video: %w", err))
+			}
+			imgs = append(imgs, bench.Image{Name: filepath.Base(path), Frames: videoFrames(path, vf.options())})
+			continue
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return fail(1, fmt.Errorf("read image: %w", err))

@@ -39,6 +39,42 @@ type videoRecord struct {
 	*pipeline.Result
 }
 
+// videoFlags are the frame-sampling flags of vlmrun video and vlmrun bench
+// --video.
+type videoFlags struct {
+	fps                float64
+	maxFrames, maxSide int
+	timeout            time.Duration
+}
+
+func (v *videoFlags) register(fs *pflag.FlagSet) {
+	floatFlag(fs, &v.fps, "fps", 1, 0.001, 240, "frames = round(duration × fps), at most --max-frames, spread over the whole video",
+		"frames sampled per second of video")
+	intFlag(fs, &v.maxFrames, "max-frames", 16, 1, 1024, "", "most frames taken from a video")
+	intFlag(fs, &v.maxSide, "max-side", 1024, 16, 8192, "", "frames are scaled down to at most this many pixels on the longer side while decoding")
+	durationFlag(fs, &v.timeout, "frame-timeout", time.Minute, time.Second, time.Hour, "", "limit for each ffmpeg/ffprobe command")
+}
+
+func (v videoFlags) options() video.Options {
+	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout}
+}
+
+// videoFrames returns a function extracting the frames of the video at
+// path (as vlmrun video samples them) for pipeline.CaptionFrames.
+func videoFrames(path string, o video.Options) func(context.Context) ([]pipeline.Frame, error) {
+	return func(ctx context.Context) ([]pipeline.Frame, error) {
+		fr, _, err := loadFrames(ctx, []string{path}, o)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]pipeline.Frame, len(fr))
+		for i, f := range fr {
+			out[i] = pipeline.Frame{Name: f.name, R: bytes.NewReader(f.data)}
+		}
+		return out, nil
+	}
+}
+
 func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("video", stderr, func(fs *pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun video [flags] VIDEO          (GIF in pure Go; MP4, WebM, MOV, MKV, APNG, ... through ffmpeg)")
@@ -53,14 +89,8 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	mf.register(fs)
 	gf.register(fs)
 	pf.register(fs)
-	var fps float64
-	var maxFrames, maxSide int
-	var timeout time.Duration
-	floatFlag(fs, &fps, "fps", 1, 0.001, 240, "frames = round(duration × fps), at most --max-frames, spread over the whole video",
-		"frames sampled per second of video")
-	intFlag(fs, &maxFrames, "max-frames", 16, 1, 1024, "", "most frames taken from a video")
-	intFlag(fs, &maxSide, "max-side", 1024, 16, 8192, "", "frames are scaled down to at most this many pixels on the longer side while decoding")
-	durationFlag(fs, &timeout, "frame-timeout", time.Minute, time.Second, time.Hour, "", "limit for each ffmpeg/ffprobe command")
+	var vf videoFlags
+	vf.register(fs)
 	extract := fs.String("extract", "", "write the sampled frames as DIR/frame-NNNN.png, print them, and stop (no model)")
 	asJSON := fs.Bool("json", false, "print one JSON object (frames with timestamps, frame extraction time, visual tokens per frame, the caption result)")
 	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
@@ -80,7 +110,7 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fail(err)
 	}
 	start := time.Now()
-	frames, meta, err := loadFrames(ctx, files, video.Options{FPS: fps, MaxFrames: maxFrames, MaxSide: maxSide, Timeout: timeout})
+	frames, meta, err := loadFrames(ctx, files, vf.options())
 	if err != nil {
 		return fail(err)
 	}
