@@ -5,10 +5,12 @@
 // CASES.json is a list of {name, model, image, prompt | task | text (+ images_first), dtype (one
 // dtype, or per file as vlmrun writes it: fp32,decoder_model_merged=q8),
 // max_new_tokens}; task (Florence-2) is the task token or text given to the
-// processor, and generated_ids then start with the decoder start token.
+// processor, and generated_ids then start with the decoder start token;
+// expand_token with images (a list) instead of image is the path of a model
+// whose processor has no tokenizer (LLaVA-OneVision, below).
 // For each case it writes OUT_DIR/<name>.json ({input_ids, generated_ids,
 // pixel_shape, rows, cols; image_grid_thw, position_ids and rope_delta for
-// Qwen2-VL}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
+// Qwen2-VL; features_per_image with expand_token}) and OUT_DIR/<name>.pixels.f32 (pixel_values,
 // little-endian float32). Network access is disabled: every file must be local.
 'use strict';
 const fs = require('fs');
@@ -56,9 +58,28 @@ async function main() {
       loaded.set(key, { processor, model });
     }
     const { processor, model } = loaded.get(key);
-    const image = await tjs.RawImage.read(c.image);
-    let text, inputs, promptLen;
-    if (c.task !== undefined) {
+    let text, inputs, promptLen, featuresPerImage;
+    let image = null;
+    if (c.image !== undefined) image = await tjs.RawImage.read(c.image);
+    if (c.expand_token !== undefined) {
+      // A model whose processor has no tokenizer (LLaVA-OneVision: in 4.3.1
+      // AutoProcessor gives the bare image processor): the tokenizer renders
+      // the chat template (one user message with one image part per image,
+      // then prompt) unless text is given, the image processor makes
+      // pixel_values for all images, and each expand_token becomes one copy
+      // per feature the vision encoder returns for an image, as a caller of
+      // transformers.js must do before generate.
+      const tokenizer = await tjs.AutoTokenizer.from_pretrained(c.model);
+      const images = await Promise.all(c.images.map((p) => tjs.RawImage.read(p)));
+      const vision = await processor(images);
+      text = c.text ?? tokenizer.apply_chat_template(
+        [{ role: 'user', content: [...images.map(() => ({ type: 'image' })), { type: 'text', text: c.prompt }] }],
+        { tokenize: false, add_generation_prompt: true });
+      const feats = await model.encode_image({ pixel_values: vision.pixel_values });
+      featuresPerImage = feats.dims.length === 3 ? feats.dims[1] : feats.dims[0] / images.length;
+      inputs = { ...tokenizer(text.replaceAll(c.expand_token, c.expand_token.repeat(featuresPerImage))), ...vision };
+      promptLen = inputs.input_ids.dims[1];
+    } else if (c.task !== undefined) {
       // Florence-2: a task token (or free text) and the image; the
       // generated sequence starts with the decoder start token.
       text = c.task;
@@ -87,6 +108,7 @@ async function main() {
       generated_ids: all.slice(promptLen),
       pixel_shape: pv.dims,
       rows: inputs.rows, cols: inputs.cols,
+      features_per_image: featuresPerImage,
     };
     if (inputs.image_grid_thw) {
       // Qwen2-VL: the grid, and the 3-D (t, h, w) position ids of the
