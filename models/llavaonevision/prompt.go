@@ -1,0 +1,107 @@
+package llavaonevision
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vlmrun/vlmrun/chattemplate"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/tokenizer"
+)
+
+// DefaultPrompt is the user text when none is given.
+const DefaultPrompt = "Describe this image."
+
+// BuiltinTemplate is llava-hf/llava-onevision-qwen2-0.5b-ov-hf's chat
+// template (chat_template.json), used for a folder without one: per message
+// "<|im_start|>ROLE ", its images as "<image>" (videos as "<video>"), its
+// texts each after "\n", then "<|im_end|>"; "<|im_start|>assistant\n" as
+// the generation prompt.
+const BuiltinTemplate = "{% for message in messages %}{{'<|im_start|>' + message['role'] + ' '}}{# Render all images first #}" +
+	"{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}" +
+	"{# Render all video then #}{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}" +
+	"{{ '<video>' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}" +
+	"{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\n' + content['text'] }}" +
+	"{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}" +
+	"{% generation %}{{ '\n' + content['text'] }}{% endgeneration %}{% endfor %}{% endif %}{{'<|im_end|>'}}" +
+	"{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+
+// prompter builds LLaVA-OneVision prompts.
+type prompter struct {
+	tok     *tokenizer.Tokenizer
+	imageID int
+	layout  Layout
+	tmpl    *chattemplate.Chat // the folder's template, or BuiltinTemplate
+}
+
+// text returns the prompt string before expansion for images images: user
+// text holding the image token (once per image) is the whole prompt, as
+// given; other text (empty: the default) becomes one user message holding
+// the images then the text, rendered with the chat template and the
+// generation prompt (what transformers.js's tokenizer.apply_chat_template
+// renders from tokenizer_config.json's template).
+func (p *prompter) text(user string, images int) (string, error) {
+	it := p.layout.ImageToken
+	if n := strings.Count(user, it); n > 0 {
+		if n != images {
+			return "", fmt.Errorf("llavaonevision: the prompt has %d %s tokens for %d images", n, it, images)
+		}
+		return user, nil
+	}
+	if strings.TrimSpace(user) == "" {
+		user = DefaultPrompt
+	}
+	parts := make([]chattemplate.Part, 0, images+1)
+	for range images {
+		parts = append(parts, chattemplate.ImagePart())
+	}
+	s, err := p.tmpl.Apply([]chattemplate.Message{{Role: "user", Parts: append(parts, chattemplate.TextPart(user))}},
+		chattemplate.Options{AddGenerationPrompt: true})
+	if err != nil {
+		return "", fmt.Errorf("llavaonevision: %s: %w", p.tmpl.Source, err)
+	}
+	if n := strings.Count(s, it); n != images {
+		return "", fmt.Errorf("llavaonevision: %s rendered %d %s placeholders for %d images", p.tmpl.Source, n, it, images)
+	}
+	return s, nil
+}
+
+// Expand is the caller's expansion transformers.js 4.3.1 leaves to the
+// user: every image token becomes n copies (n: the features one image
+// gives).
+func Expand(text, imageToken string, n int) string {
+	return strings.ReplaceAll(text, imageToken, strings.Repeat(imageToken, n))
+}
+
+// build tokenizes the prompt for images images whose vision graph gave
+// nVisual features in all: one <image> per feature, each image's block in
+// prompt order.
+func (p *prompter) build(user string, images, nVisual int) (models.Prompt, error) {
+	l := p.layout
+	if images < 1 {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: no image")
+	}
+	if nVisual != images*l.Tokens() {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for %d images; each image should give %d (%d×%d patches of %d px)",
+			nVisual, images, l.Tokens(), l.GridH, l.GridW, l.Patch)
+	}
+	s, err := p.text(user, images)
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	ids, err := p.tok.Encode(Expand(s, l.ImageToken, l.Tokens()), true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: prompt: %w", err)
+	}
+	pr := models.Prompt{IDs: ids}
+	for i, id := range ids {
+		if id == p.imageID {
+			pr.ImagePos = append(pr.ImagePos, i)
+		}
+	}
+	if len(pr.ImagePos) != nVisual {
+		return pr, fmt.Errorf("llavaonevision: the prompt has %d %s tokens but the vision encoder gave %d features",
+			len(pr.ImagePos), l.ImageToken, nVisual)
+	}
+	return pr, nil
+}
