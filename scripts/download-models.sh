@@ -7,8 +7,9 @@
 #   florence2  onnx-community/Florence-2-base-ft    (model_type florence2)
 #   llava      llava-hf/llava-interleave-qwen-0.5b-hf (model_type llava)
 #   qwen2vl    onnx-community/Qwen2-VL-2B-Instruct  (model_type qwen2_vl)
+#   llavaonevision llava-hf/llava-onevision-qwen2-0.5b-ov-hf (model_type llava_onevision)
 #
-# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|llava|qwen2vl|all]...
+# Usage: scripts/download-models.sh [--dtype DTYPE] [--dest DIR] [smolvlm|florence2|llava|qwen2vl|llavaonevision|all]...
 #
 # Only the ONNX files of the chosen dtype are fetched (fp32 | fp16 | q8 | int8 |
 # uint8 | q4 | q4f16 | bnb4; default q4 for SmolVLM's decoder, which is what
@@ -22,6 +23,7 @@
 #       vlmrun caption --model DIR/llava-interleave-qwen-0.5b-hf --dtype DTYPE \
 #           --prompt $'<|im_start|>user <image>\nDescribe the image.<|im_end|><|im_start|>assistant\n' IMAGE
 #       vlmrun caption --model DIR/Qwen2-VL-2B-Instruct --dtype DTYPE --max-image-tokens 256 IMAGE
+#       vlmrun caption --model DIR/llava-onevision-qwen2-0.5b-ov-hf --dtype DTYPE IMAGE
 set -euo pipefail
 
 dtype=q4
@@ -33,9 +35,9 @@ while [[ $# -gt 0 ]]; do
     --dtype=*) dtype="${1#*=}"; shift ;;
     --dest) dest="$2"; shift 2 ;;
     --dest=*) dest="${1#*=}"; shift ;;
-    -h|--help) sed -n "2,24p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    smolvlm|florence2|llava|qwen2vl) want+=("$1"); shift ;;
-    all) want+=(smolvlm florence2 llava qwen2vl); shift ;;
+    -h|--help) sed -n "2,26p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    smolvlm|florence2|llava|qwen2vl|llavaonevision) want+=("$1"); shift ;;
+    all) want+=(smolvlm florence2 llava qwen2vl llavaonevision); shift ;;
     *) echo "download-models: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +95,11 @@ for m in "${want[@]}"; do
       repo=onnx-community/Qwen2-VL-2B-Instruct
       meta=(config.json generation_config.json preprocessor_config.json
             tokenizer.json tokenizer_config.json)
+      onnx=(vision_encoder embed_tokens decoder_model_merged) ;;
+    llavaonevision)
+      repo=llava-hf/llava-onevision-qwen2-0.5b-ov-hf
+      meta=(config.json generation_config.json preprocessor_config.json processor_config.json
+            tokenizer.json tokenizer_config.json special_tokens_map.json)
       onnx=(vision_encoder embed_tokens decoder_model_merged) ;;
   esac
   echo "download-models: $repo ($dtype) into $dest/${repo#*/}"
