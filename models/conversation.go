@@ -20,6 +20,14 @@ const (
 // format, no image where the model needs one).
 var ErrConversation = errors.New("conversation not supported")
 
+// ErrNeedsImage is returned (wrapped, with ErrConversation) for a
+// conversation without images to a model that cannot answer text alone.
+var ErrNeedsImage = errors.New("the model needs an image")
+
+// ErrTooManyImages is returned (wrapped, with ErrConversation) for more
+// images than the model takes in one prompt.
+var ErrTooManyImages = errors.New("too many images")
+
 // Part is one piece of a message's content, in order: text, or an image
 // (Image set; Text is then empty).
 type Part struct {

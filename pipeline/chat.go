@@ -29,11 +29,11 @@ func CheckChat(spec *models.Spec, c models.Conversation) error {
 		return fmt.Errorf("%w: this model (model_type %s) has no chat format: it takes one user message (images, then text), not system messages or earlier turns",
 			models.ErrConversation, spec.Family)
 	case n == 0:
-		return fmt.Errorf("%w: this model (model_type %s) needs an image: it cannot answer text alone",
-			models.ErrConversation, spec.Family)
+		return fmt.Errorf("%w: %w: this model (model_type %s) cannot answer text alone, it needs an image",
+			models.ErrConversation, models.ErrNeedsImage, spec.Family)
 	case n > 1 && (spec.BuildImagePrompt == nil || spec.Seq2Seq != nil || (spec.PreprocessImage != nil && spec.PreprocessImageWith == nil)):
-		return fmt.Errorf("%w: this model (model_type %s) takes one image per prompt (got %d)",
-			models.ErrConversation, spec.Family, n)
+		return fmt.Errorf("%w: %w: this model (model_type %s) takes one image per prompt (got %d)",
+			models.ErrConversation, models.ErrTooManyImages, spec.Family, n)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestChatWithoutChatFormat(t *testing.T) {
 		{"system", models.UserTurn("be brief", "", 1), 1, "no chat format"},
 		{"earlier turns", models.Conversation{u(models.ImagePart()),
 			{Role: models.RoleAssistant, Parts: []models.Part{models.TextPart("x")}}, u(models.TextPart("y"))}, 1, "no chat format"},
-		{"text only", models.UserTurn("", "hello", 0), 0, "needs an image"},
+		{"text only", models.UserTurn("", "hello", 0), 0, "cannot answer text alone"},
 		{"assistant last", models.Conversation{u(models.ImagePart()), {Role: models.RoleAssistant, Parts: []models.Part{models.TextPart("x")}}}, 1, "last message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

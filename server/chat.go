@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/pruning"
 )
@@ -70,18 +72,26 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		fail(newError(http.StatusNotFound, "model_not_found", "model", "the model %q does not exist (this server has %q)", job.model, s.cfg.ModelName))
 		return
 	}
+	if err := pipeline.CheckChat(s.spec, job.conv); err != nil {
+		fail(conversationError(err))
+		return
+	}
 	req, pruneDesc, e := s.request(job)
 	if e != nil {
 		fail(e)
 		return
 	}
-	img, e := s.load(r.Context(), job.images[0])
-	if e == nil {
-		e = checkHeader(img, s.lim.MaxPixels)
-	}
-	if e != nil {
-		fail(e)
-		return
+	imgs := make([][]byte, len(job.images))
+	for i, ref := range job.images {
+		img, e := s.load(r.Context(), ref)
+		if e == nil {
+			e = checkHeader(img, s.lim.MaxPixels)
+		}
+		if e != nil {
+			fail(e)
+			return
+		}
+		imgs[i] = img
 	}
 	// admission: a bounded queue in front of the replicas
 	if s.admitted.Add(1) > int64(s.pool.Size()+s.cfg.Queue) {
@@ -112,7 +122,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		stop: stopper{stops: job.stops}}
 	c.flusher, _ = w.(http.Flusher)
 	queueMs := float64(time.Since(queued).Microseconds()) / 1000
-	res, err := p.Caption(ctx, "image", bytes.NewReader(img), req, c.piece)
+	frames := make([]pipeline.Frame, len(imgs))
+	for i, img := range imgs {
+		frames[i] = pipeline.Frame{Name: fmt.Sprintf("image %d", i+1), R: bytes.NewReader(img)}
+	}
+	res, err := p.Chat(ctx, job.conv, frames, req, c.piece)
 	if err != nil {
 		if ctx.Err() != nil || c.writeErr != nil {
 			s.cancelled(w, out, ctx, c)
@@ -145,7 +159,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 // server's default pruning, and checks the prompt's length in tokens. It
 // also returns the pruning method and keep for the report.
 func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) {
-	req := pipeline.Request{Prompt: job.prompt, MaxNewTokens: job.maxTokens, Sampling: job.sampling, Form: job.form}
+	req := pipeline.Request{MaxNewTokens: job.maxTokens, Sampling: job.sampling, Form: job.form,
+		MaxPromptTokens: s.lim.MaxPromptTokens}
 	ps := s.cfg.Prune
 	if job.pruneSet {
 		ps.Method, ps.Keep = job.prune, ""
@@ -167,17 +182,20 @@ func (s *Server) request(job *chatJob) (pipeline.Request, [2]string, *apiError) 
 		return req, [2]string{}, badRequest("invalid_prune", "vlmrun.prune", "%v", err)
 	}
 	req = fitted
-	// The prompt's length is known before the image is seen unless the
-	// family tiles images (BuildImagePrompt): then only the text is counted.
+	// A first count before the request waits: exact for a one-image
+	// prompt of a family without tiles or a chat format (BuildPrompt);
+	// otherwise the text's tokens, since visual tokens are known only once
+	// the images are preprocessed. The pipeline checks the exact count
+	// (Request.MaxPromptTokens) before generating.
 	var n int
-	if s.spec.BuildImagePrompt == nil {
-		prompt, err := s.spec.BuildPrompt(job.prompt, s.spec.TokensPerImage)
+	if text, k, single := job.conv.Single(); single && k == 1 && s.spec.BuildChat == nil && s.spec.BuildImagePrompt == nil {
+		prompt, err := s.spec.BuildPrompt(text, s.spec.TokensPerImage)
 		if err != nil {
 			return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
 		}
 		n = len(prompt.IDs)
 	} else if s.spec.Tokenizer != nil {
-		ids, err := s.spec.Tokenizer.Encode(job.prompt, false)
+		ids, err := s.spec.Tokenizer.Encode(job.text(), false)
 		if err != nil {
 			return req, [2]string{}, badRequest("invalid_prompt", "messages", "%v", err)
 		}
@@ -243,11 +261,29 @@ func captionError(err error) *apiError {
 		return newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages", "%v", err)
 	case errors.Is(err, encoder.ErrNotImage), errors.Is(err, encoder.ErrEmptyImage), errors.Is(err, encoder.ErrCorruptImage):
 		return badRequest("invalid_image", "messages", "%v", err)
+	case errors.Is(err, pipeline.ErrPromptTooLong):
+		return badRequest("context_length_exceeded", "messages", "%v", err)
+	case errors.Is(err, models.ErrConversation):
+		return conversationError(err)
 	case errors.Is(err, pruning.ErrMissingInput), errors.Is(err, pruning.ErrBudget), errors.Is(err, pruning.ErrDepth):
 		return badRequest("invalid_prune", "vlmrun.prune", "%v", err)
 	default:
 		return newError(http.StatusInternalServerError, "internal_error", "", "%v", err)
 	}
+}
+
+// conversationError is the 400 for a conversation the model cannot take
+// (pipeline.CheckChat): missing_image where it needs an image,
+// too_many_images over the images it takes in one prompt,
+// unsupported_conversation otherwise.
+func conversationError(err error) *apiError {
+	switch {
+	case errors.Is(err, models.ErrNeedsImage):
+		return badRequest("missing_image", "messages", "%v", err)
+	case errors.Is(err, models.ErrTooManyImages):
+		return badRequest("too_many_images", "messages", "%v", err)
+	}
+	return badRequest("unsupported_conversation", "messages", "%v", err)
 }
 
 // newID returns a completion id.

@@ -18,8 +18,9 @@ type Limits struct {
 	// MaxPixels is the largest width×height, checked from the image header
 	// before the request waits for the model and again by the decoder.
 	MaxPixels int64
-	// MaxImages is the most images in one request. The pipeline captions
-	// one image per request, so it cannot be more than 1.
+	// MaxImages is the most images in one request (all messages
+	// together); a model without a chat format takes one, or several
+	// where it takes image sequences.
 	MaxImages int
 	// MaxTokens is the largest max_tokens a request may ask for.
 	MaxTokens int
@@ -34,7 +35,7 @@ var DefaultLimits = Limits{
 	MaxBodyBytes:    24 << 20,
 	MaxImageBytes:   16 << 20,
 	MaxPixels:       64 << 20,
-	MaxImages:       1,
+	MaxImages:       4,
 	MaxTokens:       512,
 	MaxPromptBytes:  8 << 10,
 	MaxPromptTokens: 2048,

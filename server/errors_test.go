@@ -40,6 +40,12 @@ func TestBadRequests(t *testing.T) {
 	twoImages, _ := json.Marshal(map[string]any{"messages": []any{map[string]any{"role": "user", "content": []any{
 		map[string]any{"type": "image_url", "image_url": map[string]any{"url": dataURI(img)}},
 		map[string]any{"type": "image_url", "image_url": map[string]any{"url": dataURI(img)}}}}}})
+	msgs := func(m ...any) []byte {
+		b, _ := json.Marshal(map[string]any{"messages": m})
+		return b
+	}
+	part := map[string]any{"type": "image_url", "image_url": map[string]any{"url": dataURI(img)}}
+	fiveImages := msgs(map[string]any{"role": "user", "content": []any{part, part, part, part, part}})
 	big := make([]byte, 300<<10)
 	copy(big, img)
 	cases := []struct {
@@ -62,6 +68,15 @@ func TestBadRequests(t *testing.T) {
 		{"huge image (bytes)", "POST", withURL(dataURI(big)), 413, "image_too_large"},
 		{"body too large", "POST", bytes.Repeat([]byte(" "), 2<<20), 413, "request_too_large"},
 		{"too many images", "POST", twoImages, 400, "too_many_images"},
+		{"over the image limit", "POST", fiveImages, 400, "too_many_images"},
+		{"empty messages", "POST", []byte(`{"messages":[]}`), 400, "missing_messages"},
+		{"unknown role", "POST", msgs(map[string]any{"role": "tool", "content": "x"}, map[string]any{"role": "user", "content": []any{part}}), 400, "invalid_role"},
+		{"image in an assistant turn", "POST", msgs(map[string]any{"role": "user", "content": "hi"},
+			map[string]any{"role": "assistant", "content": []any{part}}, map[string]any{"role": "user", "content": "x"}), 400, "invalid_content"},
+		{"assistant last", "POST", msgs(map[string]any{"role": "user", "content": []any{part}}, map[string]any{"role": "assistant", "content": "x"}), 400, "invalid_role"},
+		{"empty content", "POST", msgs(map[string]any{"role": "user", "content": []any{}}), 400, "invalid_content"},
+		{"system to a model without a chat format", "POST", msgs(map[string]any{"role": "system", "content": "be brief"},
+			map[string]any{"role": "user", "content": []any{part}}), 400, "unsupported_conversation"},
 		{"unknown prune method", "POST", chatBody(t, img, map[string]any{"vlmrun": map[string]any{"prune": "nosuch"}}), 400, "invalid_prune"},
 		{"bad keep", "POST", chatBody(t, img, map[string]any{"vlmrun": map[string]any{"prune": "divprune", "keep": 3.5}}), 400, "invalid_prune"},
 		{"keep without method", "POST", chatBody(t, img, map[string]any{"vlmrun": map[string]any{"keep": 0.5}}), 400, "invalid_prune"},

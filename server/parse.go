@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vlmrun/vlmrun/decoder"
+	"github.com/vlmrun/vlmrun/models"
 )
 
 // chatJob is a parsed, validated chat request: everything the handler needs
@@ -18,12 +19,14 @@ type chatJob struct {
 	model        string
 	stream       bool
 	includeUsage bool
-	prompt       string // text of the last user message; "" = the model's task
-	images       []imageRef
-	maxTokens    int // 0 = the model's default
-	sampling     decoder.Sampling
-	stops        []string
-	form         decoder.Form
+	// conv is the conversation; images are its image parts' images, in
+	// conversation order.
+	conv      models.Conversation
+	images    []imageRef
+	maxTokens int // 0 = the model's default
+	sampling  decoder.Sampling
+	stops     []string
+	form      decoder.Form
 	// prune and keep are the request's pruning settings; pruneSet and
 	// keepSet say whether they were given (else the server's default).
 	prune, keep       string
@@ -80,27 +83,32 @@ func parseChat(body []byte, lim Limits) (*chatJob, *apiError) {
 	return job, nil
 }
 
-// messages reads the prompt (the last user message's text) and the images.
+// messages reads the conversation and its images: roles system (or
+// developer, OpenAI's newer name for it), user and assistant; content a
+// string or text and image_url parts, in order; images in user messages
+// only; the last message the user's.
 func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
 	if len(msgs) == 0 {
 		return badRequest("missing_messages", "messages", "messages must not be empty")
 	}
-	nImages := 0
+	textBytes := 0
 	for i, m := range msgs {
-		switch m.Role {
-		case "system", "developer", "user", "assistant":
+		role := m.Role
+		switch role {
+		case "developer":
+			role = models.RoleSystem
+		case models.RoleSystem, models.RoleUser, models.RoleAssistant:
 		default:
 			return badRequest("invalid_role", "messages", "messages[%d]: unknown role %q (want system, developer, user or assistant)", i, m.Role)
 		}
-		texts, imgs, e := parseContent(i, m.Content)
+		parts, imgs, e := parseContent(i, m.Content)
 		if e != nil {
 			return e
 		}
-		if len(imgs) > 0 && m.Role != "user" {
-			return badRequest("invalid_content", "messages", "messages[%d]: images are only accepted in user messages", i)
+		if len(imgs) > 0 && role != models.RoleUser {
+			return badRequest("invalid_content", "messages", "messages[%d]: images are only accepted in user messages (this one is %s)", i, m.Role)
 		}
-		nImages += len(imgs)
-		if nImages > lim.MaxImages {
+		if len(job.images)+len(imgs) > lim.MaxImages {
 			return badRequest("too_many_images", "messages", "too many images: the limit is %d per request", lim.MaxImages)
 		}
 		for _, raw := range imgs {
@@ -110,25 +118,43 @@ func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
 			}
 			job.images = append(job.images, ref)
 		}
-		if i == len(msgs)-1 {
-			if m.Role != "user" {
-				return badRequest("invalid_role", "messages", "the last message must be from the user (got %q)", m.Role)
-			}
-			job.prompt = strings.TrimSpace(strings.Join(texts, "\n"))
+		if len(parts) == 0 {
+			return badRequest("invalid_content", "messages", "messages[%d] (%s) has no content", i, m.Role)
 		}
+		for _, p := range parts {
+			textBytes += len(p.Text)
+		}
+		job.conv = append(job.conv, models.Message{Role: role, Parts: parts})
 	}
-	if len(job.images) == 0 {
-		return badRequest("missing_image", "messages", "no image: this model captions one image per request; send it as an image_url content part")
+	if last := msgs[len(msgs)-1].Role; last != models.RoleUser {
+		return badRequest("invalid_role", "messages", "the last message must be from the user (got %q)", last)
 	}
-	if len(job.prompt) > lim.MaxPromptBytes {
-		return badRequest("context_length_exceeded", "messages", "the prompt has %d bytes; the limit is %d", len(job.prompt), lim.MaxPromptBytes)
+	if textBytes > lim.MaxPromptBytes {
+		return badRequest("context_length_exceeded", "messages", "the messages' text has %d bytes; the limit is %d", textBytes, lim.MaxPromptBytes)
+	}
+	if err := job.conv.Validate(); err != nil { // every case is refused above; kept as the contract
+		return badRequest("invalid_messages", "messages", "%v", err)
 	}
 	return nil
 }
 
-// parseContent splits a message's content into its texts and its raw
-// image_url values.
-func parseContent(i int, raw json.RawMessage) (texts []string, imgs []json.RawMessage, e *apiError) {
+// text is the conversation's text, its parts joined by newlines.
+func (job *chatJob) text() string {
+	var b strings.Builder
+	for _, m := range job.conv {
+		for _, p := range m.Parts {
+			if !p.Image {
+				b.WriteString(p.Text)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// parseContent reads a message's content into its parts, in order (an
+// image part for each image_url), and the raw image_url values.
+func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs []json.RawMessage, e *apiError) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil, nil
@@ -138,26 +164,27 @@ func parseContent(i int, raw json.RawMessage) (texts []string, imgs []json.RawMe
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content: %v", i, err)
 		}
-		return []string{s}, nil, nil
+		return []models.Part{models.TextPart(s)}, nil, nil
 	}
-	var parts []contentPart
-	if err := json.Unmarshal(raw, &parts); err != nil {
+	var list []contentPart
+	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content must be a string or an array of content parts: %v", i, err)
 	}
-	for j, p := range parts {
+	for j, p := range list {
 		switch p.Type {
 		case "text":
-			texts = append(texts, p.Text)
+			parts = append(parts, models.TextPart(p.Text))
 		case "image_url":
 			if len(p.ImageURL) == 0 {
 				return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: image_url part without image_url", i, j)
 			}
+			parts = append(parts, models.ImagePart())
 			imgs = append(imgs, p.ImageURL)
 		default:
 			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: unsupported content part type %q (want text or image_url)", i, j, p.Type)
 		}
 	}
-	return texts, imgs, nil
+	return parts, imgs, nil
 }
 
 // parseImageURL reads an image_url value ({"url": ...} or a string): a

@@ -19,6 +19,7 @@ func FuzzParseChat(f *testing.F) {
 		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"file:///x.png"}}]}],"vlmrun":{"prune":"divprune","keep":0.25,"decoder_form":"layers"}}`,
 		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],"vlmrun":{"keep":"25%"},"stop":"x","n":1}`,
 		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,%%%"}}]}]}`,
+		`{"messages":[{"role":"developer","content":"x"},{"role":"user","content":"hi"},{"role":"assistant","content":"yo"},{"role":"user","content":"more"}]}`,
 		`{"messages": [`, `[]`, `null`, `{"messages":null}`, `{"messages":[{"role":"user","content":null}]}`,
 		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:,abc"}},{"type":"image_url","image_url":{"url":"data:;base64,QUJD"}}]}]}`,
 	} {
@@ -39,8 +40,8 @@ func FuzzParseChat(f *testing.F) {
 			}
 			return
 		}
-		if len(job.images) == 0 || len(job.images) > lim.MaxImages {
-			t.Fatalf("%d images", len(job.images))
+		if len(job.images) > lim.MaxImages || len(job.images) != job.conv.Images() || job.conv.Validate() != nil {
+			t.Fatalf("%d images, conversation %+v", len(job.images), job.conv)
 		}
 		for _, im := range job.images {
 			n := 0
@@ -60,7 +61,7 @@ func FuzzParseChat(f *testing.F) {
 				t.Fatalf("image ref %+v", im)
 			}
 		}
-		if job.maxTokens < 0 || job.maxTokens > lim.MaxTokens || len(job.prompt) > lim.MaxPromptBytes ||
+		if job.maxTokens < 0 || job.maxTokens > lim.MaxTokens || len(job.text()) > lim.MaxPromptBytes ||
 			len(job.stops) > maxStops || job.sampling.Validate() != nil {
 			t.Fatalf("job out of limits: %+v", job)
 		}

@@ -65,9 +65,6 @@ func New(pool *pipeline.Pool, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: no model replicas")
 	}
 	lim := cfg.Limits.withDefaults()
-	if lim.MaxImages > 1 {
-		return nil, fmt.Errorf("server: max images %d: the pipeline captions one image per request", lim.MaxImages)
-	}
 	if cfg.Queue < 0 {
 		return nil, fmt.Errorf("server: negative queue length %d", cfg.Queue)
 	}
