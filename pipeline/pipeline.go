@@ -49,16 +49,15 @@ type Pipeline struct {
 	// ever started; together they tell a call whether another one shared
 	// the sessions (and their ORT counters) while it ran.
 	active, starts atomic.Int64
+	// extras is the vision graph instrumented for pruning extras, opened
+	// on first need (extras.go).
+	extras extraVision
 }
 
 // ErrStop, returned (possibly wrapped) by Caption's stream callback, ends
 // generation early without an error: Caption returns the result so far,
 // whose ids include the token whose text the callback refused.
 var ErrStop = errors.New("pipeline: stop generation")
-
-// ErrPromptTooLong is returned (wrapped) for a prompt over
-// Request.MaxPromptTokens.
-var ErrPromptTooLong = errors.New("pipeline: prompt too long")
 
 // Open loads the model folder dir.
 func Open(dir string, o Options) (*Pipeline, error) {
@@ -72,12 +71,7 @@ func Open(dir string, o Options) (*Pipeline, error) {
 	if o.Resizer != "" {
 		spec.Preprocess.Resizer = o.Resizer
 	}
-	vis, err := encoder.OpenVision(encoder.VisionGraph{
-		Path: spec.Files.Vision, Width: spec.Preprocess.Width, Height: spec.Preprocess.Height,
-		Features: spec.Outputs.Features, PreProj: spec.Outputs.PreProj,
-		CLSAttn: spec.Outputs.CLSAttn, Keys: spec.Outputs.Keys,
-		GridH: spec.GridH, GridW: spec.GridW,
-	}, o.ORT)
+	vis, err := encoder.OpenVision(visionGraph(spec), o.ORT)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +100,7 @@ func Open(dir string, o Options) (*Pipeline, error) {
 // Close releases every ORT session.
 func (p *Pipeline) Close() {
 	p.vision.Destroy()
+	p.extras.destroy()
 	p.lm.Destroy()
 	p.s2s.Destroy()
 }
@@ -141,12 +136,8 @@ type Budget interface {
 type Request struct {
 	Prompt       string // "" = the family's default task
 	MaxNewTokens int    // 0 = the model's generation_config default
-	// MaxPromptTokens, when positive, refuses a prompt (visual tokens
-	// included, before pruning) longer than that with ErrPromptTooLong,
-	// before anything is generated.
-	MaxPromptTokens int
-	Sampling        decoder.Sampling
-	Form            decoder.Form
+	Sampling     decoder.Sampling
+	Form         decoder.Form
 	// Pre runs before the decoder with Keep; In runs inside the decoder.
 	Pre  pruning.PreDecoder
 	Keep Budget
@@ -260,7 +251,7 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	}
 	rec.mark(&rec.t.TilePrune)
 	// 3. vision graph
-	vis, err := p.encode(px, req.EncoderBatch)
+	vis, err := p.encodeFor(rec, px, req)
 	if err != nil {
 		return nil, fmt.Errorf("%w (image %s)", err, name)
 	}
@@ -290,9 +281,6 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 func (p *Pipeline) generate(ctx context.Context, rec *recorder, res *Result, px models.Pixels, vis *pruning.Visual,
 	prompt models.Prompt, embeds []float32, req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
 	n := vis.Features.Rows
-	if m := req.MaxPromptTokens; m > 0 && len(prompt.IDs) > m {
-		return nil, fmt.Errorf("%w: %d tokens (%d visual) over the limit of %d", ErrPromptTooLong, len(prompt.IDs), n, m)
-	}
 	prefillPrep := rec.since()
 	// 4. pruning before the decoder
 	sel, err := p.prune(vis, prompt, embeds, req)
@@ -376,10 +364,11 @@ func (p *Pipeline) generate(ctx context.Context, rec *recorder, res *Result, px 
 }
 
 func (p *Pipeline) sessions() []*ortx.Session {
+	vis := append([]*ortx.Session{p.vision.Session()}, p.extraSessions()...)
 	if p.s2s != nil {
-		return append([]*ortx.Session{p.vision.Session()}, p.s2s.Sessions()...)
+		return append(vis, p.s2s.Sessions()...)
 	}
-	return append([]*ortx.Session{p.vision.Session()}, p.lm.Sessions()...)
+	return append(vis, p.lm.Sessions()...)
 }
 
 // prune runs the pre-decoder method (or keeps everything) and checks the
@@ -439,10 +428,15 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 // (in calls of at most batch), or the flattened patches and grids of a
 // family whose graph takes them (models.Pixels.Grids, Qwen2-VL).
 func (p *Pipeline) encode(px models.Pixels, batch int) (*pruning.Visual, error) {
+	return encodeWith(p.vision, px, batch)
+}
+
+// encodeWith runs vision graph v on px (see encode).
+func encodeWith(v *encoder.Vision, px models.Pixels, batch int) (*pruning.Visual, error) {
 	if px.Grids == nil {
-		return p.vision.EncodeChunks(px.Data, px.Images, batch)
+		return v.EncodeChunks(px.Data, px.Images, batch)
 	}
-	return p.vision.EncodePatches(px.Data, px.PatchDim, px.Grids)
+	return v.EncodePatches(px.Data, px.PatchDim, px.Grids)
 }
 
 // positions gives in the family's position ids (models.Spec.Positions,

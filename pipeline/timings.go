@@ -56,6 +56,12 @@ type Timings struct {
 	// is part of Prefill.
 	SplitBuild  float64 `json:"decoder_split_build_ms,omitempty"`
 	SessionOpen float64 `json:"decoder_session_open_ms,omitempty"`
+	// EncoderInstrumentBuild is deriving the vision graph instrumented for
+	// a pre-decoder method's extras (0 when read from the disk cache, and
+	// absent when the request did not open it); EncoderSessionOpen is
+	// opening its session. Neither is part of Encode.
+	EncoderInstrumentBuild float64 `json:"encoder_instrument_build_ms,omitempty"`
+	EncoderSessionOpen     float64 `json:"encoder_session_open_ms,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
