@@ -59,6 +59,10 @@ type Pipeline struct {
 // whose ids include the token whose text the callback refused.
 var ErrStop = errors.New("pipeline: stop generation")
 
+// ErrPromptTooLong is returned (wrapped) for a prompt over
+// Request.MaxPromptTokens.
+var ErrPromptTooLong = errors.New("pipeline: prompt too long")
+
 // Open loads the model folder dir.
 func Open(dir string, o Options) (*Pipeline, error) {
 	spec, err := models.LoadWith(dir, models.LoadOptions{DTypes: o.DTypes})
@@ -136,8 +140,12 @@ type Budget interface {
 type Request struct {
 	Prompt       string // "" = the family's default task
 	MaxNewTokens int    // 0 = the model's generation_config default
-	Sampling     decoder.Sampling
-	Form         decoder.Form
+	// MaxPromptTokens, when positive, refuses a prompt (visual tokens
+	// included, before pruning) longer than that with ErrPromptTooLong,
+	// before anything is generated.
+	MaxPromptTokens int
+	Sampling        decoder.Sampling
+	Form            decoder.Form
 	// Pre runs before the decoder with Keep; In runs inside the decoder.
 	Pre  pruning.PreDecoder
 	Keep Budget
@@ -281,6 +289,9 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 func (p *Pipeline) generate(ctx context.Context, rec *recorder, res *Result, px models.Pixels, vis *pruning.Visual,
 	prompt models.Prompt, embeds []float32, req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
 	n := vis.Features.Rows
+	if m := req.MaxPromptTokens; m > 0 && len(prompt.IDs) > m {
+		return nil, fmt.Errorf("%w: %d tokens (%d visual) over the limit of %d", ErrPromptTooLong, len(prompt.IDs), n, m)
+	}
 	prefillPrep := rec.since()
 	// 4. pruning before the decoder
 	sel, err := p.prune(vis, prompt, embeds, req)
