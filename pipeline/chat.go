@@ -133,7 +133,7 @@ func (p *Pipeline) encodeImages(rec *recorder, res *Result, images []Frame, req 
 			}
 		}
 		rec.t.TilePrune += rec.since()
-		v, err := p.encode(px, req.EncoderBatch)
+		v, err := p.encodeFor(rec, px, req)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%w (image %s)", err, f.Name)
 		}

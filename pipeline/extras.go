@@ -109,15 +109,21 @@ func visionGraph(s *models.Spec) encoder.VisionGraph {
 		GridH: s.GridH, GridW: s.GridW}
 }
 
-// encodeFor runs req's vision graph (visionFor) on the preprocessed
-// image. Deriving and opening the instrumented graph are recorded apart
-// (Timings.EncoderInstrumentBuild, EncoderSessionOpen), not as encode time.
-func (p *Pipeline) encodeFor(rec *recorder, px models.Pixels, req Request) (*pruning.Visual, error) {
+// visionRec is visionFor with the time spent deriving and opening the
+// instrumented graph recorded apart (Timings.EncoderInstrumentBuild,
+// EncoderSessionOpen), not as the time of the stage being measured.
+func (p *Pipeline) visionRec(rec *recorder, req Request) (*encoder.Vision, error) {
 	v, opened, err := p.visionFor(req)
 	if opened != nil {
 		rec.t.EncoderInstrumentBuild, rec.t.EncoderSessionOpen = ms(opened.Build), ms(opened.Open)
 		rec.since()
 	}
+	return v, err
+}
+
+// encodeFor runs req's vision graph (visionRec) on the preprocessed image.
+func (p *Pipeline) encodeFor(rec *recorder, px models.Pixels, req Request) (*pruning.Visual, error) {
+	v, err := p.visionRec(rec, req)
 	if err != nil {
 		return nil, err
 	}

@@ -77,9 +77,13 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 		rec.t.Preprocess += rec.since()
 	}
 	rec.t.ImageDecode = decodeMs
+	vv, err := p.visionRec(rec, req)
+	if err != nil {
+		return nil, err
+	}
 	var vis *pruning.Visual
 	for i, px := range pxs {
-		v, err := p.vision.Encode(px)
+		v, err := vv.Encode(px)
 		if err != nil {
 			return nil, fmt.Errorf("%w (frame %s)", err, frames[i].Name)
 		}

@@ -33,8 +33,9 @@ type Options struct {
 	Resizer string
 	// DTypes picks the ONNX file variants (see models.ParseDTypes).
 	DTypes models.DTypes
-	// CacheDir is where decoder stage graphs derived for in-decoder pruning
-	// are cached ("" derives them in memory when first needed).
+	// CacheDir is where derived graphs are cached: decoder stage graphs for
+	// in-decoder pruning, vision graphs instrumented for pre-decoder
+	// methods' extras ("" derives them in memory when first needed).
 	CacheDir string
 }
 
@@ -435,14 +436,9 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 	return res, nil
 }
 
-// encode runs the vision graph on the preprocessed image: images or tiles
-// (in calls of at most batch), or the flattened patches and grids of a
-// family whose graph takes them (models.Pixels.Grids, Qwen2-VL).
-func (p *Pipeline) encode(px models.Pixels, batch int) (*pruning.Visual, error) {
-	return encodeWith(p.vision, px, batch)
-}
-
-// encodeWith runs vision graph v on px (see encode).
+// encodeWith runs vision graph v on the preprocessed image: images or
+// tiles (in calls of at most batch), or the flattened patches and grids of
+// a family whose graph takes them (models.Pixels.Grids, Qwen2-VL).
 func encodeWith(v *encoder.Vision, px models.Pixels, batch int) (*pruning.Visual, error) {
 	if px.Grids == nil {
 		return v.EncodeChunks(px.Data, px.Images, batch)

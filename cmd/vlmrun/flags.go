@@ -53,7 +53,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	checkedFlag(fs, &m.dtype, "dtype", "", "fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4, for all files or per file as \"fp16,decoder_model_merged=q4\"",
 		func(s string) error { _, err := models.ParseDTypes(s); return err },
 		"ONNX file variant (default: the model's)")
-	fs.StringVar(&m.cacheDir, "cache-dir", "", "folder for decoder stage graphs derived for in-decoder pruning (default: the user cache dir's vlmrun/; \"none\": derive in memory each run)")
+	fs.StringVar(&m.cacheDir, "cache-dir", "", "folder for derived graphs: decoder stages for in-decoder pruning, vision graphs instrumented for pre-decoder methods' extras (default: the user cache dir's vlmrun/; \"none\": derive in memory each run)")
 	int64Flag(fs, &m.maxPixels, "max-pixels", encoder.DefaultLimits.MaxPixels, 1, maxPixelsLimit,
 		"pixels, width×height from the image header; 1 Mpx = 2^20 = 1,048,576 pixels, the default is 64 Mpx",
 		"refuse images with more pixels than this")
