@@ -26,13 +26,13 @@ func CheckChat(spec *models.Spec, c models.Conversation) error {
 	_, n, ok := c.Single()
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: this model (model_type %s) has no chat format: it takes one user message (images, then text), not system messages or earlier turns",
+		return fmt.Errorf("%w: model_type %s has no chat format: it takes one user message (images, then text), not system messages or earlier turns",
 			models.ErrConversation, spec.Family)
 	case n == 0:
-		return fmt.Errorf("%w: %w: this model (model_type %s) cannot answer text alone, it needs an image",
+		return fmt.Errorf("%w: %w: model_type %s cannot answer text alone",
 			models.ErrConversation, models.ErrNeedsImage, spec.Family)
 	case n > 1 && (spec.BuildImagePrompt == nil || spec.Seq2Seq != nil || (spec.PreprocessImage != nil && spec.PreprocessImageWith == nil)):
-		return fmt.Errorf("%w: %w: this model (model_type %s) takes one image per prompt (got %d)",
+		return fmt.Errorf("%w: %w: model_type %s takes one image per prompt (got %d)",
 			models.ErrConversation, models.ErrTooManyImages, spec.Family, n)
 	}
 	return nil

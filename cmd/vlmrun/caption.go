@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 )
 
@@ -37,16 +38,20 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	bf.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per image (caption, ids, finish_reason, visual tokens, timings); not with --jsonl")
 	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
+	system := fs.String("system", "", "system message: each image is asked as a conversation (this message, then the image and --prompt) through the model's chat template; models without a chat format refuse it (see vlmrun chat)")
 	if code, done := parseCommand(fs, args); done {
 		return code
 	}
 	images := fs.Args()
 	fail := func(err error) int { return exitCode(stderr, "caption", err) }
 	if len(images) == 0 {
-		return fail(usagef("no image given (usage: vlmrun caption [flags] IMAGE...; see --help)"))
+		return fail(usagef("no image given (usage: vlmrun caption [flags] IMAGE...; see --help; for text alone: vlmrun chat --prompt TEXT)"))
 	}
 	if *asJSON && bf.jsonl != "" {
 		return fail(usagef("--json and --jsonl exclude each other (--jsonl already writes one JSON object per image, to its file)"))
+	}
+	if *system != "" && bf.jsonl != "" {
+		return fail(usagef("--system is not supported with --jsonl (batch captioning uses the model's plain prompt)"))
 	}
 	req, err := gf.request()
 	if err == nil {
@@ -71,10 +76,17 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return fail(asUsage(err))
 	}
 	defer p.Close()
+	var conv models.Conversation
+	if *system != "" {
+		conv = models.UserTurn(*system, req.Prompt, 1)
+		if err := pipeline.CheckChat(p.Spec, conv); err != nil {
+			return fail(usagef("--system: %v", err))
+		}
+	}
 	status := 0
 	enc := json.NewEncoder(stdout)
 	for _, path := range images {
-		res, err := captionOne(ctx, p, path, stdin, stdout, req, *asJSON, len(images) > 1)
+		res, err := captionOne(ctx, p, path, stdin, stdout, req, conv, *asJSON, len(images) > 1)
 		if err != nil {
 			status = 1
 			fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
@@ -97,25 +109,15 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return status
 }
 
+// captionOne captions one image: with req.Prompt, or as conv (one image
+// part) when conv is not nil.
 func captionOne(ctx context.Context, p *pipeline.Pipeline, path string, stdin io.Reader, stdout io.Writer,
-	req pipeline.Request, asJSON, prefix bool) (*pipeline.Result, error) {
-	var r io.Reader
-	name := path
-	if path == "-" {
-		name = "stdin"
-		data, err := io.ReadAll(stdin)
-		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
-		r = bytes.NewReader(data)
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("encoder: %w", err)
-		}
-		defer f.Close()
-		r = f
+	req pipeline.Request, conv models.Conversation, asJSON, prefix bool) (*pipeline.Result, error) {
+	img, err := openImage(path, stdin)
+	if err != nil {
+		return nil, err
 	}
+	defer img.close()
 	var stream func(string) error
 	started := false
 	if !asJSON {
@@ -128,7 +130,12 @@ func captionOne(ctx context.Context, p *pipeline.Pipeline, path string, stdin io
 			return err
 		}
 	}
-	res, err := p.Caption(ctx, name, r, req, stream)
+	var res *pipeline.Result
+	if conv != nil {
+		res, err = p.Chat(ctx, conv, []pipeline.Frame{img.Frame}, req, stream)
+	} else {
+		res, err = p.Caption(ctx, img.Name, img.R, req, stream)
+	}
 	if err != nil {
 		if started {
 			fmt.Fprintln(stdout)
@@ -144,10 +151,36 @@ func captionOne(ctx context.Context, p *pipeline.Pipeline, path string, stdin io
 	return res, nil
 }
 
+// openedImage is an image file (or stdin) opened for the pipeline.
+type openedImage struct {
+	pipeline.Frame
+	close func()
+}
+
+// openImage opens path, or reads stdin for "-".
+func openImage(path string, stdin io.Reader) (openedImage, error) {
+	if path == "-" {
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			return openedImage{}, fmt.Errorf("read stdin: %w", err)
+		}
+		return openedImage{pipeline.Frame{Name: "stdin", R: bytes.NewReader(data)}, func() {}}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return openedImage{}, fmt.Errorf("encoder: %w", err)
+	}
+	return openedImage{pipeline.Frame{Name: path, R: f}, func() { f.Close() }}, nil
+}
+
 func printTimings(w io.Writer, r *pipeline.Result) {
 	t := r.Timings
-	fmt.Fprintf(w, "  image %s %dx%d | visual tokens %d -> %d | decoder %s\n",
-		r.Image.Format, r.Image.Width, r.Image.Height, r.Visual.Before, r.Visual.AfterPre, t.DecoderForm)
+	if r.Image.Format == "" {
+		fmt.Fprintf(w, "  text only | decoder %s\n", t.DecoderForm)
+	} else {
+		fmt.Fprintf(w, "  image %s %dx%d | visual tokens %d -> %d | decoder %s\n",
+			r.Image.Format, r.Image.Width, r.Image.Height, r.Visual.Before, r.Visual.AfterPre, t.DecoderForm)
+	}
 	fmt.Fprintf(w, "  decode-image %.1f ms | preprocess %.1f ms | encode %.1f ms | prune %.2f ms | prefill (TTFT) %.1f ms | decode %.1f ms (%d tokens, %.0f tok/s) | total %.1f ms\n",
 		t.ImageDecode, t.Preprocess, t.Encode, t.Prune, t.Prefill, t.Decode, t.GeneratedTokens,
 		t.DecodeTokensPerSec, t.Total)

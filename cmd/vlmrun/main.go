@@ -4,6 +4,7 @@
 //	vlmrun bench [flags] IMAGE...       time every stage over a pruning sweep
 //	vlmrun plot --bench B --eval E      charts from bench and eval sweeps
 //	vlmrun caption --jsonl OUT DIR|GLOB...   batch-caption folders, resumable, sharded
+//	vlmrun chat [flags] [IMAGE...]      one answer through the chat template (--system; no image: text only)
 //	vlmrun video [flags] VIDEO|IMAGE...  one prompt over a video's sampled frames
 //	vlmrun serve [flags]                OpenAI-compatible HTTP server
 //	vlmrun graph inspect FILE.onnx      inputs, outputs, ops per layer, whether a decoder splits
@@ -33,6 +34,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"caption", "caption images, streaming the text and timing every stage", cmdCaption},
+		{"chat", "answer --prompt about several images, or text alone, through the model's chat template (--system)", cmdChat},
 		{"video", "answer one prompt over a video's frames (GIF in pure Go, other formats through ffmpeg) or several images", cmdVideo},
 		{"serve", "serve the model over an OpenAI-compatible HTTP API (chat completions)", cmdServe},
 		{"eval", "caption generated held-out scenes and score them (exact match, object F1)", cmdEval},

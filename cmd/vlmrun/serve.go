@@ -47,6 +47,7 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	int64Flag(fs, &lim.MaxBodyBytes, "max-body-bytes", lim.MaxBodyBytes, 1024, 1<<32, "bytes", "largest request body")
 	int64Flag(fs, &lim.MaxImageBytes, "max-image-bytes", lim.MaxImageBytes, 1, 1<<32, "bytes", "largest encoded image")
 	intFlag(fs, &lim.MaxTokens, "max-tokens-limit", lim.MaxTokens, 1, maxNewTokens, "", "largest max_tokens a request may ask for")
+	intFlag(fs, &lim.MaxImages, "max-images", lim.MaxImages, 1, 64, "", "most images in one request, all messages together")
 	intFlag(fs, &lim.MaxPromptTokens, "max-prompt-tokens", lim.MaxPromptTokens, 1, 1_000_000, "", "largest prompt in tokens, visual tokens included")
 	quiet := fs.BoolP("quiet", "q", false, "do not log each request on stderr")
 	if code, done := parseCommand(fs, args); done {
