@@ -108,7 +108,7 @@ func openInstrumented(g VisionGraph, in Instrument, opts visinstr.Options, cache
 	}
 	if cached && (g.PreProj == "" || g.Keys == "") {
 		// The reasons are not cached; the analysis alone is cheap.
-		if _, p, err := deriveInstrumented(g.Path, opts); err == nil {
+		if p, err := analyzeVision(g.Path, opts); err == nil {
 			info.Missing = p.Missing
 		}
 	}
@@ -130,14 +130,28 @@ func openInstrumented(g VisionGraph, in Instrument, opts visinstr.Options, cache
 // deriveInstrumented analyses the vision graph at path and returns the
 // derived graph's bytes and the plan.
 func deriveInstrumented(path string, opts visinstr.Options) ([]byte, *visinstr.Plan, error) {
+	var b []byte
+	p, err := withPlan(path, opts, func(p *visinstr.Plan) { b = p.Model().Marshal() })
+	return b, p, err
+}
+
+// analyzeVision analyses the vision graph at path without deriving it.
+func analyzeVision(path string, opts visinstr.Options) (*visinstr.Plan, error) {
+	return withPlan(path, opts, func(*visinstr.Plan) {})
+}
+
+// withPlan opens and analyses the graph at path and calls f on the plan
+// while the file is open.
+func withPlan(path string, opts visinstr.Options, f func(*visinstr.Plan)) (*visinstr.Plan, error) {
 	m, err := onnx.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoder: instrument %s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("encoder: instrument %s: %w", filepath.Base(path), err)
 	}
 	defer m.Close()
 	p, err := visinstr.Analyze(m, filepath.Base(path), opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoder: instrument: %w", err)
+		return nil, fmt.Errorf("encoder: instrument: %w", err)
 	}
-	return p.Model().Marshal(), p, nil
+	f(p)
+	return p, nil
 }

@@ -102,3 +102,29 @@ func TestAnalyzeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Scores from a product other than a plain MatMul leave the keys out, with
+// the reason; the attention and the pre-projector features stay.
+func TestAnalyzeKeysMissing(t *testing.T) {
+	m, err := onnx.Open("../../models/llava/testdata/llava-twin/onnx/vision_encoder.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, n := range m.Graph.Nodes {
+		if n.Name == "/layers.0/self_attn/MatMul" {
+			n.OpType, n.Domain = "FusedMatMul", "com.microsoft"
+		}
+	}
+	p, err := Analyze(m, "vision_encoder.onnx", Options{Attention: CLS, Layer: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := p.Missing[OutKeys]
+	if p.KeysT != "" || !strings.Contains(why, "FusedMatMul") || p.PreProj == "" {
+		t.Errorf("keys %q (missing: %q), pre-projector %q", p.KeysT, why, p.PreProj)
+	}
+	if out := p.Outputs(); len(out) != 2 || out[0] != OutAttention || out[1] != OutPreProj {
+		t.Errorf("outputs %v", out)
+	}
+}
