@@ -84,6 +84,11 @@ type Model struct {
 	// MergedLogitsAll is set when the merged decoder computes logits for
 	// every prefill row (it has no num_logits_to_keep input).
 	MergedLogitsAll bool `json:"merged_logits_every_row"`
+	// DecoderWeightBytes is the decoder file's initializer bytes, what one
+	// decode step reads (0 when unknown).
+	DecoderWeightBytes int64 `json:"decoder_weight_bytes,omitempty"`
+	// Files are the ONNX files opened, by role (vision, embed, decoder).
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // Report is the outcome of a sweep.
@@ -100,6 +105,8 @@ type Report struct {
 	RSSAfterFirst int64 `json:"rss_after_first_round_bytes"`
 	RSSAfterLast  int64 `json:"rss_after_last_round_bytes"`
 	PeakRSS       int64 `json:"peak_rss_bytes"`
+	// Peaks are the machine's measured limits (Probe), when probed.
+	Peaks *Peaks `json:"peaks,omitempty"`
 	// Notes say what could not be measured or estimated.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -226,6 +233,18 @@ func modelInfo(p *pipeline.Pipeline, skipVision bool, notes *[]string) Model {
 	// From the opened decoder: reading the file's inputs again would load
 	// the whole graph a second time and raise the peak RSS being measured.
 	m.MergedLogitsAll = p.MergedLogitsAll()
+	m.Files = map[string]string{}
+	for role, f := range map[string]string{"vision": s.Files.Vision, "embed": s.Files.Embed,
+		"encoder": s.Files.Encoder, "decoder": s.Files.Decoder} {
+		if f != "" {
+			m.Files[role] = filepath.Base(f)
+		}
+	}
+	if wb, err := WeightBytes(s.Files.Decoder); err != nil {
+		*notes = append(*notes, fmt.Sprintf("no decoder weight bytes: %v", err))
+	} else {
+		m.DecoderWeightBytes = wb
+	}
 	if skipVision {
 		return m
 	}

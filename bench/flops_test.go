@@ -110,6 +110,21 @@ func TestCountProfile(t *testing.T) {
 	if _, err := countProfile([]byte(`[]`)); err == nil {
 		t.Error("empty profile: no error")
 	}
+	// q8 and q4 files: MatMulInteger (uint8 A) and MatMulNBits (packed B)
+	// count like MatMul, from A's last dimension and the output
+	q := `[
+	 {"cat":"Node","name":"mi_kernel_time","args":{"op_name":"MatMulInteger",
+	   "input_type_shape":[{"uint8":[1,10,16]},{"int8":[16,32]}],"output_type_shape":[{"int32":[1,10,32]}]}},
+	 {"cat":"Node","name":"nb_kernel_time","args":{"op_name":"MatMulNBits",
+	   "input_type_shape":[{"float":[1,10,64]},{"uint8":[32,2,16]},{"float":[64]}],"output_type_shape":[{"float":[1,10,32]}]}}
+	]`
+	c, err = countProfile([]byte(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi, nb := 2.0*10*32*16, 2.0*10*32*64; c.ByOp["MatMulInteger"] != mi || c.ByOp["MatMulNBits"] != nb || c.Nodes != 2 {
+		t.Errorf("quantized counts %+v, want MatMulInteger %v MatMulNBits %v", c, mi, nb)
+	}
 }
 
 // The FLOPs model equals the matrix-product work ORT reports for the

@@ -26,7 +26,7 @@ type GraphCount struct {
 // off, so that every node of the exported graph runs as written, and sums
 // over the MatMul, Gemm and Conv nodes, from their runtime shapes:
 //
-//	MatMul  A[…, M, K] · B → Y:  2·|Y|·K
+//	MatMul  A[…, M, K] · B → Y:  2·|Y|·K  (also MatMulInteger, MatMulNBits)
 //	Gemm    A (M×K or K×M) · B → Y[M, N]:  2·|Y|·|A|/M
 //	Conv    X, W[Cout, Cin/g, kh, kw] → Y:  2·|Y|·|W|/Cout
 //
@@ -154,7 +154,7 @@ type profileEvent struct {
 	} `json:"args"`
 }
 
-var counted = map[string]bool{"MatMul": true, "Gemm": true, "Conv": true}
+var counted = map[string]bool{"MatMul": true, "MatMulInteger": true, "MatMulNBits": true, "Gemm": true, "Conv": true}
 
 // countProfile sums the FLOPs of the node events of an ORT profile.
 func countProfile(data []byte) (GraphCount, error) {
@@ -211,7 +211,8 @@ func nodeFLOPs(op string, in, out [][]int64) (float64, bool) {
 	}
 	a, y := in[0], out[0]
 	switch op {
-	case "MatMul":
+	case "MatMul", "MatMulInteger", "MatMulNBits":
+		// the quantized products (q8, q4 files) do the same multiply-adds
 		if len(a) == 0 {
 			return 0, false
 		}

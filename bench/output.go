@@ -25,6 +25,11 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "onnxruntime %s, %s, intra-op threads: %s; %s, %d logical CPUs, load %s; %s\n",
 		r.Env.ORT, r.Env.Provider, threads, r.Env.CPU, r.Env.CPUs, r.Env.LoadAvg1m, r.Env.Go)
 	fmt.Fprintf(&b, "%d warm-up + %d measured runs per cell, interleaved across cells\n", r.Warmup, r.Runs)
+	if r.Peaks != nil {
+		if err := WritePeaks(&b, r.Peaks); err != nil {
+			return err
+		}
+	}
 	for _, img := range images(r.Rows) {
 		rows := rowsOf(r.Rows, img)
 		frames := rows[0].Frames > 0
@@ -78,6 +83,7 @@ func WriteTable(w io.Writer, r *Report) error {
 				x.Image, methodLabel(x.Variant), x.TilesEncoded, x.TilesSkipped, x.TilePrune.Median)
 		}
 	}
+	writeAchieved(&b, r)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}

@@ -59,6 +59,8 @@ type Row struct {
 	PeakRSS      int64 `json:"peak_rss_bytes"`
 
 	FLOPs FLOPs `json:"flops"`
+	// Achieved is the work rate per stage (achieved.go).
+	Achieved Achieved `json:"achieved"`
 	// PrefillSpeedup is the baseline's median prefill over this row's, and
 	// PredictedSpeedup the ratio of their prefill FLOPs, both against the
 	// unpruned row of the same image and decoder form in the same run (0
@@ -135,6 +137,7 @@ func summarize(v Variant, image string, runs []*pipeline.Result, m Model) Row {
 		r.FLOPs.Prefill = m.Decoder.PrefillFLOPs(r.LayerRows, head)
 		r.FLOPs.Decode = m.Decoder.DecodeFLOPs(r.LayerRows, r.GeneratedTokens)
 	}
+	r.Achieved = achieved(r, m.DecoderWeightBytes)
 	return r
 }
 

@@ -45,6 +45,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	asVideo := fs.Bool("video", false, "each argument is a video (GIF in pure Go, other formats through ffmpeg) sampled with --fps/--max-frames: one prompt over its frames, frame extraction timed in every run")
 	var vf videoFlags
 	vf.register(fs)
+	probe := fs.Bool("probe", false, "also measure this machine's peaks (fp32 and int8 GEMM, weight-streaming GB/s) after the sweep and print each stage's achieved rate against them; with no image, only the probe")
 	tileSweep := fs.String("tile-sweep", "", "also sweep tile pruning, comma-separated settings (e.g. off,on); overrides --tile-prune per cell")
 	if code, done := parseCommand(fs, args); done {
 		return code
@@ -54,6 +55,9 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			err = asUsage(err)
 		}
 		return exitCode(stderr, "bench", err)
+	}
+	if fs.NArg() == 0 && *probe {
+		return probeOnly(mf, *asJSON, stdout, stderr)
 	}
 	if fs.NArg() == 0 {
 		return fail(2, fmt.Errorf("no image given (usage: vlmrun bench [flags] IMAGE...; see --help)"))
@@ -127,7 +131,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
-	env := bench.NewEnv(version, ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device, SpinningStop: mf.spin})
+	env := bench.NewEnv(version, ortOptions(mf))
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -144,6 +148,12 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if err != nil {
 		return fail(1, err)
+	}
+	if *probe {
+		// after the sweep: the probe's weights must not count in its peak RSS
+		if rep.Peaks, err = bench.Probe(ortOptions(mf), nil); err != nil {
+			return fail(1, err)
+		}
 	}
 	if *save != "" {
 		if err := saveJSON(*save, rep); err != nil {
@@ -162,6 +172,35 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if err != nil {
 		return fail(1, err)
+	}
+	return 0
+}
+
+func ortOptions(mf modelFlags) ortx.Options {
+	return ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device, SpinningStop: mf.spin}
+}
+
+// probeOnly runs vlmrun bench --probe without images: the peaks alone.
+func probeOnly(mf modelFlags, asJSON bool, stdout, stderr io.Writer) int {
+	if _, err := ortx.Setup(mf.ortLib); err != nil {
+		return exitCode(stderr, "bench", err)
+	}
+	p, err := bench.Probe(ortOptions(mf), nil)
+	if err != nil {
+		return exitCode(stderr, "bench", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			Env   bench.Env    `json:"env"`
+			Peaks *bench.Peaks `json:"peaks"`
+		}{bench.NewEnv(version, ortOptions(mf)), p})
+	} else {
+		err = bench.WritePeaks(stdout, p)
+	}
+	if err != nil {
+		return exitCode(stderr, "bench", err)
 	}
 	return 0
 }
