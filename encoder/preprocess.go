@@ -18,7 +18,8 @@ type Preprocess struct {
 	// rescale for how Tensor recovers it.
 	RescaleFactor float32
 	Mean, Std     [3]float32
-	// Resizer is ResizerNFNT ("nfnt", also for "") or ResizerPIL ("pil").
+	// Resizer is ResizerNFNT ("nfnt", also for ""), ResizerPIL ("pil") or
+	// ResizerSharp ("sharp").
 	Resizer string
 }
 
@@ -77,10 +78,7 @@ func (p Preprocess) check(img *image.NRGBA) error {
 	if img == nil || img.Rect.Empty() {
 		return fmt.Errorf("encoder: preprocess: empty image")
 	}
-	if p.Resizer != "" && p.Resizer != ResizerNFNT && p.Resizer != ResizerPIL {
-		return fmt.Errorf("encoder: unknown resizer %q (want %q or %q)", p.Resizer, ResizerNFNT, ResizerPIL)
-	}
-	return nil
+	return checkResizer(p.Resizer)
 }
 
 // normalize rescales and normalizes img (already at its final size) into

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"slices"
 	"strings"
 
 	"github.com/nfnt/resize"
+
+	"github.com/vlmrun/vlmrun/encoder/vips"
 )
 
 // Resample is a resampling filter, numbered as PIL numbers them (the
@@ -79,14 +82,33 @@ const (
 	// ResizerPIL is a port of Pillow's resampler; it matches PIL's
 	// Image.resize of an RGB image exactly.
 	ResizerPIL = "pil"
+	// ResizerSharp is transformers.js 4.3.1's RawImage.resize in Node
+	// (sharp 0.35.5 on libvips 8.18.7), reproduced byte for byte by package
+	// encoder/vips: bicubic, bilinear, nearest (and box, hamming as
+	// bilinear) as sharp's affine, lanczos as sharp's lanczos3 resize. It
+	// resamples the RGB channels (transformers.js converts images to RGB
+	// first, dropping alpha) and returns an opaque image.
+	ResizerSharp = "sharp"
 )
 
+// Resizers lists the resizer names ResizeNRGBA accepts ("" means nfnt).
+var Resizers = []string{ResizerNFNT, ResizerPIL, ResizerSharp}
+
+// checkResizer refuses an unknown resizer name.
+func checkResizer(resizer string) error {
+	if resizer == "" || slices.Contains(Resizers, resizer) {
+		return nil
+	}
+	return fmt.Errorf("encoder: unknown resizer %q (want %s)", resizer, strings.Join(Resizers, ", "))
+}
+
 // ResizeNRGBA resizes img to w×h with filter r using the named resizer
-// ("nfnt" or "" for nfnt/resize, "pil" for the Pillow port). It always
-// returns a new image with origin (0, 0), even when the size is unchanged.
-// Both resizers handle alpha: nfnt premultiplies it, the Pillow port
-// resamples straight alpha as a fourth channel (DecodeImage's output is
-// opaque, where the two agree with PIL's RGB path).
+// ("nfnt" or "" for nfnt/resize, "pil" for the Pillow port, "sharp" for
+// transformers.js's sharp resize). It always returns a new image with
+// origin (0, 0), even when the size is unchanged. nfnt premultiplies
+// alpha, the Pillow port resamples straight alpha as a fourth channel, the
+// sharp resizer drops it as transformers.js does (DecodeImage's output is
+// opaque, where all three agree with their references' RGB paths).
 func ResizeNRGBA(img *image.NRGBA, w, h int, r Resample, resizer string) (*image.NRGBA, error) {
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("encoder: resize to %d×%d: size must be positive", w, h)
@@ -109,8 +131,35 @@ func ResizeNRGBA(img *image.NRGBA, w, h int, r Resample, resizer string) (*image
 		return nfntResize(src, w, h, r), nil
 	case ResizerPIL:
 		return pilResize(src, w, h, r), nil
+	case ResizerSharp:
+		if src.Rect.Dx() == w && src.Rect.Dy() == h {
+			return cloneNRGBA(src), nil
+		}
+		return sharpResize(src, w, h, r)
 	}
-	return nil, fmt.Errorf("encoder: unknown resizer %q (want %q or %q)", resizer, ResizerNFNT, ResizerPIL)
+	return nil, checkResizer(resizer)
+}
+
+// sharpResize resizes the RGB channels of img as transformers.js does in
+// Node (vips.Transformers) and returns an opaque image.
+func sharpResize(img *image.NRGBA, w, h int, r Resample) (*image.NRGBA, error) {
+	iw, ih := img.Rect.Dx(), img.Rect.Dy()
+	rgb := vips.Image{Pix: make([]uint8, iw*ih*3), Width: iw, Height: ih, Bands: 3}
+	for y := 0; y < ih; y++ {
+		row, dst := img.Pix[y*img.Stride:], rgb.Pix[y*iw*3:]
+		for x := 0; x < iw; x++ {
+			dst[3*x], dst[3*x+1], dst[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
+	}
+	res, err := vips.Transformers(rgb, w, h, int(r))
+	if err != nil {
+		return nil, fmt.Errorf("encoder: sharp resize %d×%d to %d×%d: %w", iw, ih, w, h, err)
+	}
+	out := image.NewNRGBA(image.Rect(0, 0, res.Width, res.Height))
+	for i, j := 0, 0; j < len(res.Pix); i, j = i+4, j+3 {
+		out.Pix[i], out.Pix[i+1], out.Pix[i+2], out.Pix[i+3] = res.Pix[j], res.Pix[j+1], res.Pix[j+2], 255
+	}
+	return out, nil
 }
 
 // nfntResize resizes with nfnt/resize on the NRGBA image (never on YCbCr,

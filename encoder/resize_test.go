@@ -221,14 +221,16 @@ func BenchmarkResize(b *testing.B) {
 	for i := range src.Pix {
 		src.Pix[i] = uint8(i * 7 / 3)
 	}
-	for _, resizer := range []string{ResizerNFNT, ResizerPIL} {
-		b.Run(resizer, func(b *testing.B) {
-			for range b.N {
-				if _, err := ResizeNRGBA(src, 384, 384, ResampleBicubic, resizer); err != nil {
-					b.Fatal(err)
+	for _, r := range []Resample{ResampleBicubic, ResampleLanczos} {
+		for _, resizer := range Resizers {
+			b.Run(r.String()+"/"+resizer, func(b *testing.B) {
+				for range b.N {
+					if _, err := ResizeNRGBA(src, 384, 384, r, resizer); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

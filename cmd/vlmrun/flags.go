@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -49,7 +50,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 		_, _, err := ortx.ParseDevice(s)
 		return err
 	}, "execution device")
-	choiceFlag(fs, &m.resizer, "resizer", "", []string{"nfnt", "pil"}, "image resizer (default: the model's)")
+	choiceFlag(fs, &m.resizer, "resizer", "", encoder.Resizers, "image resizer: sharp reproduces transformers.js, pil Pillow (default: the model's)")
 	checkedFlag(fs, &m.dtype, "dtype", "", "fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4, for all files or per file as \"fp16,decoder_model_merged=q4\"",
 		func(s string) error { _, err := models.ParseDTypes(s); return err },
 		"ONNX file variant (default: the model's)")
@@ -100,8 +101,8 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	if _, _, err := ortx.ParseDevice(m.device); err != nil {
 		return nil, usagef("--device: %v", err)
 	}
-	if m.resizer != "" && m.resizer != "nfnt" && m.resizer != "pil" {
-		return nil, usagef("unknown --resizer %q (want nfnt or pil)", m.resizer)
+	if m.resizer != "" && !slices.Contains(encoder.Resizers, m.resizer) {
+		return nil, usagef("unknown --resizer %q (want %s)", m.resizer, strings.Join(encoder.Resizers, ", "))
 	}
 	dt, err := models.ParseDTypes(m.dtype)
 	if err != nil {
