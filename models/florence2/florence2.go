@@ -114,7 +114,7 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	if err != nil {
 		return nil, err
 	}
-	pre.Resizer = encoder.ResizerPIL
+	pre.Resizer = encoder.ResizerSharp
 	tasks, err := readTasks(dir)
 	if err != nil {
 		return nil, err

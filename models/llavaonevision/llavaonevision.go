@@ -181,9 +181,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		Files: files,
 		Preprocess: encoder.Preprocess{Width: W, Height: H, Resample: ip.Resample, RescaleFactor: float32(ip.RescaleFactor),
 			Mean: f32x3(ip.Mean), Std: f32x3(ip.Std),
-			// transformers.js resizes with sharp; the Pillow port is the
-			// default (README.md: how far it is from sharp).
-			Resizer: encoder.ResizerPIL},
+			// transformers.js resizes with sharp (a bicubic affine);
+			// encoder.ResizerSharp reproduces it byte for byte.
+			Resizer: encoder.ResizerSharp},
 		Outputs:        models.VisionOutputs{Features: "image_features"},
 		TokensPerImage: lay.Tokens(),
 		GridH:          lay.GridH,

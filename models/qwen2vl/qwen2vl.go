@@ -174,10 +174,10 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 	spec := &models.Spec{
 		Files: files,
 		Preprocess: encoder.Preprocess{Resample: proc.Base.Resample, RescaleFactor: float32(proc.Base.RescaleFactor),
-			// transformers.js resizes with sharp; the Pillow port is the
-			// default (images already at their smart_resize size are not
-			// resized in either).
-			Resizer: encoder.ResizerPIL},
+			// transformers.js resizes with sharp (a bicubic affine);
+			// encoder.ResizerSharp reproduces it byte for byte (images
+			// already at their smart_resize size are not resized in either).
+			Resizer: encoder.ResizerSharp},
 		Outputs:      models.VisionOutputs{Features: "image_features"},
 		Text:         models.Text{Hidden: c.Hidden, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Vocab: c.Vocab},
 		ImageTokenID: *c.ImageID,

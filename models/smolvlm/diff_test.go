@@ -22,17 +22,17 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/golden.json from a live transformers.js run")
 
 // diffCase is one differential-test case: a twin folder, an image, a prompt
-// and a dtype. Exact cases need no pixel-space resize (the image's longest
-// edge already equals size.longest_edge), so pixel_values must agree within
-// 1e-4; the others go through sharp (transformers.js) versus vlmrun's
-// resizer and only the layout (input_ids) must agree.
+// and a dtype. Every case must give bit-identical pixel_values and equal
+// input_ids and generated ids, whether the image's longest edge already
+// equals size.longest_edge (no pixel-space resize) or it is resized first
+// (the sharp- cases: sharp's lanczos3 in transformers.js,
+// encoder.ResizerSharp here).
 type diffCase struct {
 	Name   string `json:"name"`
 	Twin   string `json:"-"`
 	Image  string `json:"-"`
 	Prompt string `json:"prompt"`
 	DType  string `json:"dtype,omitempty"`
-	Exact  bool   `json:"-"`
 	MaxNew int    `json:"max_new_tokens"`
 	// set for the reference runner
 	Model     string `json:"model"`
@@ -40,32 +40,32 @@ type diffCase struct {
 }
 
 var diffCases = []diffCase{
-	{Name: "split-square-2x2", Twin: "smolvlm-twin", Image: "sq64", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "split-landscape-2x2", Twin: "smolvlm-twin", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "split-portrait-2x2", Twin: "smolvlm-twin", Image: "port48x64", Prompt: "What is in the picture?", Exact: true},
-	{Name: "split-wide-1x2", Twin: "smolvlm-twin", Image: "wide64x24", Prompt: "Describe the image in one sentence.", Exact: true},
-	{Name: "split-landscape-fp16", Twin: "smolvlm-twin", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp16", Exact: true},
-	{Name: "split-portrait-fp16", Twin: "smolvlm-twin", Image: "port48x64", Prompt: "Locate the objects in the image.", DType: "fp16", Exact: true},
+	{Name: "split-square-2x2", Twin: "smolvlm-twin", Image: "sq64", Prompt: smolvlm.DefaultPrompt},
+	{Name: "split-landscape-2x2", Twin: "smolvlm-twin", Image: "land64x48", Prompt: smolvlm.DefaultPrompt},
+	{Name: "split-portrait-2x2", Twin: "smolvlm-twin", Image: "port48x64", Prompt: "What is in the picture?"},
+	{Name: "split-wide-1x2", Twin: "smolvlm-twin", Image: "wide64x24", Prompt: "Describe the image in one sentence."},
+	{Name: "split-landscape-fp16", Twin: "smolvlm-twin", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp16"},
+	{Name: "split-portrait-fp16", Twin: "smolvlm-twin", Image: "port48x64", Prompt: "Locate the objects in the image.", DType: "fp16"},
 	{Name: "sharp-upscale", Twin: "smolvlm-twin", Image: "small32x20", Prompt: smolvlm.DefaultPrompt},
 	{Name: "sharp-downscale", Twin: "smolvlm-twin", Image: "big100x80", Prompt: smolvlm.DefaultPrompt},
-	{Name: "legacy-nosplit-square", Twin: "smolvlm-twin-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "legacy-nosplit-landscape", Twin: "smolvlm-twin-legacy", Image: "land32x24", Prompt: "What is in the picture?", Exact: true},
-	{Name: "legacy-nosplit-portrait", Twin: "smolvlm-twin-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left.", Exact: true},
+	{Name: "legacy-nosplit-square", Twin: "smolvlm-twin-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt},
+	{Name: "legacy-nosplit-landscape", Twin: "smolvlm-twin-legacy", Image: "land32x24", Prompt: "What is in the picture?"},
+	{Name: "legacy-nosplit-portrait", Twin: "smolvlm-twin-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left."},
 	// Decoders exported by torch.onnx.export from a Llama module tree named
 	// like transformers' (scripts/twins/smolvlm_torch.py); the non-fp32
 	// variants exist for the decoder only, hence the per-file dtypes.
-	{Name: "torch-split-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "torch-split-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "torch-split-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "What is in the picture?", Exact: true},
-	{Name: "torch-fp16-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=fp16", Exact: true},
-	{Name: "torch-fp16-wide", Twin: "smolvlm-twin-torch", Image: "wide64x24", Prompt: "Describe the image in one sentence.", DType: "fp32,decoder_model_merged=fp16", Exact: true},
-	{Name: "torch-q8-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q8", Exact: true},
-	{Name: "torch-q8-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "Locate the objects in the image.", DType: "fp32,decoder_model_merged=q8", Exact: true},
-	{Name: "torch-q4-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q4", Exact: true},
-	{Name: "torch-q4-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: "What is in the picture?", DType: "fp32,decoder_model_merged=q4", Exact: true},
-	{Name: "torch-legacy-square", Twin: "smolvlm-twin-torch-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt, Exact: true},
-	{Name: "torch-legacy-landscape", Twin: "smolvlm-twin-torch-legacy", Image: "land32x24", Prompt: "What is in the picture?", Exact: true},
-	{Name: "torch-legacy-portrait", Twin: "smolvlm-twin-torch-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left.", Exact: true},
+	{Name: "torch-split-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: smolvlm.DefaultPrompt},
+	{Name: "torch-split-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt},
+	{Name: "torch-split-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "What is in the picture?"},
+	{Name: "torch-fp16-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=fp16"},
+	{Name: "torch-fp16-wide", Twin: "smolvlm-twin-torch", Image: "wide64x24", Prompt: "Describe the image in one sentence.", DType: "fp32,decoder_model_merged=fp16"},
+	{Name: "torch-q8-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q8"},
+	{Name: "torch-q8-portrait", Twin: "smolvlm-twin-torch", Image: "port48x64", Prompt: "Locate the objects in the image.", DType: "fp32,decoder_model_merged=q8"},
+	{Name: "torch-q4-landscape", Twin: "smolvlm-twin-torch", Image: "land64x48", Prompt: smolvlm.DefaultPrompt, DType: "fp32,decoder_model_merged=q4"},
+	{Name: "torch-q4-square", Twin: "smolvlm-twin-torch", Image: "sq64", Prompt: "What is in the picture?", DType: "fp32,decoder_model_merged=q4"},
+	{Name: "torch-legacy-square", Twin: "smolvlm-twin-torch-legacy", Image: "sq32", Prompt: smolvlm.DefaultPrompt},
+	{Name: "torch-legacy-landscape", Twin: "smolvlm-twin-torch-legacy", Image: "land32x24", Prompt: "What is in the picture?"},
+	{Name: "torch-legacy-portrait", Twin: "smolvlm-twin-torch-legacy", Image: "port24x32", Prompt: "There is a green triangle at the top left."},
 }
 
 // refResult is what transformers.js produced for one case.
@@ -162,7 +162,7 @@ func runGo(t *testing.T, c diffCase, recompute bool) goResult {
 
 // TestDifferentialTransformersJS compares vlmrun with transformers.js 4.3.1
 // on the twin folders: identical input_ids and generated ids, and
-// pixel_values within 1e-4 where no sharp resize is involved.
+// bit-identical pixel_values, resized or not.
 func TestDifferentialTransformersJS(t *testing.T) {
 	testenv.ORT(t)
 	cases := slices.Clone(diffCases)
@@ -198,20 +198,13 @@ func TestDifferentialTransformersJS(t *testing.T) {
 					maxDiff = math.Max(maxDiff, math.Abs(float64(g.pixels[i]-r.Pixels[i])))
 				}
 				t.Logf("pixel_values max |vlmrun - tjs| = %.3g", maxDiff)
-				if c.Exact && maxDiff > 1e-4 {
-					t.Errorf("pixel_values differ by %g (> 1e-4)", maxDiff)
-				}
-			} else if c.Exact && tjsref.Digest(g.pixels) != r.PixelSHA256 {
-				// vlmrun's pixel_values are bit-identical to transformers.js's
-				// in every exact case, so the golden keeps their digest.
-				t.Errorf("pixel_values digest %s, golden %s (sum %v, golden %v)", tjsref.Digest(g.pixels), r.PixelSHA256,
+			}
+			if tjsref.Digest(g.pixels) != r.PixelSHA256 {
+				t.Errorf("pixel_values digest %s, tjs %s (sum %v, tjs %v)", tjsref.Digest(g.pixels), r.PixelSHA256,
 					tjsref.Sum(g.pixels), r.PixelSum)
 			}
-			if c.Exact && !slices.Equal(g.generated, r.GeneratedIDs) {
+			if !slices.Equal(g.generated, r.GeneratedIDs) {
 				t.Errorf("generated ids differ:\n vlmrun %v\n tjs    %v", g.generated, r.GeneratedIDs)
-			}
-			if !c.Exact && !slices.Equal(g.generated, r.GeneratedIDs) {
-				t.Logf("generated ids differ after the sharp resize (documented): vlmrun %v, tjs %v", g.generated, r.GeneratedIDs)
 			}
 		})
 	}

@@ -158,9 +158,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		Files: files,
 		Preprocess: encoder.Preprocess{Width: ip.Tile, Height: ip.Tile, Resample: ip.Resample,
 			RescaleFactor: ip.Norm.RescaleFactor, Mean: ip.Norm.Mean, Std: ip.Norm.Std,
-			// The Pillow port is closer to transformers.js's sharp resize than
-			// nfnt (mean |diff| 0.002 vs 0.007 on a 100×80 → 64×51 Lanczos).
-			Resizer: encoder.ResizerPIL},
+			// transformers.js resizes with sharp (lanczos3);
+			// encoder.ResizerSharp reproduces it byte for byte.
+			Resizer: encoder.ResizerSharp},
 		Outputs:        models.VisionOutputs{Features: "image_features"},
 		TokensPerImage: proc.ImageSeqLen,
 		GridH:          grid,
