@@ -7,7 +7,11 @@
 # split cases, and last-position logits (num_logits_to_keep) against
 # all-position logits on the same weights.
 #
-# Usage: scripts/compare-tjs.sh [CASE...]   (default: nosplit512 split2048 half2048)
+# Usage: scripts/compare-tjs.sh [--dtype D] [CASE...]   (default: nosplit512 split2048 half2048)
+#   --dtype D   the file variant both runners load: fp32 (default), fp16, q8,
+#               q4, or per file ("vision_encoder=q8,decoder_model_merged=q4");
+#               missing variants are written by scripts/twins/realistic_dtypes.py;
+#               reports go to OUT/D
 #   nosplit512  512×512 textured image, do_image_splitting=false (64 visual tokens)
 #   split2048   2048×2048 textured image, 4×4 tiles + global (1,088 visual tokens)
 #   half2048    2048×2048, the right half a uniform background
@@ -23,10 +27,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-2}" RUNS="${RUNS:-3}" WARMUP="${WARMUP:-1}" NEW="${NEW:-32}"
 MODEL="${MODEL:-build/smolvlm-256m-random}" OUT="${OUT:-build/compare}"
+dtype=fp32
+if [[ "${1:-}" == --dtype ]]; then dtype=${2:?--dtype needs a value}; shift 2; fi
+[[ "$dtype" == fp32 ]] || OUT="$OUT/$dtype"
 cases=("$@")
 [[ ${#cases[@]} -gt 0 ]] || cases=(nosplit512 split2048 half2048)
 py=/usr/bin/python3
 [[ -f "$MODEL/onnx/decoder_model_merged.onnx" ]] || "$py" scripts/twins/realistic.py "$MODEL" >&2
+for d in fp16 q8 q4; do
+  sfx=$d; [[ $d == q8 ]] && sfx=quantized
+  if [[ "$dtype" == *"$d"* && ! -f "$MODEL/onnx/decoder_model_merged_$sfx.onnx" ]]; then
+    "$py" scripts/twins/realistic_dtypes.py "$MODEL" --dtypes "$d" >&2
+  fi
+done
 imgs=build/bench-images
 [[ -f "$imgs/half2048.png" ]] || "$py" scripts/twins/bench_images.py "$imgs" >&2
 # the unsplit variant: the same files, do_image_splitting false
@@ -41,7 +54,7 @@ mkdir -p "$OUT"
 bin=build/compare/vlmrun
 go build -o "$bin" ./cmd/vlmrun
 tjs=(node scripts/transformersjs-ref/bench.js)
-common=(--threads "$THREADS" -n "$RUNS" --warmup "$WARMUP" --max-new-tokens "$NEW" --no-baseline --prune none --no-vision-flops)
+common=(--dtype "$dtype" --threads "$THREADS" -n "$RUNS" --warmup "$WARMUP" --max-new-tokens "$NEW" --no-baseline --prune none --no-vision-flops)
 
 run() { # name, command...
   local name=$1; shift
@@ -51,11 +64,11 @@ run() { # name, command...
 for c in "${cases[@]}"; do
   case "$c" in
     nosplit512)
-      run "$c.tjs" "${tjs[@]}" "$ns" "$imgs/tex512.png" --threads "$THREADS" --warmup "$WARMUP" --runs "$RUNS" --max-new-tokens "$NEW"
+      run "$c.tjs" "${tjs[@]}" "$ns" "$imgs/tex512.png" --threads "$THREADS" --warmup "$WARMUP" --runs "$RUNS" --max-new-tokens "$NEW" --dtype "$dtype"
       run "$c.vlmrun" "$bin" bench --model "$ns" "${common[@]}" --json "$imgs/tex512.png" ;;
     split2048|half2048)
       img=$imgs/tex2048.png; [[ "$c" == half2048 ]] && img=$imgs/half2048.png
-      run "$c.tjs" "${tjs[@]}" "$MODEL" "$img" --threads "$THREADS" --warmup "$WARMUP" --runs "$RUNS" --max-new-tokens "$NEW"
+      run "$c.tjs" "${tjs[@]}" "$MODEL" "$img" --threads "$THREADS" --warmup "$WARMUP" --runs "$RUNS" --max-new-tokens "$NEW" --dtype "$dtype"
       run "$c.vlmrun" "$bin" bench --model "$MODEL" "${common[@]}" --tile-sweep off,on --json "$img" ;;
     logits)
       lk="$MODEL-logits-to-keep"

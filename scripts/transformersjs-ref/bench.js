@@ -3,7 +3,11 @@
 // bench reports them, for same-run comparisons (scripts/compare-tjs.sh).
 //
 // Usage: node bench.js MODEL_DIR IMAGE [--threads N] [--warmup W] [--runs R]
-//                      [--max-new-tokens T] [--prompt TEXT]
+//                      [--max-new-tokens T] [--prompt TEXT] [--dtype D]
+//
+// --dtype is transformers.js's dtype option: one for every file (fp32,
+// fp16, q8, q4, ...) or per file as vlmrun writes it
+// ("vision_encoder=q8,decoder_model_merged=q4"); default fp32.
 //
 // Stages (milliseconds), from wrapping each ORT session's run:
 //   image_decode  RawImage.read (sharp)
@@ -23,7 +27,7 @@ globalThis.fetch = async (url) => {
 };
 
 function parseArgs(argv) {
-  const a = { threads: 0, warmup: 1, runs: 3, maxNew: 32, prompt: 'Can you describe this image?', pos: [] };
+  const a = { threads: 0, warmup: 1, runs: 3, maxNew: 32, prompt: 'Can you describe this image?', dtype: 'fp32', pos: [] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => argv[++i];
@@ -32,13 +36,24 @@ function parseArgs(argv) {
     else if (k === '--runs') a.runs = Number(next());
     else if (k === '--max-new-tokens') a.maxNew = Number(next());
     else if (k === '--prompt') a.prompt = next();
+    else if (k === '--dtype') a.dtype = parseDType(next());
     else a.pos.push(k);
   }
   if (a.pos.length !== 2) {
-    console.error('usage: node bench.js MODEL_DIR IMAGE [--threads N] [--warmup W] [--runs R] [--max-new-tokens T] [--prompt TEXT]');
+    console.error('usage: node bench.js MODEL_DIR IMAGE [--threads N] [--warmup W] [--runs R] [--max-new-tokens T] [--prompt TEXT] [--dtype D]');
     process.exit(2);
   }
   return a;
+}
+
+function parseDType(s) {
+  if (!s.includes('=')) return s;
+  const d = {};
+  for (const part of s.split(',')) {
+    const [k, v] = part.split('=');
+    d[k.trim()] = v.trim();
+  }
+  return d;
 }
 
 function median(xs) {
@@ -58,7 +73,7 @@ async function main() {
   if (a.threads > 0) sessionOptions.intraOpNumThreads = a.threads;
   const processor = await tjs.AutoProcessor.from_pretrained(modelDir);
   const model = await tjs.AutoModelForImageTextToText.from_pretrained(modelDir, {
-    dtype: 'fp32', device: 'cpu', session_options: sessionOptions,
+    dtype: a.dtype, device: 'cpu', session_options: sessionOptions,
   });
   // Time every session run.
   let calls = [];
@@ -116,7 +131,7 @@ async function main() {
   const report = {
     runner: 'transformers.js 4.3.1',
     onnxruntime_node: require('onnxruntime-node/package.json').version,
-    intra_op_threads: a.threads,
+    intra_op_threads: a.threads, dtype: a.dtype,
     model: modelDir, image: imagePath, warmup: a.warmup, runs: a.runs, max_new_tokens: a.maxNew,
     median: med, records, generated_ids: lastIds,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,

@@ -13,6 +13,18 @@ and optimum are not needed):
 - quantize_q4: `_q4` files, ORT's MatMul4BitsQuantizer (symmetric, block
   32): com.microsoft MatMulNBits(A, B uint8 [N, n_blocks, 16], scales
   [N·n_blocks]) with no zero points (the default 8).
+- half_matmuls: `_fp16` files as this project writes them: float16 weights
+  and float16 GEMMs (Cast the activation to float16, MatMul against the
+  float16 weight, Cast the product back), every other float initializer of
+  more than 16 values stored as float16 behind a Cast, norms, softmax and
+  element-wise ops in float32, graph inputs and outputs float32 except the
+  KV cache (past_key_values.* / present.* float16). onnx-community's fp16
+  exports compute nearly everything in float16; ORT 1.24.3 failed to open an
+  all-float16 decoder of this kind (shared/reference), so the GEMMs, where
+  the time goes, are what is converted.
+- quantize_gather_q8: the embedding table of an embed_tokens graph as int8
+  (symmetric, per tensor) with a DequantizeLinear after the Gather, as ORT's
+  dynamic quantizer treats Gather.
 - merge_legacy: optimum's legacy merged decoder: one top-level If on
   use_cache_branch (bool [1]), then_branch = the with-past graph,
   else_branch = the without-past graph, initializers deduplicated across the
@@ -120,6 +132,95 @@ def quantize_q4(model, block=32):
     _drop_unused_inits(g)
     if not any(o.domain == "com.microsoft" for o in m.opset_import):
         m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return m
+
+
+def half_matmuls(model, kv_prefix=("past_key_values.", "present.")):
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = _inits(g)
+    new, add, cast16 = {}, [], set()
+    gemm_w = set()
+    for i, n, t in list(_const_b_matmuls(g)):
+        a, w = n.input[0], n.input[1]
+        nodes = []
+        if a not in cast16:
+            cast16.add(a)
+            nodes.append(helper.make_node("Cast", [a], [a + "_fp16"], a + "_to_fp16", to=TensorProto.FLOAT16))
+        if w not in gemm_w:
+            gemm_w.add(w)
+            add.append(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), w + "_fp16"))
+        nodes += [helper.make_node("MatMul", [a + "_fp16", w + "_fp16"], [n.output[0] + "_fp16"], n.name + "_fp16"),
+                  helper.make_node("Cast", [n.output[0] + "_fp16"], [n.output[0]], n.name + "_to_fp32",
+                                   to=TensorProto.FLOAT)]
+        new[i] = nodes
+    _replace_nodes(g, new)
+    # other large float initializers: stored as float16, cast on load
+    used = {x for n in g.node for x in n.input}
+    pre = []
+    for name, t in inits.items():
+        if name in gemm_w or name not in used or t.data_type != TensorProto.FLOAT:
+            continue
+        if int(np.prod(t.dims)) <= 16:
+            continue
+        add.append(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), name + "_fp16"))
+        pre.append(helper.make_node("Cast", [name + "_fp16"], [name], name + "_cast", to=TensorProto.FLOAT))
+        keep = [x for x in g.initializer if x.name != name]
+        del g.initializer[:]
+        g.initializer.extend(keep)
+    # KV cache in float16 at the graph boundary
+    for vi in g.input:
+        if vi.name.startswith(kv_prefix[0]) and vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT16
+            f32 = vi.name + "_fp32"
+            _rename_inputs(g, {vi.name: f32})
+            pre.append(helper.make_node("Cast", [vi.name], [f32], vi.name + "_to_fp32", to=TensorProto.FLOAT))
+    post = []
+    for vo in g.output:
+        if vo.name.startswith(kv_prefix[1]) and vo.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vo.type.tensor_type.elem_type = TensorProto.FLOAT16
+            f32 = vo.name + "_fp32"
+            for n in g.node:
+                for k, x in enumerate(n.output):
+                    if x == vo.name:
+                        n.output[k] = f32
+            _rename_inputs(g, {vo.name: f32})
+            post.append(helper.make_node("Cast", [f32], [vo.name], vo.name + "_to_fp16", to=TensorProto.FLOAT16))
+    nodes = pre + list(g.node) + post
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(add)
+    _drop_unused_inits(g)
+    return m
+
+
+def quantize_gather_q8(model):
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    inits = _inits(g)
+    new, add = {}, []
+    for i, n in enumerate(g.node):
+        if n.op_type != "Gather" or n.input[0] not in inits:
+            continue
+        t = inits[n.input[0]]
+        if t.data_type != TensorProto.FLOAT or len(t.dims) != 2:
+            continue
+        wf = numpy_helper.to_array(t)
+        scale = np.float32(np.abs(wf).max() / 127.0) or np.float32(1.0)
+        q = np.clip(np.rint(wf / scale), -127, 127).astype(np.int8)
+        w = n.input[0]
+        add += [numpy_helper.from_array(q, w + "_quantized"), numpy_helper.from_array(np.array(scale, np.float32), w + "_scale"),
+                numpy_helper.from_array(np.array(0, np.int8), w + "_zero_point")]
+        gq = n.output[0] + "_quantized"
+        new[i] = [helper.make_node("Gather", [w + "_quantized", n.input[1]], [gq], n.name + "_quant",
+                                   **{a.name: helper.get_attribute_value(a) for a in n.attribute}),
+                  helper.make_node("DequantizeLinear", [gq, w + "_scale", w + "_zero_point"], [n.output[0]],
+                                   n.name + "_dequant")]
+    _replace_nodes(g, new)
+    g.initializer.extend(add)
+    _drop_unused_inits(g)
     return m
 
 
