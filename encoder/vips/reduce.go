@@ -269,6 +269,7 @@ func (r *reduce) gen(o rect) (*buf, error) {
 			for i := 0; i < r.n; i++ {
 				c := int32(k[i])
 				row := in.pix[p : p+ne]
+				acc := acc[:len(row)]
 				for e, v := range row {
 					acc[e] += c * int32(v)
 				}
@@ -301,12 +302,24 @@ func (r *reduce) gen(o rect) (*buf, error) {
 				return nil, fmt.Errorf("vips: internal: reduceh columns %d+%d outside %v", ix, r.n, in.r)
 			}
 			p := in.off(ix, y, bands)
-			for z := 0; z < bands; z++ {
-				sum := int32(interpolateScale / 2)
+			px := in.pix[p : p+r.n*bands]
+			if bands == 3 {
+				s0, s1, s2 := int32(interpolateScale/2), int32(interpolateScale/2), int32(interpolateScale/2)
 				for i, c := range k {
-					sum += int32(c) * int32(in.pix[p+i*bands+z])
+					v := px[3*i : 3*i+3]
+					s0 += int32(c) * int32(v[0])
+					s1 += int32(c) * int32(v[1])
+					s2 += int32(c) * int32(v[2])
 				}
-				q[x*bands+z] = clip8(sum >> interpolateShift)
+				q[3*x], q[3*x+1], q[3*x+2] = clip8(s0>>interpolateShift), clip8(s1>>interpolateShift), clip8(s2>>interpolateShift)
+			} else {
+				for z := 0; z < bands; z++ {
+					sum := int32(interpolateScale / 2)
+					for i, c := range k {
+						sum += int32(c) * int32(px[i*bands+z])
+					}
+					q[x*bands+z] = clip8(sum >> interpolateShift)
+				}
 			}
 			X += r.residual
 		}

@@ -177,3 +177,27 @@ func FuzzTransformers(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTransformers: transformers.js's first resizes of typical
+// inputs (RGB): a photo to a 384 px CLIP input (bicubic affine), and
+// SmolVLM's lanczos resize to a 2048 px longest edge, up and down.
+func BenchmarkTransformers(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		w, h, ow, oh int
+		resample     int
+	}{
+		{"bicubic-4000x3000-384x384", 4000, 3000, 384, 384, 3},
+		{"lanczos-640x480-2048x1536", 640, 480, 2048, 1536, 1},
+		{"lanczos-4000x3000-2048x1536", 4000, 3000, 2048, 1536, 1},
+	} {
+		img := noise(bc.w, bc.h, 3, 5)
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Transformers(img, bc.ow, bc.oh, bc.resample); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
