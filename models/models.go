@@ -165,6 +165,15 @@ type Spec struct {
 	// BuildPrompt or BuildImagePrompt.
 	BuildChat func(c Conversation, px []Pixels, nVisual []int) (Prompt, error)
 
+	// BuildVideoPrompt, when set, builds the prompt of one user message
+	// holding a video then the user's text (may be empty: the family's
+	// default), with the family's video markup (SmolVLM2: the frame count,
+	// the length and each frame's timestamp); the video's frames, each one
+	// unsplit image, gave nVisual visual tokens in all. Without it the
+	// frames are placed as images (BuildImagePrompt with Pixels.Images =
+	// the frame count).
+	BuildVideoPrompt func(user string, v Video, nVisual int) (Prompt, error)
+
 	// Positions, when set, gives the decoder's position ids for a prompt
 	// and its preprocessed image instead of 0..L−1: dims rows of
 	// len(pr.IDs) ids, row-major (3 for M-RoPE: temporal, height, width),

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -38,10 +39,35 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	if len(frames) == 1 {
 		return p.Caption(ctx, frames[0].Name, frames[0].R, req, stream)
 	}
+	if err := p.CheckFrames(); err != nil {
+		return nil, err
+	}
+	return p.captionFrames(ctx, frames, req, stream, nil)
+}
+
+// ErrNoFrames is returned (wrapped) by CaptionFrames, CaptionVideo and
+// CheckFrames for a model that does not take several frames in one prompt.
+var ErrNoFrames = errors.New("the model does not take frame sequences")
+
+// CheckFrames reports whether the model takes several frames (images) in
+// one prompt, as CaptionFrames and CaptionVideo need: its family builds
+// multi-image prompts (models.Spec.BuildImagePrompt), a tiling family can
+// keep a frame unsplit, and it is neither an encoder-decoder nor a
+// patch-sequence model (Qwen2-VL's processor takes one image per prompt).
+// Its errors wrap ErrNoFrames.
+func (p *Pipeline) CheckFrames() error {
 	if p.Spec.BuildImagePrompt == nil || (p.Spec.PreprocessImage != nil && p.Spec.PreprocessImageWith == nil) || p.s2s != nil ||
 		p.vision.Patches() { // Qwen2-VL: one image per prompt (its processor takes one)
-		return nil, fmt.Errorf("pipeline: %s does not take several images in one prompt", p.Spec.Dir)
+		return fmt.Errorf("pipeline: %s (model_type %s) does not take several images in one prompt: %w", p.Spec.Dir, p.Spec.Family, ErrNoFrames)
 	}
+	return nil
+}
+
+// captionFrames is CaptionFrames after its checks; build, when not nil,
+// builds the prompt from the visual-token count instead of the family's
+// BuildImagePrompt (CaptionVideo).
+func (p *Pipeline) captionFrames(ctx context.Context, frames []Frame, req Request, stream func(string) error,
+	build func(nVisual int) (models.Prompt, error)) (*Result, error) {
 	if p.Spec.PreprocessImage != nil {
 		// a tiling family (SmolVLM): every frame is one unsplit image, as
 		// SmolVLM2 and the Idefics3 processor with do_image_splitting=False
@@ -96,7 +122,10 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 	}
 	rec.t.TilesEncoded = len(frames)
 	rec.mark(&rec.t.Encode)
-	return p.answer(ctx, rec, res, all, vis, req, stream, alone, start)
+	if build == nil {
+		build = func(n int) (models.Prompt, error) { return p.Spec.BuildImagePrompt(req.Prompt, all, n) }
+	}
+	return p.answer(ctx, rec, res, all, vis, build, req, stream, alone, start)
 }
 
 // appendVisual concatenates v's tokens (and the extras both have) after acc's.
@@ -123,12 +152,12 @@ func appendVisual(acc, v *pruning.Visual) *pruning.Visual {
 }
 
 // answer is Caption's second half (prompt, pruning, splice, generation) for
-// visual tokens already encoded.
+// visual tokens already encoded; build makes the prompt for their count.
 func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px models.Pixels, vis *pruning.Visual,
-	req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
+	build func(nVisual int) (models.Prompt, error), req Request, stream func(string) error, alone bool, start int64) (*Result, error) {
 	n := vis.Features.Rows
 	res.Visual.Before = n
-	prompt, err := p.Spec.BuildImagePrompt(req.Prompt, px, n)
+	prompt, err := build(n)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,11 @@ type extension struct {
 	Prune       *string         `json:"prune"`
 	Keep        json.RawMessage `json:"keep"`
 	DecoderForm string          `json:"decoder_form"`
+	// FPS and MaxFrames sample a video_url's frames (defaults: the model
+	// folder's video_sampling, else 1 and 16; MaxFrames at most
+	// Limits.MaxFrames).
+	FPS       *float64 `json:"fps"`
+	MaxFrames *int     `json:"max_frames"`
 }
 
 type chatMessage struct {
@@ -50,6 +55,7 @@ type contentPart struct {
 	Type     string          `json:"type"`
 	Text     string          `json:"text"`
 	ImageURL json.RawMessage `json:"image_url"` // {"url": ...} or a bare string
+	VideoURL json.RawMessage `json:"video_url"` // the same, for a video
 }
 
 // chatResponse is a non-streaming completion.
@@ -102,6 +108,11 @@ type report struct {
 	Image         encoder.ImageInfo    `json:"image"`
 	Prune         string               `json:"prune"`
 	Keep          string               `json:"keep,omitempty"`
+	// Video: the frames sampled from a video_url, their times in seconds,
+	// and the time to extract them (not in Timings).
+	Frames         int       `json:"frames,omitempty"`
+	FrameTimes     []float64 `json:"frame_times_s,omitempty"`
+	FrameExtractMs float64   `json:"frame_extract_ms,omitempty"`
 }
 
 // apiError is an error response in OpenAI's shape:

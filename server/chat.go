@@ -72,7 +72,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		fail(newError(http.StatusNotFound, "model_not_found", "model", "the model %q does not exist (this server has %q)", job.model, s.cfg.ModelName))
 		return
 	}
-	if err := pipeline.CheckChat(s.spec, job.conv); err != nil {
+	if job.video != nil {
+		if e := s.checkVideo(); e != nil {
+			fail(e)
+			return
+		}
+	} else if err := pipeline.CheckChat(s.spec, job.conv); err != nil {
 		fail(conversationError(err))
 		return
 	}
@@ -107,6 +112,21 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeoutCause(ctx, s.cfg.Timeout, errTimeout)
 		defer cancel()
 	}
+	var vid pipeline.Video
+	var extractMs float64
+	if job.video != nil {
+		// frames are extracted once admitted (bounded by the queue) and
+		// before a replica is taken
+		var e *apiError
+		if vid, extractMs, e = s.extractVideo(ctx, job); e != nil || ctx.Err() != nil {
+			if e == nil {
+				s.cancelled(w, out, ctx, nil)
+				return
+			}
+			fail(e)
+			return
+		}
+	}
 	queued := time.Now()
 	p, err := s.pool.Get(ctx)
 	if err != nil {
@@ -126,7 +146,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	for i, img := range imgs {
 		frames[i] = pipeline.Frame{Name: fmt.Sprintf("image %d", i+1), R: bytes.NewReader(img)}
 	}
-	res, err := p.Chat(ctx, job.conv, frames, req, c.piece)
+	var res *pipeline.Result
+	if job.video != nil {
+		req.Prompt, _, _ = job.conv.Single()
+		res, err = p.CaptionVideo(ctx, vid, req, c.piece)
+	} else {
+		res, err = p.Chat(ctx, job.conv, frames, req, c.piece)
+	}
 	if err != nil {
 		if ctx.Err() != nil || c.writeErr != nil {
 			s.cancelled(w, out, ctx, c)
@@ -145,7 +171,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	out.tokens = len(res.GeneratedIDs)
 	s.met.captioned(res, queueMs)
 	rep := &report{SchemaVersion: pipeline.SchemaVersion, Timings: res.Timings, QueueMs: queueMs, VisualTokens: res.Visual, Image: res.Image,
-		Prune: pruneDesc[0], Keep: pruneDesc[1]}
+		Prune: pruneDesc[0], Keep: pruneDesc[1], Frames: len(vid.Frames), FrameTimes: vid.Times, FrameExtractMs: extractMs}
 	finish := "length"
 	if c.stopped || (len(res.GeneratedIDs) > 0 && slices.Contains(s.spec.EOS, res.GeneratedIDs[len(res.GeneratedIDs)-1])) {
 		finish = "stop"
@@ -265,6 +291,8 @@ func captionError(err error) *apiError {
 		return badRequest("context_length_exceeded", "messages", "%v", err)
 	case errors.Is(err, models.ErrConversation):
 		return conversationError(err)
+	case errors.Is(err, pipeline.ErrNoFrames):
+		return badRequest("unsupported_video", "messages", "%v", err)
 	case errors.Is(err, pruning.ErrMissingInput), errors.Is(err, pruning.ErrBudget), errors.Is(err, pruning.ErrDepth):
 		return badRequest("invalid_prune", "vlmrun.prune", "%v", err)
 	default:

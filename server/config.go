@@ -28,6 +28,10 @@ type Limits struct {
 	// tokenized prompt, visual placeholders included (usage.prompt_tokens).
 	MaxPromptBytes  int
 	MaxPromptTokens int
+	// MaxVideoBytes is the largest video file (a data: URI, a file or a
+	// remote URL); MaxFrames the most frames sampled from one video.
+	MaxVideoBytes int64
+	MaxFrames     int
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -39,6 +43,8 @@ var DefaultLimits = Limits{
 	MaxTokens:       512,
 	MaxPromptBytes:  8 << 10,
 	MaxPromptTokens: 2048,
+	MaxVideoBytes:   64 << 20,
+	MaxFrames:       32,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -64,6 +70,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPromptTokens > 0 {
 		d.MaxPromptTokens = l.MaxPromptTokens
 	}
+	if l.MaxVideoBytes > 0 {
+		d.MaxVideoBytes = l.MaxVideoBytes
+	}
+	if l.MaxFrames > 0 {
+		d.MaxFrames = l.MaxFrames
+	}
 	return d
 }
 
@@ -82,13 +94,17 @@ type Config struct {
 	// AllowedMediaDir, when set, lets image_url name local files (a path or
 	// file://) inside it; symbolic links may not leave it.
 	AllowedMediaDir string
-	// AllowRemoteImages lets image_url be an http(s) URL the server
-	// fetches (with RemoteTimeout and MaxImageBytes).
+	// AllowRemoteImages lets image_url (and video_url) be an http(s) URL
+	// the server fetches (with RemoteTimeout and MaxImageBytes or
+	// MaxVideoBytes).
 	AllowRemoteImages bool
 	RemoteTimeout     time.Duration
 	// Prune is the server's default pruning, used when a request's
 	// "vlmrun" extension gives no method.
 	Prune pipeline.PruneSpec
+	// FrameTimeout bounds each ffmpeg/ffprobe run of a video_url's frame
+	// extraction (default 30 s); the request's timeout bounds it too.
+	FrameTimeout time.Duration
 	// Log receives one line per request; nil discards.
 	Log *slog.Logger
 }

@@ -144,6 +144,8 @@ type completionJSON struct {
 		Timings      pipeline.Timings     `json:"timings"`
 		VisualTokens pipeline.VisualCount `json:"visual_tokens"`
 		Prune        string               `json:"prune"`
+		Frames       int                  `json:"frames"`
+		FrameTimes   []float64            `json:"frame_times_s"`
 	} `json:"vlmrun"`
 	Error *apiError `json:"error"`
 }

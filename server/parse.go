@@ -21,8 +21,14 @@ type chatJob struct {
 	includeUsage bool
 	// conv is the conversation; images are its image parts' images, in
 	// conversation order.
-	conv      models.Conversation
-	images    []imageRef
+	conv   models.Conversation
+	images []imageRef
+	// video is the request's video_url (at most one; then conv is one user
+	// message of text and images is empty); fps and maxFrames are the
+	// request's sampling (0: the server's default).
+	video     *imageRef
+	fps       float64
+	maxFrames int
 	maxTokens int // 0 = the model's default
 	sampling  decoder.Sampling
 	stops     []string
@@ -77,7 +83,7 @@ func parseChat(body []byte, lim Limits) (*chatJob, *apiError) {
 	if e := job.generation(&req, lim); e != nil {
 		return nil, e
 	}
-	if e := job.extension(req.VLMRun); e != nil {
+	if e := job.extension(req.VLMRun, lim); e != nil {
 		return nil, e
 	}
 	return job, nil
@@ -101,9 +107,17 @@ func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
 		default:
 			return badRequest("invalid_role", "messages", "messages[%d]: unknown role %q (want system, developer, user or assistant)", i, m.Role)
 		}
-		parts, imgs, e := parseContent(i, m.Content)
+		parts, imgs, vids, e := parseContent(i, m.Content)
 		if e != nil {
 			return e
+		}
+		if len(vids) > 0 {
+			if e := job.setVideo(i, role, vids, lim); e != nil {
+				return e
+			}
+			if len(parts) == 0 {
+				parts = []models.Part{models.TextPart("")} // the video alone: the model's default question
+			}
 		}
 		if len(imgs) > 0 && role != models.RoleUser {
 			return badRequest("invalid_content", "messages", "messages[%d]: images are only accepted in user messages (this one is %s)", i, m.Role)
@@ -125,6 +139,10 @@ func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
 			textBytes += len(p.Text)
 		}
 		job.conv = append(job.conv, models.Message{Role: role, Parts: parts})
+	}
+	if job.video != nil && (len(msgs) != 1 || len(job.images) > 0) {
+		return badRequest("unsupported_conversation", "messages",
+			"a request with a video_url is one user message holding the video and text (no image_url parts, no other messages)")
 	}
 	if last := msgs[len(msgs)-1].Role; last != models.RoleUser {
 		return badRequest("invalid_role", "messages", "the last message must be from the user (got %q)", last)
@@ -153,22 +171,23 @@ func (job *chatJob) text() string {
 }
 
 // parseContent reads a message's content into its parts, in order (an
-// image part for each image_url), and the raw image_url values.
-func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs []json.RawMessage, e *apiError) {
+// image part for each image_url), the raw image_url values and the raw
+// video_url values (which add no part).
+func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs, vids []json.RawMessage, e *apiError) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content: %v", i, err)
+			return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content: %v", i, err)
 		}
-		return []models.Part{models.TextPart(s)}, nil, nil
+		return []models.Part{models.TextPart(s)}, nil, nil, nil
 	}
 	var list []contentPart
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content must be a string or an array of content parts: %v", i, err)
+		return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content must be a string or an array of content parts: %v", i, err)
 	}
 	for j, p := range list {
 		switch p.Type {
@@ -176,44 +195,72 @@ func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs []json.
 			parts = append(parts, models.TextPart(p.Text))
 		case "image_url":
 			if len(p.ImageURL) == 0 {
-				return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: image_url part without image_url", i, j)
+				return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: image_url part without image_url", i, j)
 			}
 			parts = append(parts, models.ImagePart())
 			imgs = append(imgs, p.ImageURL)
+		case "video_url":
+			if len(p.VideoURL) == 0 {
+				return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: video_url part without video_url", i, j)
+			}
+			vids = append(vids, p.VideoURL)
 		default:
-			return nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: unsupported content part type %q (want text or image_url)", i, j, p.Type)
+			return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: unsupported content part type %q (want text, image_url or video_url)", i, j, p.Type)
 		}
 	}
-	return parts, imgs, nil
+	return parts, imgs, vids, nil
+}
+
+// setVideo records message i's video_url values: one video per request, in
+// a user message.
+func (job *chatJob) setVideo(i int, role string, vids []json.RawMessage, lim Limits) *apiError {
+	if role != models.RoleUser {
+		return badRequest("invalid_content", "messages", "messages[%d]: videos are only accepted in user messages (this one is %s)", i, role)
+	}
+	if job.video != nil || len(vids) > 1 {
+		return badRequest("too_many_videos", "messages", "one video_url per request")
+	}
+	ref, e := parseMediaURL(i, vids[0], mediaKind{"video", "video_url", lim.MaxVideoBytes})
+	if e != nil {
+		return e
+	}
+	job.video = &ref
+	return nil
 }
 
 // parseImageURL reads an image_url value ({"url": ...} or a string): a
 // base64 data: URI is decoded here; file paths and http(s) URLs are kept
 // for loading.
 func parseImageURL(i int, raw json.RawMessage, lim Limits) (imageRef, *apiError) {
+	return parseMediaURL(i, raw, mediaKind{"image", "image_url", lim.MaxImageBytes})
+}
+
+// parseMediaURL is parseImageURL for a reference of kind k (image_url or
+// video_url).
+func parseMediaURL(i int, raw json.RawMessage, k mediaKind) (imageRef, *apiError) {
 	var u string
 	if err := json.Unmarshal(raw, &u); err != nil {
 		var obj struct {
 			URL string `json:"url"`
 		}
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: image_url must be an object with a url: %v", i, err)
+			return imageRef{}, badRequest("invalid_"+k.part, "messages", "messages[%d]: %s must be an object with a url: %v", i, k.part, err)
 		}
 		u = obj.URL
 	}
 	lower := strings.ToLower(u)
 	switch {
 	case u == "":
-		return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: empty image url", i)
+		return imageRef{}, badRequest("invalid_"+k.part, "messages", "messages[%d]: empty %s url", i, k.noun)
 	case strings.HasPrefix(lower, "data:"):
-		data, e := decodeDataURI(i, u, lim.MaxImageBytes)
+		data, e := decodeDataURIAs(i, u, k)
 		return imageRef{data: data}, e
 	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		return imageRef{url: u}, nil
 	case strings.HasPrefix(lower, "file://"):
 		return imageRef{path: u[len("file://"):]}, nil
 	case strings.Contains(u, "://"):
-		return imageRef{}, badRequest("invalid_image_url", "messages", "messages[%d]: unsupported image url scheme in %q (want data:, http(s):// or a file path)", i, clip(u, 64))
+		return imageRef{}, badRequest("invalid_"+k.part, "messages", "messages[%d]: unsupported %s url scheme in %q (want data:, http(s):// or a file path)", i, k.noun, clip(u, 64))
 	default:
 		return imageRef{path: u}, nil
 	}
@@ -222,16 +269,21 @@ func parseImageURL(i int, raw json.RawMessage, lim Limits) (imageRef, *apiError)
 // decodeDataURI decodes "data:[type];base64,PAYLOAD", refusing payloads
 // that would decode to more than maxBytes before decoding them.
 func decodeDataURI(i int, u string, maxBytes int64) ([]byte, *apiError) {
+	return decodeDataURIAs(i, u, mediaKind{"image", "image_url", maxBytes})
+}
+
+// decodeDataURIAs is decodeDataURI for a reference of kind k.
+func decodeDataURIAs(i int, u string, k mediaKind) ([]byte, *apiError) {
 	meta, payload, ok := strings.Cut(u[len("data:"):], ",")
 	if !ok {
-		return nil, badRequest("invalid_image_url", "messages", "messages[%d]: data URI without a comma", i)
+		return nil, badRequest("invalid_"+k.part, "messages", "messages[%d]: data URI without a comma", i)
 	}
 	if !strings.HasSuffix(strings.ToLower(meta), ";base64") {
-		return nil, badRequest("invalid_image_url", "messages", "messages[%d]: image data URIs must be base64 (data:image/png;base64,...)", i)
+		return nil, badRequest("invalid_"+k.part, "messages", "messages[%d]: %s data URIs must be base64 (data:%s/...;base64,...)", i, k.noun, k.noun)
 	}
-	if n := base64.StdEncoding.DecodedLen(len(payload)); int64(n) > maxBytes+3 {
-		return nil, newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages",
-			"messages[%d]: the image is about %d bytes; the limit is %d", i, n, maxBytes)
+	if n := base64.StdEncoding.DecodedLen(len(payload)); int64(n) > k.limit+3 {
+		return nil, newError(http.StatusRequestEntityTooLarge, k.noun+"_too_large", "messages",
+			"messages[%d]: the %s is about %d bytes; the limit is %d", i, k.noun, n, k.limit)
 	}
 	data, err := base64.StdEncoding.DecodeString(payload)
 	if err != nil && !strings.Contains(payload, "=") {
@@ -239,14 +291,14 @@ func decodeDataURI(i int, u string, maxBytes int64) ([]byte, *apiError) {
 		data, err = base64.RawStdEncoding.DecodeString(payload)
 	}
 	if err != nil {
-		return nil, badRequest("invalid_base64", "messages", "messages[%d]: invalid base64 in the image data URI: %v", i, err)
+		return nil, badRequest("invalid_base64", "messages", "messages[%d]: invalid base64 in the %s data URI: %v", i, k.noun, err)
 	}
-	if int64(len(data)) > maxBytes {
-		return nil, newError(http.StatusRequestEntityTooLarge, "image_too_large", "messages",
-			"messages[%d]: the image has %d bytes; the limit is %d", i, len(data), maxBytes)
+	if int64(len(data)) > k.limit {
+		return nil, newError(http.StatusRequestEntityTooLarge, k.noun+"_too_large", "messages",
+			"messages[%d]: the %s has %d bytes; the limit is %d", i, k.noun, len(data), k.limit)
 	}
 	if len(data) == 0 {
-		return nil, badRequest("invalid_image", "messages", "messages[%d]: empty image in the data URI", i)
+		return nil, badRequest("invalid_"+k.noun, "messages", "messages[%d]: empty %s in the data URI", i, k.noun)
 	}
 	return data, nil
 }
@@ -324,9 +376,24 @@ func parseStop(raw json.RawMessage) ([]string, *apiError) {
 }
 
 // extension reads the "vlmrun" object.
-func (job *chatJob) extension(ext *extension) *apiError {
+func (job *chatJob) extension(ext *extension, lim Limits) *apiError {
 	if ext == nil {
 		return nil
+	}
+	if f := ext.FPS; f != nil {
+		if math.IsNaN(*f) || *f <= 0 || *f > 240 {
+			return badRequest("invalid_value", "vlmrun.fps", "vlmrun.fps must be in (0, 240] frames per second (got %v)", *f)
+		}
+		job.fps = *f
+	}
+	if n := ext.MaxFrames; n != nil {
+		switch {
+		case *n < 1:
+			return badRequest("invalid_value", "vlmrun.max_frames", "vlmrun.max_frames must be at least 1 (got %d)", *n)
+		case *n > lim.MaxFrames:
+			return badRequest("too_many_frames", "vlmrun.max_frames", "vlmrun.max_frames is %d; this server takes at most %d frames per video", *n, lim.MaxFrames)
+		}
+		job.maxFrames = *n
 	}
 	if ext.Prune != nil {
 		job.prune, job.pruneSet = *ext.Prune, true

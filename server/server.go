@@ -2,7 +2,9 @@
 //
 //	POST /v1/chat/completions   chat completions with image_url parts (data: URIs,
 //	                            local files under an allowed folder, or http(s)
-//	                            URLs when enabled), streaming as server-sent events
+//	                            URLs when enabled) or one video_url (sampled to
+//	                            frames as vlmrun video does), streaming as
+//	                            server-sent events
 //	GET  /v1/models             the served model
 //	GET  /health                200 while serving, 503 while draining
 //	GET  /metrics               Prometheus text format
@@ -39,6 +41,7 @@ type Server struct {
 	lim      Limits
 	pool     *pipeline.Pool
 	spec     *models.Spec
+	sampling *models.VideoSampling // the folder's video_sampling (nil: none)
 	met      *metrics
 	log      *slog.Logger
 	admitted atomic.Int64 // requests running or waiting for a replica
@@ -85,7 +88,11 @@ func New(pool *pipeline.Pool, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, lim: lim, pool: pool, spec: pool.Spec(), log: log}
+	sampling, err := models.ReadVideoSampling(pool.Spec().Dir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, lim: lim, pool: pool, spec: pool.Spec(), sampling: sampling, log: log}
 	s.met = newMetrics(func() int { return int(s.running.Load()) },
 		func() int { return int(s.admitted.Load() - s.running.Load()) })
 	s.base, s.stopAll = context.WithCancelCause(context.Background())

@@ -167,7 +167,7 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 				return nil, fmt.Errorf("video: %s: frame %d: %w", path, i, err)
 			}
 			frames = append(frames, Frame{Index: len(frames), Time: times[next], PNG: p,
-				W: img.Bounds().Dx(), H: img.Bounds().Dy(), Planned: len(times)})
+				W: img.Bounds().Dx(), H: img.Bounds().Dy(), Planned: len(times), Duration: float64(cs) / 100})
 			next++
 		}
 		switch disp {

@@ -38,6 +38,9 @@ type Frame struct {
 	// Planned is the number of frames sampling asked for; fewer come back
 	// when the file ends early (a truncated file): then the caller may warn.
 	Planned int
+	// Duration is the whole video's length in seconds (the same in every
+	// frame; 0 when the container does not say).
+	Duration float64
 }
 
 // Options says which frames to take and bounds the work.
@@ -322,7 +325,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 		planned = len(Times(info.Duration, o.FPS, o.MaxFrames))
 	}
 	for i := range frames {
-		frames[i].Planned = planned
+		frames[i].Planned, frames[i].Duration = planned, info.Duration
 	}
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("video: %s: no frame could be decoded (zero-length or truncated video): %w", path, ErrBadVideo)

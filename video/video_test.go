@@ -72,8 +72,8 @@ func TestGIF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fr) != 4 {
-		t.Fatalf("%d frames, want 4", len(fr))
+	if len(fr) != 4 || fr[0].Duration != 1 || fr[3].Duration != 1 {
+		t.Fatalf("%d frames of a %v s GIF, want 4 of 1 s", len(fr), fr[0].Duration)
 	}
 	for i, want := range []int{0, 2, 5, 7} { // t = 0, .25, .5, .75
 		pal := palette.Plan9[color.Palette(palette.Plan9).Index(color.Gray{Y: uint8(20 * want)})]
@@ -155,7 +155,7 @@ func TestFFmpeg(t *testing.T) {
 	v := mk("ten.mp4", "-f", "lavfi", "-i", "testsrc=duration=10:size=320x240:rate=30", "-pix_fmt", "yuv420p")
 	start := time.Now()
 	fr, err := Extract(ctx, v, Options{FPS: 2, MaxFrames: 16})
-	if err != nil || len(fr) != 16 || fr[15].Time != 9.375 || fr[0].W != 320 {
+	if err != nil || len(fr) != 16 || fr[15].Time != 9.375 || fr[0].W != 320 || fr[15].Duration != 10 {
 		t.Fatalf("10 s video: %d frames, %v", len(fr), err)
 	}
 	t.Logf("10 s 30 fps → 16 frames in %v", time.Since(start))

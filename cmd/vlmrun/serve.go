@@ -42,13 +42,17 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 	durationFlag(fs, &drain, "shutdown-timeout", 30*time.Second, 0, time.Hour, "",
 		"on SIGINT/SIGTERM, how long running requests may finish before they are cancelled")
 	name := fs.String("model-name", "", "model id in /v1/models and responses (default: the model folder's name)")
-	mediaDir := fs.String("allowed-media-dir", "", "let image_url name local files inside this folder")
-	remote := fs.Bool("allow-remote-images", false, "let image_url be an http(s) URL the server fetches")
+	mediaDir := fs.String("allowed-media-dir", "", "let image_url and video_url name local files inside this folder")
+	remote := fs.Bool("allow-remote-images", false, "let image_url and video_url be an http(s) URL the server fetches")
 	int64Flag(fs, &lim.MaxBodyBytes, "max-body-bytes", lim.MaxBodyBytes, 1024, 1<<32, "bytes", "largest request body")
 	int64Flag(fs, &lim.MaxImageBytes, "max-image-bytes", lim.MaxImageBytes, 1, 1<<32, "bytes", "largest encoded image")
 	intFlag(fs, &lim.MaxTokens, "max-tokens-limit", lim.MaxTokens, 1, maxNewTokens, "", "largest max_tokens a request may ask for")
 	intFlag(fs, &lim.MaxImages, "max-images", lim.MaxImages, 1, 64, "", "most images in one request, all messages together")
 	intFlag(fs, &lim.MaxPromptTokens, "max-prompt-tokens", lim.MaxPromptTokens, 1, 1_000_000, "", "largest prompt in tokens, visual tokens included")
+	int64Flag(fs, &lim.MaxVideoBytes, "max-video-bytes", lim.MaxVideoBytes, 1, 1<<34, "bytes", "largest video file of a video_url")
+	intFlag(fs, &lim.MaxFrames, "max-video-frames", lim.MaxFrames, 1, 1024, "", "most frames sampled from one video_url (a request's vlmrun.max_frames above it is refused)")
+	var frameTimeout time.Duration
+	durationFlag(fs, &frameTimeout, "frame-timeout", 30*time.Second, time.Second, time.Hour, "", "limit for each ffmpeg/ffprobe run of a video_url's frame extraction")
 	quiet := fs.BoolP("quiet", "q", false, "do not log each request on stderr")
 	if code, done := parseCommand(fs, args); done {
 		return code
@@ -78,7 +82,7 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 		log = nil
 	}
 	srv, err := server.New(pool, server.Config{ModelName: *name, Queue: queue, Timeout: timeout,
-		Limits: lim, AllowedMediaDir: *mediaDir, AllowRemoteImages: *remote, Prune: pf.spec(), Log: log})
+		Limits: lim, AllowedMediaDir: *mediaDir, AllowRemoteImages: *remote, Prune: pf.spec(), FrameTimeout: frameTimeout, Log: log})
 	if err != nil {
 		return fail(err) // the media folder: a runtime error (flags were checked above)
 	}

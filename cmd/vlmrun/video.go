@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/video"
 )
@@ -55,6 +56,21 @@ func (v *videoFlags) register(fs *pflag.FlagSet) {
 	durationFlag(fs, &v.timeout, "frame-timeout", time.Minute, time.Second, time.Hour, "", "limit for each ffmpeg/ffprobe command")
 }
 
+// folderDefaults takes --fps and --max-frames from the model folder's own
+// video sampling (SmolVLM2's video_sampling) where the flags were not
+// given.
+func (v *videoFlags) folderDefaults(fs *pflag.FlagSet, s *models.VideoSampling) {
+	if s == nil {
+		return
+	}
+	if s.FPS > 0 && !fs.Changed("fps") {
+		v.fps = s.FPS
+	}
+	if s.MaxFrames > 0 && !fs.Changed("max-frames") {
+		v.maxFrames = min(s.MaxFrames, 1024)
+	}
+}
+
 func (v videoFlags) options() video.Options {
 	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout}
 }
@@ -63,15 +79,11 @@ func (v videoFlags) options() video.Options {
 // path (as vlmrun video samples them) for pipeline.CaptionFrames.
 func videoFrames(path string, o video.Options) func(context.Context) ([]pipeline.Frame, error) {
 	return func(ctx context.Context) ([]pipeline.Frame, error) {
-		fr, _, err := loadFrames(ctx, []string{path}, o)
+		fr, err := loadFrames(ctx, []string{path}, o)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]pipeline.Frame, len(fr))
-		for i, f := range fr {
-			out[i] = pipeline.Frame{Name: f.name, R: bytes.NewReader(f.data)}
-		}
-		return out, nil
+		return fr.video.Frames, nil
 	}
 }
 
@@ -109,12 +121,22 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return fail(err)
 	}
+	if *extract == "" {
+		if dir, err := mf.resolveModel(); err == nil { // (a bad --model fails below, once the frames are read)
+			s, err := models.ReadVideoSampling(dir)
+			if err != nil {
+				return fail(err)
+			}
+			vf.folderDefaults(fs, s)
+		}
+	}
 	start := time.Now()
-	frames, meta, err := loadFrames(ctx, files, vf.options())
+	fr, err := loadFrames(ctx, files, vf.options())
 	if err != nil {
 		return fail(err)
 	}
 	extractMs := float64(time.Since(start).Microseconds()) / 1000
+	meta := fr.meta
 	if len(meta) > 0 && meta[0].planned > len(meta) {
 		fmt.Fprintf(stderr, "vlmrun video: warning: %d of %d frames decoded (the file ends early: truncated?)\n", len(meta), meta[0].planned)
 	}
@@ -122,15 +144,15 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err := os.MkdirAll(*extract, 0o755); err != nil {
 			return fail(err)
 		}
-		for i, f := range frames {
+		for i, data := range fr.data {
 			p := filepath.Join(*extract, fmt.Sprintf("frame-%04d.png", i))
-			if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			if err := os.WriteFile(p, data, 0o644); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(stdout, "%s\t%.3f s\t%dx%d\n", p, meta[i].TimeS, meta[i].Width, meta[i].Height)
 		}
 		if !*quiet {
-			fmt.Fprintf(stderr, "  %d frames extracted in %.1f ms\n", len(frames), extractMs)
+			fmt.Fprintf(stderr, "  %d frames extracted in %.1f ms\n", len(meta), extractMs)
 		}
 		return 0
 	}
@@ -142,21 +164,22 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if req, err = p.FitRequest(req); err != nil {
 		return fail(asUsage(err))
 	}
-	in := make([]pipeline.Frame, len(frames))
-	for i, f := range frames {
-		in[i] = pipeline.Frame{Name: f.name, R: bytes.NewReader(f.data)}
-	}
 	var stream func(string) error
 	if !*asJSON {
 		stream = func(s string) error { _, err := io.WriteString(stdout, s); return err }
 	}
-	res, err := p.CaptionFrames(ctx, in, req, stream)
+	var res *pipeline.Result
+	if fr.isVideo {
+		res, err = p.CaptionVideo(ctx, fr.video, req, stream) // the family's video prompt, where it has one
+	} else {
+		res, err = p.CaptionFrames(ctx, fr.video.Frames, req, stream)
+	}
 	if err != nil {
 		return fail(err)
 	}
 	rec := videoRecord{Path: strings.Join(files, " "), Frames: meta, FrameExtractMs: extractMs, Result: res}
-	rec.TokensPerFrame.Before = float64(res.Visual.Before) / float64(len(frames))
-	rec.TokensPerFrame.After = float64(res.Visual.AfterPre) / float64(len(frames))
+	rec.TokensPerFrame.Before = float64(res.Visual.Before) / float64(len(meta))
+	rec.TokensPerFrame.After = float64(res.Visual.AfterPre) / float64(len(meta))
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(rec); err != nil {
 			return fail(err)
@@ -166,47 +189,52 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fmt.Fprintln(stdout)
 	if !*quiet {
 		fmt.Fprintf(stderr, "  %d frames (%s) | frame extraction %.1f ms | visual tokens per frame %.1f -> %.1f\n",
-			len(frames), frameTimes(meta), extractMs, rec.TokensPerFrame.Before, rec.TokensPerFrame.After)
+			len(meta), frameTimes(meta), extractMs, rec.TokensPerFrame.Before, rec.TokensPerFrame.After)
 		printTimings(stderr, res)
 	}
 	return 0
 }
 
-type frameData struct {
-	name string
-	data []byte
+// loadedFrames are the frames of one video file (isVideo) or of images
+// given as frames: as the pipeline reads them, their encoded bytes (for
+// --extract) and their description.
+type loadedFrames struct {
+	video   pipeline.Video
+	data    [][]byte
+	meta    []videoFrame
+	isVideo bool
 }
 
 // loadFrames returns the frames of one video file, or the given images as
 // frames (read whole; the pipeline checks their format and size).
-func loadFrames(ctx context.Context, files []string, o video.Options) ([]frameData, []videoFrame, error) {
+func loadFrames(ctx context.Context, files []string, o video.Options) (loadedFrames, error) {
+	var out loadedFrames
 	if len(files) == 1 {
 		fr, err := video.Extract(ctx, files[0], o)
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
-		out := make([]frameData, len(fr))
-		meta := make([]videoFrame, len(fr))
+		out.video, out.isVideo = pipeline.VideoOf(filepath.Base(files[0]), fr), true
 		for i, f := range fr {
-			out[i] = frameData{name: fmt.Sprintf("%s@%.3fs", filepath.Base(files[0]), f.Time), data: f.PNG}
-			meta[i] = videoFrame{Index: i, TimeS: f.Time, Width: f.W, Height: f.H, Source: files[0], planned: f.Planned}
+			out.data = append(out.data, f.PNG)
+			out.meta = append(out.meta, videoFrame{Index: i, TimeS: f.Time, Width: f.W, Height: f.H, Source: files[0], planned: f.Planned})
 		}
-		return out, meta, nil
+		return out, nil
 	}
 	if len(files) > o.MaxFrames {
-		return nil, nil, usagef("%d images given as frames; --max-frames is %d", len(files), o.MaxFrames)
+		return out, usagef("%d images given as frames; --max-frames is %d", len(files), o.MaxFrames)
 	}
-	out := make([]frameData, len(files))
-	meta := make([]videoFrame, len(files))
 	for i, f := range files {
 		data, err := readCapped(f, 256<<20)
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
-		out[i] = frameData{name: f, data: data}
-		meta[i] = videoFrame{Index: i, TimeS: float64(i) / o.FPS, Source: f}
+		out.video.Frames = append(out.video.Frames, pipeline.Frame{Name: f, R: bytes.NewReader(data)})
+		out.video.Times = append(out.video.Times, float64(i)/o.FPS)
+		out.data = append(out.data, data)
+		out.meta = append(out.meta, videoFrame{Index: i, TimeS: float64(i) / o.FPS, Source: f})
 	}
-	return out, meta, nil
+	return out, nil
 }
 
 func readCapped(path string, limit int64) ([]byte, error) {
