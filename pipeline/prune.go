@@ -21,10 +21,11 @@ type PruneSpec struct {
 	MethodName, KeepName string
 }
 
-// Apply sets req's pruning (Pre and Keep, or In) from the spec. It returns
-// an error for an unknown method or parameter, a bad budget, a budget
-// without a method, or a budget given to an in-decoder method that sets its
-// counts with its own parameters.
+// Apply sets req's pruning (Pre and Keep, In, or all three for a
+// combination "PRE+IN", where Keep is the pre-decoder stage's) from the
+// spec. It returns an error for an unknown method or parameter, a bad
+// budget, a budget without a method, or a budget given to an in-decoder
+// method that sets its counts with its own parameters.
 func (s PruneSpec) Apply(req *Request) error {
 	mName, kName := s.MethodName, s.KeepName
 	if mName == "" {
@@ -54,6 +55,7 @@ func (s PruneSpec) Apply(req *Request) error {
 			return nil
 		}
 		req.Pre, req.Keep = m.Pre, b
+		req.In = m.In // a combination's in-decoder stage ("dycoke+dycoke-kv"), with its own parameters
 	case m.In != nil:
 		req.In = m.In
 		if bm, ok := m.In.(pruning.Budgeted); ok && !b.IsZero() {

@@ -45,17 +45,22 @@ type Info struct {
 	Doc         string // one line
 }
 
-// Method is a parsed method specification: exactly one of Pre and In is set.
+// Method is a parsed method specification: one of Pre and In is set, or
+// both for a combination "PRE+IN" (ParseStages).
 type Method struct {
-	Info Info
-	Pre  PreDecoder
-	In   InDecoder
-	vals [][2]string // every parameter, in Info.Params order
+	Info   Info
+	Pre    PreDecoder
+	In     InDecoder
+	vals   [][2]string // every parameter, in Info.Params order
+	stages []Method    // a combination's two stages
 }
 
 // String returns the canonical specification, every parameter included;
 // Parse reads it back to the same method.
 func (m Method) String() string {
+	if len(m.stages) == 2 {
+		return m.stages[0].String() + "+" + m.stages[1].String()
+	}
 	if len(m.vals) == 0 {
 		return m.Info.Name
 	}
@@ -437,10 +442,14 @@ func names() string {
 
 // Parse reads a method specification "name[:param=value,...]" (names and
 // parameter names are case-insensitive; list values are separated by "/"
-// or by further commas, as in pdrop:layers=8,16,24). Unknown methods,
-// unknown parameters and bad values are errors (ErrUnknownMethod,
+// or by further commas, as in pdrop:layers=8,16,24), or a combination of a
+// pre-decoder and an in-decoder method "PRE+IN" (see combine.go). Unknown
+// methods, unknown parameters and bad values are errors (ErrUnknownMethod,
 // ErrUnknownParam, ErrBadValue) that list what is valid.
 func Parse(spec string) (Method, error) {
+	if pre, in, ok := splitStages(spec); ok {
+		return parseCombined(pre, in)
+	}
 	name, kv, err := splitSpec(spec)
 	if err != nil {
 		return Method{}, err

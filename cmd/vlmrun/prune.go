@@ -33,7 +33,7 @@ func pruneAllowed() string {
 	for _, m := range pruning.Methods() {
 		names = append(names, m.Name)
 	}
-	return "METHOD[:param=value,...] with METHOD one of " + strings.Join(names, ", ") + " (eval also: oracle; eval and bench take a comma-separated list)"
+	return "METHOD[:param=value,...] with METHOD one of " + strings.Join(names, ", ") + " (eval also: oracle; eval and bench take a comma-separated list); PRE+IN runs a pre-decoder method then an in-decoder one (dycoke+dycoke-kv), --keep applying to PRE"
 }
 
 // checkMethods checks every method of a --prune value (eval's oracle is

@@ -19,7 +19,7 @@ import (
 // parameters are separated by commas too ("fastv:k=2,r=0.5",
 // "pdrop:layers=8,16,24"), a comma starts a new method only when the text
 // after it is a method name (known to pruning, or one of extra), alone or
-// followed by ':'.
+// followed by ':' or '+' (a combination "PRE+IN").
 func splitMethods(vals []string, extra ...string) []string {
 	known := map[string]bool{}
 	for _, m := range pruning.Methods() {
@@ -33,6 +33,7 @@ func splitMethods(vals []string, extra ...string) []string {
 		start := len(out)
 		for _, piece := range strings.Split(v, ",") {
 			name, _, _ := strings.Cut(piece, ":")
+			name, _, _ = strings.Cut(name, "+") // a combination "PRE+IN" starts with PRE's name
 			name = strings.ToLower(strings.TrimSpace(name))
 			if len(out) == start || (known[name] && !strings.Contains(name, "=")) {
 				out = append(out, strings.TrimSpace(piece))

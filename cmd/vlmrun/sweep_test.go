@@ -19,6 +19,8 @@ func TestSplitMethods(t *testing.T) {
 		{[]string{"cdpruner:relevance=none", "stride"}, nil, []string{"cdpruner:relevance=none", "stride"}},
 		{[]string{"oracle,random:seed=3"}, []string{"oracle"}, []string{"oracle", "random:seed=3"}},
 		{[]string{"nosuch,divprune"}, nil, []string{"nosuch", "divprune"}},
+		{[]string{"dtd,dycoke+dycoke-kv:p=0.5,l=2,holitom:tau=0.7+holitom-inner:k=2"}, nil,
+			[]string{"dtd", "dycoke+dycoke-kv:p=0.5,l=2", "holitom:tau=0.7+holitom-inner:k=2"}},
 		{nil, nil, nil},
 	} {
 		if got := splitMethods(tc.in, tc.extra...); !slices.Equal(got, tc.want) {
@@ -46,6 +48,8 @@ func TestSweepGrid(t *testing.T) {
 		{"own parameters", []string{"adaptive-fastv:mass=0.8"}, []string{"0.5"}, false,
 			[]bench.Variant{v("adaptive-fastv:mass=0.8", "")}, false},
 		{"extra", []string{"oracle"}, []string{"0.5"}, false, []bench.Variant{v("oracle", "0.5")}, false},
+		{"combination takes the budgets", []string{"dycoke+dycoke-kv"}, []string{"0.5", "0.25"}, false,
+			[]bench.Variant{v("dycoke+dycoke-kv", "0.5"), v("dycoke+dycoke-kv", "0.25")}, false},
 		{"unknown", []string{"nosuch"}, nil, false, nil, true},
 		{"bad keep", []string{"divprune"}, []string{"2.5"}, false, nil, true},
 		{"empty", nil, nil, false, nil, true},
