@@ -37,14 +37,8 @@ func openVQA(t *testing.T) *pipeline.Pipeline {
 // single images, 50 on frame sequences) with at least 95 % exact match and
 // never outside the answer vocabulary.
 //
-// Skipped: the committed checkpoint answers 0.489 / 0.394 of the held-out
-// questions (models/scenes-vqa/README.md, "Accuracy"), far below the target.
-// Remove the skip when a model that meets issue 18's targets is committed; set
-// VLMRUN_SCENES_VQA to run it against another export meanwhile.
+// The check runs on the committed model (or on $VLMRUN_SCENES_VQA's export).
 func TestVQAAccuracy(t *testing.T) {
-	if os.Getenv("VLMRUN_SCENES_VQA") == "" {
-		t.Skip("scenes-vqa does not reach 95 % yet (issue 18): see models/scenes-vqa/README.md")
-	}
 	p := openVQA(t)
 	exact, n, oov := 0, 0, 0
 	for _, seq := range []bool{false, true} {

@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import VOCAB, SHAPES, COLOUR_NAMES, SIZE_NAMES, CELL_NAMES, CELLS_PER_SIDE
+
 NEG = -1e9
 
 
@@ -28,7 +30,7 @@ class Cfg:
     head_dim = 32
     d_ff = 384
     vocab = 77
-    rope_theta = 10000.0
+    rope_theta = 1000000.0
     rms_eps = 1e-5
 
 
@@ -118,6 +120,8 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
         self.v_proj = nn.Linear(c.d_model, c.n_kv_heads * c.head_dim, bias=False)
         self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=False)
+        self.keep_att = False
+        self.last_att = None
 
     def forward(self, h, add_mask, pos, past_k=None, past_v=None):
         c = self.c
@@ -136,6 +140,8 @@ class Attention(nn.Module):
         vv = v[:, :, None].expand(b, c.n_kv_heads, rep, t, c.head_dim).reshape(b, c.n_heads, t, c.head_dim)
         scores = q @ kk.transpose(-1, -2) / math.sqrt(c.head_dim) + add_mask
         att = torch.softmax(scores, -1)
+        if self.keep_att:  # training only: attention supervision reads it
+            self.last_att = att
         y = (att @ vv).transpose(1, 2).reshape(b, s, c.n_heads * c.head_dim)
         return self.o_proj(y), k, v
 
@@ -202,19 +208,44 @@ class SceneVQA(nn.Module):
         super().__init__()
         self.c = c
         self.vision = Vision(c)
-        self.proj = nn.Sequential(nn.Linear(c.v_width, c.d_model), nn.GELU(),
-                                  nn.Linear(c.d_model, c.d_model))
-        # a learned embedding of each token's place in its frame's grid, added to the
-        # projected features: a visual token carries its location, so questions about
-        # places stay answerable when pruning renumbers position ids
-        self.img_pos = nn.Parameter(torch.randn(1, c.grid * c.grid, c.d_model) * 0.5)
+        # the projector states each token's content in the decoder's own words: the
+        # attribute head's probabilities (shape / colour / size of the object covering
+        # the token, or none) weight the embeddings of the words "circle", "red",
+        # "large", ...; the token's grid cell adds the embedding of its cell name
+        # ("b3") plus a learned within-cell offset; whether the token holds an object's
+        # centre adds one learned vector; a small linear path carries the rest. A kept
+        # token thus says what and where it is, also when pruning renumbers positions.
+        self.attr_head = nn.Linear(c.v_width, 5 + 7 + 3 + 1)
+        self.proj = nn.Linear(c.v_width, c.d_model, bias=False)
+        with torch.no_grad():
+            self.proj.weight.mul_(0.1)
+        self.img_pos = nn.Parameter(torch.randn(1, c.grid * c.grid, c.d_model) * 0.1)
+        self.centre = nn.Parameter(torch.randn(c.d_model) * 0.5)
         self.model = LlamaModel(c)
         self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
-        self.tok_head = nn.Linear(c.v_width, 5 + 7 + 3)  # training only
+        self.register_buffer("shape_ids", torch.tensor([VOCAB[w] for w in SHAPES]), persistent=False)
+        self.register_buffer("colour_ids", torch.tensor([VOCAB[w] for w in COLOUR_NAMES]), persistent=False)
+        self.register_buffer("size_ids", torch.tensor([VOCAB[w] for w in SIZE_NAMES]), persistent=False)
+        per = c.grid // CELLS_PER_SIDE
+        cells = [CELL_NAMES[(t // c.grid // per) * CELLS_PER_SIDE + (t % c.grid) // per]
+                 for t in range(c.grid * c.grid)]
+        self.register_buffer("cell_ids", torch.tensor([VOCAB[w] for w in cells]), persistent=False)
+
+    def attributes(self, patches):
+        """Per-token attribute logits (B,64,16): shape 0-4, colour 5-11, size 12-14 (index
+        0 of each group = no object), centre 15."""
+        return self.attr_head(patches)
 
     def project(self, patches):
         """Vision patches (B,64,W) -> the decoder's visual tokens (B,64,D)."""
-        return self.proj(patches) + self.img_pos
+        E = self.model.embed_tokens.weight
+        a = self.attributes(patches)
+        ps = torch.softmax(a[..., 0:5], -1)[..., 1:]
+        pc = torch.softmax(a[..., 5:12], -1)[..., 1:]
+        pz = torch.softmax(a[..., 12:15], -1)[..., 1:]
+        words = ps @ E[self.shape_ids] + pc @ E[self.colour_ids] + pz @ E[self.size_ids]
+        ctr = torch.sigmoid(a[..., 15:16]) * self.centre
+        return words + ctr + E[self.cell_ids] + self.img_pos + self.proj(patches)
 
     def decode(self, x, attention_mask, pos):
         h, _ = self.model(x, attention_mask, pos)

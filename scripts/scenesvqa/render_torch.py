@@ -75,6 +75,24 @@ def to_model_input(img, rng):
     return img / 127.5 - 1.0
 
 
+def centre_token(o):
+    """The grid token (0..63) that holds the centre of object o."""
+    r, c = divmod(o["cell"], CELLS_PER_SIDE)
+    per = GRID // CELLS_PER_SIDE
+    gx = min(GRID - 1, int((c + o["fx"]) * per))
+    gy = min(GRID - 1, int((r + o["fy"]) * per))
+    return gy * GRID + gx
+
+
+def centre_labels(frames):
+    """(N,64) float: 1 on each object's centre token."""
+    out = torch.zeros(len(frames), GRID * GRID)
+    for i, objs in enumerate(frames):
+        for o in objs:
+            out[i, centre_token(o)] = 1.0
+    return out
+
+
 def token_labels(frames, cov):
     """Dense per-token targets: shape / colour / size of the object covering the token most
     (> 8 % of the patch), 0 = none."""
