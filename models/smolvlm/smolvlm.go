@@ -183,6 +183,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	}
 	spec.BuildImagePrompt = pr.build
 	spec.BuildChat = pr.buildChat
+	if takesVideo(raw) { // SmolVLM2: frame count, length and timestamps in the text (video.go)
+		spec.BuildVideoPrompt = pr.buildVideo
+	}
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
 		return pr.build(user, models.Pixels{Images: 1}, n)
 	}
