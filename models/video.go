@@ -21,9 +21,10 @@ type Video struct {
 
 // VideoSampling is a model folder's own frame sampling for videos
 // (SmolVLM2's preprocessor_config.json "video_sampling"): frames per
-// second and the most frames (0: not given). Its video_size is not read:
-// vlmrun resizes every frame straight to the vision tile, as an unsplit
-// image.
+// second and the most frames (0: not given), which SmolVLM2's processor
+// applies to frame indices (video.SampleSmolVLM). Its video_size is not
+// read: vlmrun resizes every frame straight to the vision tile, as an
+// unsplit image.
 type VideoSampling struct {
 	FPS       float64
 	MaxFrames int

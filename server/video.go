@@ -21,12 +21,14 @@ func (s *Server) checkVideo() *apiError {
 }
 
 // videoOptions is the request's frame sampling as vlmrun video samples:
-// the request's fps and max_frames, else the model folder's video_sampling,
-// else 1 fps and 16 frames; at most Limits.MaxFrames frames, each scaled
-// down to 1024 pixels on its longer side while decoding.
+// the request's fps and max_frames, else the model folder's video_sampling
+// (with SmolVLM2's frame choice, video.SampleSmolVLM), else 1 fps and 16
+// frames; at most Limits.MaxFrames frames, each scaled down to 1024 pixels
+// on its longer side while decoding.
 func (s *Server) videoOptions(job *chatJob) video.Options {
 	o := video.Options{FPS: 1, MaxFrames: 16, MaxSide: 1024, Timeout: s.cfg.FrameTimeout}
 	if vs := s.sampling; vs != nil {
+		o.Sampler = video.SampleSmolVLM
 		if vs.FPS > 0 {
 			o.FPS = vs.FPS
 		}

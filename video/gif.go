@@ -133,11 +133,20 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 		}
 		cs += d
 	}
-	times := Times(float64(cs)/100, o.FPS, o.MaxFrames)
+	duration := float64(cs) / 100
+	times := Times(duration, o.FPS, o.MaxFrames)
 	want := make([]int, len(times)) // the frame shown at each time
 	for i, tt := range times {
 		// 1e-9: i·duration/n may round just below a frame's start time
 		want[i] = sort.Search(len(starts), func(j int) bool { return starts[j] > tt+1e-9 }) - 1
+	}
+	if o.Sampler == SampleSmolVLM { // frames by index, at index/rate (rate = frames/duration)
+		rate := float64(len(starts)) / duration
+		want = SmolVLMIndices(len(starts), rate, duration, o.FPS, o.MaxFrames)
+		times = make([]float64, len(want))
+		for i, k := range want {
+			times[i] = float64(k) / rate
+		}
 	}
 	bounds := image.Rect(0, 0, g.Config.Width, g.Config.Height)
 	cur := image.NewRGBA(bounds)
@@ -167,7 +176,7 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 				return nil, fmt.Errorf("video: %s: frame %d: %w", path, i, err)
 			}
 			frames = append(frames, Frame{Index: len(frames), Time: times[next], PNG: p,
-				W: img.Bounds().Dx(), H: img.Bounds().Dy(), Planned: len(times), Duration: float64(cs) / 100})
+				W: img.Bounds().Dx(), H: img.Bounds().Dy(), Planned: len(times), Duration: duration})
 			next++
 		}
 		switch disp {

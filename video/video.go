@@ -62,6 +62,8 @@ type Options struct {
 	MaxGIFPixels int64
 	// FFmpeg and FFprobe are the executables (default: found in PATH).
 	FFmpeg, FFprobe string
+	// Sampler chooses the frames (default SampleTimes).
+	Sampler Sampler
 }
 
 func (o Options) withDefaults() Options {
@@ -214,6 +216,7 @@ type probe struct {
 		Duration      string `json:"duration"`
 		NbFrames      string `json:"nb_frames"`
 		RFrameRate    string `json:"r_frame_rate"`
+		AvgFrameRate  string `json:"avg_frame_rate"`
 	} `json:"streams"`
 	Format struct {
 		Duration   string `json:"duration"`
@@ -226,6 +229,8 @@ type Info struct {
 	Width, Height int
 	Duration      float64 // seconds; 0 when unknown
 	Format        string
+	Frames        int     // the stream's frame count; 0 when unknown
+	FPS           float64 // its average frame rate; 0 when unknown
 }
 
 // Probe reads the first video stream's size and the duration.
@@ -236,7 +241,7 @@ func Probe(ctx context.Context, path string, o Options) (Info, error) {
 		return Info{}, err
 	}
 	out, last, err := run(ctx, o, 1<<20, ffprobe, "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "stream=width,height,duration,nb_frames,r_frame_rate:format=duration,format_name",
+		"-show_entries", "stream=width,height,duration,nb_frames,r_frame_rate,avg_frame_rate:format=duration,format_name",
 		"-of", "json", fileURL(path))
 	if err != nil {
 		return Info{}, fmt.Errorf("video: %s is not a video ffmpeg can read (%v; %s): %w", path, err, last, ErrBadVideo)
@@ -249,7 +254,10 @@ func Probe(ctx context.Context, path string, o Options) (Info, error) {
 		return Info{}, fmt.Errorf("video: %s has no video stream (format %q): %w", path, p.Format.FormatName, ErrBadVideo)
 	}
 	s := p.Streams[0]
-	info := Info{Width: s.Width, Height: s.Height, Format: p.Format.FormatName}
+	info := Info{Width: s.Width, Height: s.Height, Format: p.Format.FormatName, FPS: parseRate(s.AvgFrameRate)}
+	if n, err := strconv.Atoi(s.NbFrames); err == nil && n > 0 {
+		info.Frames = n
+	}
 	for _, d := range []string{s.Duration, p.Format.Duration} {
 		if v, err := strconv.ParseFloat(d, 64); err == nil && v > 0 && !math.IsInf(v, 0) {
 			info.Duration = v
@@ -272,7 +280,11 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 	frameLimit := int64(o.MaxSide)*int64(o.MaxSide)*4 + 1<<20 // a PNG of the scaled frame, with room
 	common := []string{"-nostdin", "-hide_banner", "-loglevel", "error"}
 	var frames []Frame
-	if times := Times(info.Duration, o.FPS, o.MaxFrames); info.Duration > 0 && info.Duration <= singlePassMax {
+	if o.Sampler == SampleSmolVLM {
+		if frames, err = extractIndices(ctx, path, o, info, ffmpeg, scale, frameLimit); err != nil {
+			return nil, err
+		}
+	} else if times := Times(info.Duration, o.FPS, o.MaxFrames); info.Duration > 0 && info.Duration <= singlePassMax {
 		// a short video: one ffmpeg run decodes it once at n/duration fps
 		// (cheaper than n process starts and seeks)
 		rate := fmt.Sprintf("%d/%s", len(times), strconv.FormatFloat(info.Duration, 'f', -1, 64))
@@ -325,7 +337,9 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 		planned = len(Times(info.Duration, o.FPS, o.MaxFrames))
 	}
 	for i := range frames {
-		frames[i].Planned, frames[i].Duration = planned, info.Duration
+		if o.Sampler != SampleSmolVLM { // (extractIndices sets both)
+			frames[i].Planned, frames[i].Duration = planned, info.Duration
+		}
 	}
 	if len(frames) == 0 {
 		return nil, fmt.Errorf("video: %s: no frame could be decoded (zero-length or truncated video): %w", path, ErrBadVideo)

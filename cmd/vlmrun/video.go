@@ -46,6 +46,7 @@ type videoFlags struct {
 	fps                float64
 	maxFrames, maxSide int
 	timeout            time.Duration
+	sampler            video.Sampler
 }
 
 func (v *videoFlags) register(fs *pflag.FlagSet) {
@@ -58,11 +59,12 @@ func (v *videoFlags) register(fs *pflag.FlagSet) {
 
 // folderDefaults takes --fps and --max-frames from the model folder's own
 // video sampling (SmolVLM2's video_sampling) where the flags were not
-// given.
+// given, and SmolVLM2's frame choice (video.SampleSmolVLM).
 func (v *videoFlags) folderDefaults(fs *pflag.FlagSet, s *models.VideoSampling) {
 	if s == nil {
 		return
 	}
+	v.sampler = video.SampleSmolVLM
 	if s.FPS > 0 && !fs.Changed("fps") {
 		v.fps = s.FPS
 	}
@@ -72,7 +74,7 @@ func (v *videoFlags) folderDefaults(fs *pflag.FlagSet, s *models.VideoSampling) 
 }
 
 func (v videoFlags) options() video.Options {
-	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout}
+	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout, Sampler: v.sampler}
 }
 
 // videoFrames returns a function extracting the frames of the video at
