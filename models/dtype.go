@@ -18,9 +18,14 @@ var DTypeSuffix = map[string]string{
 // DTypes chooses the dtype of each ONNX file of a model: Default, unless
 // PerFile (keyed by file base name, e.g. "decoder_model_merged") says
 // otherwise. The zero value is fp32 everywhere.
+//
+// Auto (--dtype auto) picks, for each file PerFile does not name, the
+// variant fastest on this CPU for the file's role (AutoOrder); ResolveFiles
+// turns it into PerFile entries for the files the folder has.
 type DTypes struct {
 	Default string
 	PerFile map[string]string
+	Auto    bool
 }
 
 func dtypeNames() string {
@@ -41,7 +46,8 @@ func checkDType(d string) error {
 
 // ParseDTypes reads the --dtype flag: a dtype for every file ("q4"), per-file
 // dtypes ("embed_tokens=fp16,decoder_model_merged=q4") or both ("fp16,
-// decoder_model_merged=q4"). "" means the model's default.
+// decoder_model_merged=q4"). "" means the model's default; "auto" (alone or
+// with per-file entries) the fastest variant per file (DTypes.Auto).
 func ParseDTypes(s string) (DTypes, error) {
 	var d DTypes
 	for _, part := range strings.Split(s, ",") {
@@ -50,6 +56,10 @@ func ParseDTypes(s string) (DTypes, error) {
 			continue
 		}
 		file, dt, per := strings.Cut(part, "=")
+		if !per && part == "auto" {
+			d.Auto = true
+			continue
+		}
 		if !per {
 			if err := checkDType(part); err != nil {
 				return d, err
@@ -69,11 +79,29 @@ func ParseDTypes(s string) (DTypes, error) {
 		}
 		d.PerFile[file] = dt
 	}
+	if d.Auto && d.Default != "" {
+		return d, fmt.Errorf("models: dtype %q: auto and %s for every file exclude each other", s, d.Default)
+	}
 	return d, nil
 }
 
 // IsZero reports whether no dtype was chosen.
+// Auto alone counts as zero: a model with a single set of files has
+// nothing for it to choose.
 func (d DTypes) IsZero() bool { return d.Default == "" && len(d.PerFile) == 0 }
+
+// DTypeOf returns the dtype of an ONNX file from its name's suffix (fp32
+// without one).
+func DTypeOf(path string) string {
+	name := strings.TrimSuffix(filepath.Base(path), ".onnx")
+	best, n := "fp32", 0
+	for d, sfx := range DTypeSuffix {
+		if sfx != "" && strings.HasSuffix(name, sfx) && len(sfx) > n {
+			best, n = d, len(sfx)
+		}
+	}
+	return best
+}
 
 // Of returns the dtype of the file base (fp32 when nothing is chosen).
 func (d DTypes) Of(base string) string {
@@ -147,7 +175,7 @@ func ConfigDTypes(config []byte) (DTypes, error) {
 // Resolve returns the dtypes to use: the user's when given (their per-file
 // entries over their default), else the config's.
 func (d DTypes) Resolve(config []byte) (DTypes, error) {
-	if !d.IsZero() {
+	if !d.IsZero() || d.Auto {
 		return d, nil
 	}
 	return ConfigDTypes(config)

@@ -11,7 +11,7 @@ import (
 // ResolveFiles picks the dtype of each of a family's ONNX files (bases, e.g.
 // vision_encoder, embed_tokens, decoder_model_merged) as transformers.js
 // does: the user's choice, else config.json's transformers.js_config.dtype,
-// else fp32. It refuses per-file choices naming none of bases and checks
+// else fp32; --dtype auto chooses per file (DTypes.Auto). It refuses per-file choices naming none of bases and checks
 // that every chosen file exists (RequireVariant). family prefixes errors.
 func ResolveFiles(family, dir string, config []byte, o LoadOptions, bases ...string) (DTypes, error) {
 	dt, err := o.DTypes.Resolve(config)
@@ -21,6 +21,7 @@ func ResolveFiles(family, dir string, config []byte, o LoadOptions, bases ...str
 	if err := dt.Check(bases...); err != nil {
 		return dt, fmt.Errorf("%s: %s: %w", family, dir, err)
 	}
+	dt = dt.resolveAuto(dir, bases)
 	for _, base := range bases {
 		if err := RequireVariant(family, dir, base, dt); err != nil {
 			return dt, err

@@ -51,7 +51,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 		return err
 	}, "execution device")
 	choiceFlag(fs, &m.resizer, "resizer", "", encoder.Resizers, "image resizer: sharp reproduces transformers.js, pil Pillow (default: the model's)")
-	checkedFlag(fs, &m.dtype, "dtype", "", "fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4, for all files or per file as \"fp16,decoder_model_merged=q4\"",
+	checkedFlag(fs, &m.dtype, "dtype", "", "fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4, for all files or per file as \"fp16,decoder_model_merged=q4\"; auto: the fastest variant per file on this CPU (see vlmrun version)",
 		func(s string) error { _, err := models.ParseDTypes(s); return err },
 		"ONNX file variant (default: the model's)")
 	fs.StringVar(&m.cacheDir, "cache-dir", "", "folder for derived graphs: decoder stages for in-decoder pruning, vision graphs instrumented for pre-decoder methods' extras (default: the user cache dir's vlmrun/; \"none\": derive in memory each run)")

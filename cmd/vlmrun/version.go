@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/models"
 )
 
 func cmdVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -29,5 +31,13 @@ func cmdVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 		return 1
 	}
 	fmt.Fprintf(stdout, "onnxruntime %s\nlibrary %s\n", ortx.Version(), path)
+	class, units := models.CPUClass()
+	if len(units) == 0 {
+		units = []string{"none"}
+	}
+	fmt.Fprintf(stdout, "cpu class %s (int8 dot-product units: %s); --dtype auto prefers, per file role:\n", class, strings.Join(units, ", "))
+	for _, role := range []string{"vision", "encoder", "embed", "decoder"} {
+		fmt.Fprintf(stdout, "  %-8s %s\n", role, strings.Join(models.AutoOrder[class][role], " > "))
+	}
 	return 0
 }
