@@ -22,6 +22,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/vlmrun/vlmrun/decoder"
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/tiles"
 )
@@ -87,8 +88,10 @@ type Model struct {
 	// DecoderWeightBytes is the decoder file's initializer bytes, what one
 	// decode step reads (0 when unknown).
 	DecoderWeightBytes int64 `json:"decoder_weight_bytes,omitempty"`
-	// Files are the ONNX files opened, by role (vision, embed, decoder).
-	Files map[string]string `json:"files,omitempty"`
+	// Files are the ONNX files opened, by role (vision, embed, encoder,
+	// decoder), and DTypes their dtypes (what --dtype auto chose).
+	Files  map[string]string `json:"files,omitempty"`
+	DTypes map[string]string `json:"dtypes,omitempty"`
 }
 
 // Report is the outcome of a sweep.
@@ -105,6 +108,11 @@ type Report struct {
 	RSSAfterFirst int64 `json:"rss_after_first_round_bytes"`
 	RSSAfterLast  int64 `json:"rss_after_last_round_bytes"`
 	PeakRSS       int64 `json:"peak_rss_bytes"`
+	// Open is the time pipeline.Open took (by part), and FirstSessionOpen
+	// the decoder sessions the first (warm-up) run opened on first use:
+	// together, the session creation a fresh process pays.
+	Open             pipeline.OpenTimings `json:"open"`
+	FirstSessionOpen float64              `json:"first_run_session_open_ms"`
 	// Peaks are the machine's measured limits (Probe), when probed.
 	Peaks *Peaks `json:"peaks,omitempty"`
 	// Notes say what could not be measured or estimated.
@@ -138,7 +146,7 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 			reqs[i].Tiles = t
 		}
 	}
-	rep := &Report{Env: env, Warmup: cfg.Warmup, Runs: cfg.Runs, Prompt: cfg.Base.Prompt}
+	rep := &Report{Env: env, Warmup: cfg.Warmup, Runs: cfg.Runs, Prompt: cfg.Base.Prompt, Open: p.Opened}
 	rep.Model = modelInfo(p, cfg.SkipVisionFLOP, &rep.Notes)
 
 	type cell struct {
@@ -163,6 +171,9 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 			res, extract, frames, err := runOnce(ctx, p, c.img, reqs[c.v])
 			if err != nil {
 				return nil, fmt.Errorf("bench: %s, %s keep %q: %w", c.img.Name, cfg.Variants[c.v].Method, cfg.Variants[c.v].Keep, err)
+			}
+			if done == 0 {
+				rep.FirstSessionOpen = res.Timings.SessionOpen + res.Timings.EncoderSessionOpen
 			}
 			if round >= cfg.Warmup {
 				c.runs = append(c.runs, res)
@@ -233,11 +244,12 @@ func modelInfo(p *pipeline.Pipeline, skipVision bool, notes *[]string) Model {
 	// From the opened decoder: reading the file's inputs again would load
 	// the whole graph a second time and raise the peak RSS being measured.
 	m.MergedLogitsAll = p.MergedLogitsAll()
-	m.Files = map[string]string{}
+	m.Files, m.DTypes = map[string]string{}, map[string]string{}
 	for role, f := range map[string]string{"vision": s.Files.Vision, "embed": s.Files.Embed,
 		"encoder": s.Files.Encoder, "decoder": s.Files.Decoder} {
 		if f != "" {
 			m.Files[role] = filepath.Base(f)
+			m.DTypes[role] = models.DTypeOf(f)
 		}
 	}
 	if wb, err := WeightBytes(s.Files.Decoder); err != nil {

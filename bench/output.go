@@ -25,6 +25,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "onnxruntime %s, %s, intra-op threads: %s; %s, %d logical CPUs, load %s; %s\n",
 		r.Env.ORT, r.Env.Provider, threads, r.Env.CPU, r.Env.CPUs, r.Env.LoadAvg1m, r.Env.Go)
 	fmt.Fprintf(&b, "%d warm-up + %d measured runs per cell, interleaved across cells\n", r.Warmup, r.Runs)
+	fmt.Fprintf(&b, "session creation: open %.0f ms (load %.0f, vision session %.0f, decoder %.0f) + %.0f ms of sessions the first run opened\n",
+		r.Open.Total, r.Open.Load, r.Open.Vision, r.Open.Decoder, r.FirstSessionOpen)
 	if r.Peaks != nil {
 		if err := WritePeaks(&b, r.Peaks); err != nil {
 			return err

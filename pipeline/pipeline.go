@@ -15,6 +15,7 @@ import (
 	"io"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/encoder"
@@ -53,6 +54,23 @@ type Pipeline struct {
 	// extras is the vision graph instrumented for pruning extras, opened
 	// on first need (extras.go).
 	extras extraVision
+	// Opened says how long Open took, by part.
+	Opened OpenTimings
+}
+
+// OpenTimings is the time Open took, by part, in milliseconds. A
+// decoder-only model's merged decoder session opens on first use (or
+// Preload): its time is the first request's Timings.SessionOpen, not here.
+type OpenTimings struct {
+	// Load reads config.json, the tokenizer and the processor settings and
+	// picks the files (models.LoadWith).
+	Load float64 `json:"model_load_ms"`
+	// Vision opens the vision encoder's session.
+	Vision float64 `json:"vision_session_ms"`
+	// Decoder opens the embedding session and reads the decoder's inputs
+	// (and, for encoder-decoder models, opens their sessions).
+	Decoder float64 `json:"decoder_open_ms"`
+	Total   float64 `json:"total_ms"`
 }
 
 // ErrStop, returned (possibly wrapped) by Caption's stream callback, ends
@@ -66,20 +84,26 @@ var ErrPromptTooLong = errors.New("pipeline: prompt too long")
 
 // Open loads the model folder dir.
 func Open(dir string, o Options) (*Pipeline, error) {
+	start := time.Now()
 	spec, err := models.LoadWith(dir, models.LoadOptions{DTypes: o.DTypes})
 	if err != nil {
 		return nil, err
 	}
+	var ot OpenTimings
+	ot.Load = ms(time.Since(start))
 	if o.Limits == (encoder.Limits{}) {
 		o.Limits = encoder.DefaultLimits
 	}
 	if o.Resizer != "" {
 		spec.Preprocess.Resizer = o.Resizer
 	}
+	t0 := time.Now()
 	vis, err := encoder.OpenVision(visionGraph(spec), o.ORT)
 	if err != nil {
 		return nil, err
 	}
+	ot.Vision = ms(time.Since(t0))
+	t0 = time.Now()
 	t := spec.Text
 	dims := decoder.Dims{Hidden: t.Hidden, Layers: t.Layers, Heads: t.Heads, KVHeads: t.KVHeads,
 		HeadDim: t.HeadDim, Vocab: t.Vocab}
@@ -99,6 +123,9 @@ func Open(dir string, o Options) (*Pipeline, error) {
 		vis.Destroy()
 		return nil, err
 	}
+	ot.Decoder = ms(time.Since(t0))
+	ot.Total = ms(time.Since(start))
+	p.Opened = ot
 	return p, nil
 }
 

@@ -20,6 +20,13 @@ type captionRecord struct {
 	Path          string `json:"path"`
 	*pipeline.Result
 	Error string `json:"error,omitempty"`
+	// DTypes is the dtype of each ONNX file opened (by role), Open the
+	// time opening them took, and ProcessMs the time from the process's
+	// start to this record's result (with --max-new-tokens 1: process
+	// start → first token, the cold-start figure).
+	DTypes    map[string]string     `json:"dtypes,omitempty"`
+	Open      *pipeline.OpenTimings `json:"open,omitempty"`
+	ProcessMs float64               `json:"process_elapsed_ms,omitempty"`
 }
 
 func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -96,7 +103,9 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			continue
 		}
 		if *asJSON {
-			if err := enc.Encode(captionRecord{SchemaVersion: pipeline.SchemaVersion, Path: path, Result: res}); err != nil {
+			rec := captionRecord{SchemaVersion: pipeline.SchemaVersion, Path: path, Result: res,
+				DTypes: fileDTypes(p.Spec), Open: &p.Opened, ProcessMs: sinceStart()}
+			if err := enc.Encode(rec); err != nil {
 				fmt.Fprintf(stderr, "vlmrun caption: %v\n", err)
 				return 1
 			}
@@ -186,4 +195,16 @@ func printTimings(w io.Writer, r *pipeline.Result) {
 		t.DecodeTokensPerSec, t.Total)
 	fmt.Fprintf(w, "  inside ONNX Runtime %.1f ms (%d runs), runner overhead %.1f%% | KV cache %d B | peak RSS %.1f MiB\n",
 		t.ORTMs, t.ORTCalls, 100*t.OverheadFrac, t.KVBytes, float64(t.PeakRSSBytes)/(1<<20))
+}
+
+// fileDTypes maps each role's ONNX file to its dtype (models.DTypeOf).
+func fileDTypes(s *models.Spec) map[string]string {
+	out := map[string]string{}
+	for role, f := range map[string]string{"vision": s.Files.Vision, "embed": s.Files.Embed,
+		"encoder": s.Files.Encoder, "decoder": s.Files.Decoder} {
+		if f != "" {
+			out[role] = models.DTypeOf(f)
+		}
+	}
+	return out
 }

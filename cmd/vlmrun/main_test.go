@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/scenes"
 )
 
@@ -153,10 +154,19 @@ func TestCaptionJSONFromStdin(t *testing.T) {
 			Before int `json:"before"`
 			After  int `json:"after_pre_decoder"`
 		} `json:"visual_tokens"`
-		Timings map[string]any `json:"timings"`
+		Timings   map[string]any     `json:"timings"`
+		DTypes    map[string]string  `json:"dtypes"`
+		Open      map[string]float64 `json:"open"`
+		ProcessMs float64            `json:"process_elapsed_ms"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rec); err != nil {
 		t.Fatalf("bad JSON %q: %v", stdout, err)
+	}
+	// the embedded model's single set of files is fp32; opening it took
+	// time, within the time since the process (here: the test binary) began
+	if rec.DTypes["vision"] != "fp32" || rec.DTypes["decoder"] != "fp32" || !(rec.Open["total_ms"] > 0) ||
+		rec.Open["total_ms"] < rec.Open["vision_session_ms"] || !(rec.ProcessMs > rec.Open["total_ms"]) {
+		t.Errorf("dtypes %v, open %v, process %v ms", rec.DTypes, rec.Open, rec.ProcessMs)
 	}
 	if rec.Caption != labels["scene-1.jpg"] || rec.Path != "-" {
 		t.Errorf("path %q caption %q, want %q", rec.Path, rec.Caption, labels["scene-1.jpg"])
@@ -177,6 +187,11 @@ func TestVersion(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, "version")
 	if code != 0 || !strings.Contains(stdout, "onnxruntime 1.24.3") || !strings.Contains(stdout, "libonnxruntime.so.1") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	class, _ := models.CPUClass()
+	if !strings.Contains(stdout, "cpu class "+class) ||
+		!strings.Contains(stdout, "decoder  "+strings.Join(models.AutoOrder[class]["decoder"], " > ")) {
+		t.Errorf("version does not print the --dtype auto order: %q", stdout)
 	}
 }
 
