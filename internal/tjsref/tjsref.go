@@ -135,3 +135,36 @@ func LoadGolden[T any](t testing.TB, path string) map[string]T {
 	}
 	return golden
 }
+
+// PixelRecord is the pixel part of a case's reference record: run.js's
+// pixel_values, and their sum and digest as a golden file keeps them.
+type PixelRecord struct {
+	PixelSum    float64   `json:"pixel_sum"`
+	PixelSHA256 string    `json:"pixel_sha256"`
+	Pixels      []float32 `json:"-"`
+}
+
+func (p *PixelRecord) setPixels(px []float32) {
+	p.Pixels = px
+	p.PixelSum = Sum(px)
+	p.PixelSHA256 = Digest(px)
+}
+
+// Records runs the cases (see Run) and decodes each case's JSON record
+// into a T, whose embedded PixelRecord gets the case's pixel_values.
+func Records[T any, P interface {
+	*T
+	setPixels([]float32)
+}](t testing.TB, cases any, names []string) map[string]T {
+	t.Helper()
+	res := map[string]T{}
+	for name, raw := range Run(t, cases, names) {
+		var r T
+		if err := json.Unmarshal(raw.JSON, &r); err != nil {
+			t.Fatalf("%s: reference result: %v", name, err)
+		}
+		P(&r).setPixels(raw.Pixels)
+		res[name] = r
+	}
+	return res
+}

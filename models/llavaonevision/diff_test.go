@@ -2,7 +2,6 @@ package llavaonevision_test
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"image"
 	"math"
@@ -64,13 +63,11 @@ var diffCases = []diffCase{
 
 // refResult is what transformers.js produced for one case.
 type refResult struct {
-	InputIDs         []int     `json:"input_ids"`
-	GeneratedIDs     []int     `json:"generated_ids"`
-	PixelShape       []int     `json:"pixel_shape"`
-	FeaturesPerImage int       `json:"features_per_image"`
-	PixelSum         float64   `json:"pixel_sum"`
-	PixelSHA256      string    `json:"pixel_sha256"`
-	Pixels           []float32 `json:"-"`
+	InputIDs         []int `json:"input_ids"`
+	GeneratedIDs     []int `json:"generated_ids"`
+	PixelShape       []int `json:"pixel_shape"`
+	FeaturesPerImage int   `json:"features_per_image"`
+	tjsref.PixelRecord
 }
 
 func testdata(t testing.TB, parts ...string) string {
@@ -102,18 +99,7 @@ func reference(t *testing.T, cases []diffCase) map[string]refResult {
 		}
 		names = append(names, c.Name)
 	}
-	res := map[string]refResult{}
-	for name, raw := range tjsref.Run(t, cases, names) {
-		var r refResult
-		if err := json.Unmarshal(raw.JSON, &r); err != nil {
-			t.Fatalf("%s: reference result: %v", name, err)
-		}
-		r.Pixels = raw.Pixels
-		r.PixelSum = tjsref.Sum(r.Pixels)
-		r.PixelSHA256 = tjsref.Digest(r.Pixels)
-		res[name] = r
-	}
-	return res
+	return tjsref.Records[refResult](t, cases, names)
 }
 
 func openTwin(t *testing.T, dtype, cache string) *pipeline.Pipeline {
