@@ -25,6 +25,7 @@ type ChatCase struct {
 	ImagesFirst  bool             `json:"images_first,omitempty"`
 	TextOnly     string           `json:"text_only,omitempty"`
 	PythonRope   bool             `json:"python_rope,omitempty"`
+	ExpandToken  string           `json:"expand_token,omitempty"`
 	MaxNew       int              `json:"max_new_tokens"`
 }
 
@@ -132,6 +133,7 @@ type ChatTwin struct {
 	ImagesFirst  bool   // ChatCase.ImagesFirst
 	TextOnly     string // ChatCase.TextOnly
 	ChatTemplate string // ChatCase.ChatTemplate
+	ExpandToken  string // ChatCase.ExpandToken
 	// PythonRope: text-only generated ids are compared with transformers.js
 	// run with Python's text-only rope_delta (ChatCase.PythonRope), and
 	// with unmodified transformers.js only the first generated token
@@ -159,7 +161,7 @@ func ChatDiff(t *testing.T, golden string, update bool, twins []ChatTwin) {
 	for _, tw := range twins {
 		for _, nc := range Conversations(tw.TwoImages) {
 			c := ChatCase{Name: tw.Name + "-" + nc.Name, Model: tw.Dir, Messages: Messages(nc.Conv),
-				ChatTemplate: tw.ChatTemplate, ImagesFirst: tw.ImagesFirst, MaxNew: 12}
+				ChatTemplate: tw.ChatTemplate, ImagesFirst: tw.ImagesFirst, ExpandToken: tw.ExpandToken, MaxNew: 12}
 			c.Images = tw.Images[:nc.Conv.Images()]
 			if len(c.Images) == 0 {
 				c.TextOnly = tw.TextOnly

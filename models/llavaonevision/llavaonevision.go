@@ -29,7 +29,6 @@ import (
 	"image"
 	"os"
 
-	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/tokenizer"
@@ -172,9 +171,7 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return nil, fmt.Errorf("llavaonevision: %s: no eos_token_id in generation_config.json nor eos_token in tokenizer_config.json", dir)
 	}
 	pr := &prompter{tok: tok, imageID: *imageID, layout: lay}
-	if pr.tmpl, err = chattemplate.Load(dir); errors.Is(err, chattemplate.ErrNoTemplate) {
-		pr.tmpl = &chattemplate.Chat{Default: BuiltinTemplate, Source: "LLaVA-OneVision's built-in template"}
-	} else if err != nil {
+	if pr.tmpl, err = models.ChatTemplate(dir, BuiltinTemplate, "LLaVA-OneVision's built-in template"); err != nil {
 		return nil, fmt.Errorf("llavaonevision: %w", err)
 	}
 	spec := &models.Spec{
@@ -221,6 +218,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return pr.build(user, px.Images, n)
 	}
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) { return pr.build(user, 1, n) }
+	spec.BuildChat = func(c models.Conversation, _ []models.Pixels, n []int) (models.Prompt, error) {
+		return pr.buildChat(c, n)
+	}
 	return spec, nil
 }
 

@@ -105,3 +105,37 @@ func (p *prompter) build(user string, images, nVisual int) (models.Prompt, error
 	}
 	return pr, nil
 }
+
+// buildChat builds a conversation's prompt (models.Spec.BuildChat): the
+// chat template's rendering with the generation prompt (images render as
+// the template places them: first in their message, as llava-hf's
+// template does), every image token, in order, expanded to its image's
+// feature count. transformers.js 4.3.1 has no LlavaOnevisionProcessor, so
+// this is what its caller does: the tokenizer's apply_chat_template, then
+// the expansion (scripts/transformersjs-ref/chat.js, expand_token).
+// Without images the rendering is only tokenized.
+func (p *prompter) buildChat(c models.Conversation, nVisual []int) (models.Prompt, error) {
+	l := p.layout
+	if len(nVisual) != c.Images() {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: %d images, %d encoded", c.Images(), len(nVisual))
+	}
+	for i, n := range nVisual {
+		if n != l.Tokens() {
+			return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for image %d; each image should give %d (%d×%d patches of %d px)",
+				n, i+1, l.Tokens(), l.GridH, l.GridW, l.Patch)
+		}
+	}
+	if err := c.CheckText(l.ImageToken); err != nil {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: %w", err)
+	}
+	s, err := c.WithDefault(DefaultPrompt).Render(p.tmpl, l.ImageToken)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: %w", err)
+	}
+	s = models.ExpandEach(s, l.ImageToken, func(i int) string { return strings.Repeat(l.ImageToken, nVisual[i]) })
+	pr, err := models.PlaceImages(p.tok, s, p.imageID, nVisual)
+	if err != nil {
+		return pr, fmt.Errorf("llavaonevision: %w", err)
+	}
+	return pr, nil
+}

@@ -20,6 +20,15 @@
 //     undefined, LlavaProcessor runs the image processor on null) — the ids
 //     they would give, since a prompt without image tokens is only
 //     tokenized;
+//   - expand_token, when set, is for a model whose AutoProcessor is the bare
+//     image processor (LLaVA-OneVision: 4.3.1 has no
+//     LlavaOnevisionProcessor): what its caller must do, as run.js's
+//     expand_token path — the tokenizer renders the template
+//     (tokenizer.apply_chat_template, tokenize: false), the image processor
+//     makes pixel_values of all images in one call, and every expand_token
+//     of the text becomes one copy per feature model.encode_image returns
+//     for an image before the text is tokenized; without images the text
+//     is only tokenized;
 //   - python_rope (Qwen2-VL, text only) replaces 4.3.1's text-only
 //     rope_delta, max+1+S, by Python's max+1-S (model-formats.md §5.3).
 // For each case it writes OUT_DIR/<name>.json: {prompt_text, input_ids,
@@ -54,17 +63,23 @@ async function main() {
     const { processor, model } = loaded.get(c.model);
     const opts = { add_generation_prompt: true };
     if (c.chat_template) opts.chat_template = c.chat_template;
-    const text = processor.apply_chat_template(c.messages, opts);
     const images = await Promise.all((c.images || []).map((p) => tjs.RawImage.read(p)));
-    let inputs;
-    if (images.length > 0) {
-      inputs = c.images_first ? await processor(images, text) : await processor(text, images);
-    } else if (c.text_only === 'processor') {
-      inputs = await processor(text);
-    } else if (c.text_only === 'tokenizer') {
-      inputs = processor.tokenizer(text);
+    let text, inputs;
+    if (c.expand_token) {
+      const tokenizer = await tjs.AutoTokenizer.from_pretrained(c.model);
+      text = tokenizer.apply_chat_template(c.messages, { ...opts, tokenize: false });
+      inputs = await expandImages(tokenizer, processor, model, text, images, c.expand_token);
     } else {
-      throw new Error(`${c.name}: no images and no text_only mode`);
+      text = processor.apply_chat_template(c.messages, opts);
+      if (images.length > 0) {
+        inputs = c.images_first ? await processor(images, text) : await processor(text, images);
+      } else if (c.text_only === 'processor') {
+        inputs = await processor(text);
+      } else if (c.text_only === 'tokenizer') {
+        inputs = processor.tokenizer(text);
+      } else {
+        throw new Error(`${c.name}: no images and no text_only mode`);
+      }
     }
     const textRope = model._get_text_only_rope_index;
     if (c.python_rope) {
@@ -88,6 +103,18 @@ async function main() {
     };
     fs.writeFileSync(path.join(outDir, `${c.name}.json`), JSON.stringify(rec) + '\n');
   }
+}
+
+// expandImages is the expand_token path: pixel_values of all images from
+// the bare image processor, every token of text repeated once per feature
+// the vision encoder gives an image, then the tokenizer (text only without
+// images).
+async function expandImages(tokenizer, processor, model, text, images, token) {
+  if (images.length === 0) return tokenizer(text);
+  const vision = await processor(images);
+  const feats = await model.encode_image({ pixel_values: vision.pixel_values });
+  const per = feats.dims.length === 3 ? feats.dims[1] : feats.dims[0] / images.length;
+  return { ...tokenizer(text.replaceAll(token, token.repeat(per))), ...vision };
 }
 
 main().catch((e) => {
