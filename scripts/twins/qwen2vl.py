@@ -19,7 +19,10 @@ Qwen2.5-VL's layout: make_25) and the test images OUT_DIR/images/*.png.
   RoPE, a sinusoidal (row, column) embedding computed from grid_thw in the
   graph (so the graph reads the grid and the spatial layout matters); 2
   pre-LN blocks (norm1, attn.qkv, attn.proj, norm2, mlp.fc1, quick_gelu,
-  mlp.fc2) with full attention over the image; the PatchMerger (ln_q, 2×2
+  mlp.fc2) with full attention over the image (over each temporal patch of
+  a video: grid_t > 1 repeats the frame's (row, column) embedding and masks
+  attention to the patch's own temporal step, as Qwen2-VL's cu_seqlens
+  does); the PatchMerger (ln_q, 2×2
   neighbours concatenated, mlp.0, GELU, mlp.2).
 - Decoder: a Qwen2 decoder with M-RoPE (transformers' Qwen2VL module tree:
   q/k/v with biases, rope_scaling mrope_section [2, 3, 3] over head_dim 16,
@@ -127,11 +130,11 @@ class VisionAttention(nn.Module):
         super().__init__()
         self.qkv, self.proj = nn.Linear(VDIM, 3 * VDIM), nn.Linear(VDIM, VDIM)
 
-    def forward(self, x):
+    def forward(self, x, mask):
         n = x.shape[0]
         hd = VDIM // VHEADS
         q, k, v = self.qkv(x).reshape(n, 3, VHEADS, hd).permute(1, 2, 0, 3).unbind(0)
-        w = torch.softmax(q @ k.transpose(1, 2) / np.sqrt(hd), dim=-1)
+        w = torch.softmax(q @ k.transpose(1, 2) / np.sqrt(hd) + mask, dim=-1)
         return self.proj((w @ v).transpose(0, 1).reshape(n, VDIM))
 
 
@@ -151,8 +154,8 @@ class Qwen2VLVisionBlock(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(VDIM, eps=1e-6), nn.LayerNorm(VDIM, eps=1e-6)
         self.attn, self.mlp = VisionAttention(), VisionMlp()
 
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x, mask):
+        x = x + self.attn(self.norm1(x), mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -176,11 +179,20 @@ class Qwen2VisionTransformer(nn.Module):
         q = VDIM // 4
         self.register_buffer("freq", 1.0 / (100.0 ** (torch.arange(q, dtype=torch.float32) / q)), persistent=False)
 
+    def frame_of(self, n, grid_thw):
+        """The temporal patch (frame pair) of each patch: grid_t groups of
+        grid_h·grid_w patches, in order."""
+        hw = grid_thw[0, 1] * grid_thw[0, 2]
+        return torch.div(torch.arange(n, dtype=torch.int64), hw, rounding_mode="floor")
+
     def positions(self, n, grid_thw):
         """(row, column) of each patch in the processor's order: merge blocks
-        row-major, the 2×2 patches of a block row-major inside it."""
+        row-major, the 2×2 patches of a block row-major inside it; every
+        temporal patch of a video repeats its frame's (row, column), as
+        Qwen2-VL's vision RoPE repeats its (h, w) ids grid_t times."""
         w = grid_thw[0, 2]
         idx = torch.arange(n, dtype=torch.int64)
+        idx = idx - self.frame_of(n, grid_thw) * (grid_thw[0, 1] * w)
         blk = torch.div(idx, MERGE * MERGE, rounding_mode="floor")
         inb = idx - blk * (MERGE * MERGE)
         wb = torch.div(w, MERGE, rounding_mode="floor")
@@ -194,9 +206,15 @@ class Qwen2VisionTransformer(nn.Module):
 
     def forward(self, pixel_values, grid_thw):
         x = self.patch_embed(pixel_values)
-        x = x + self.positions(pixel_values.shape[0], grid_thw)
+        n = pixel_values.shape[0]
+        x = x + self.positions(n, grid_thw)
+        # Attention stays inside each temporal patch (Qwen2-VL's cu_seqlens:
+        # grid_h·grid_w patches per temporal step); all zeros for an image.
+        f = self.frame_of(n, grid_thw)
+        zero = torch.zeros((), dtype=torch.float32)
+        mask = torch.where(f[:, None] == f[None, :], zero, zero - float("inf"))
         for b in self.blocks:
-            x = b(x)
+            x = b(x, mask)
         return self.merger(x)
 
 

@@ -101,8 +101,9 @@ def qwen_ref():
     with torch.no_grad():
         v = enc.visual
         x = v.patch_embed(px) + v.positions(n, grid)
+        mask = torch.zeros(n, n)  # one image: no temporal mask
         for blk in v.blocks[:-1]:
-            x = blk(x)
+            x = blk(x, mask)
         blk = v.blocks[-1]
         hd = qwen2vl.VDIM // qwen2vl.VHEADS
         q, k, _ = blk.attn.qkv(blk.norm1(x)).reshape(n, 3, qwen2vl.VHEADS, hd).permute(1, 2, 0, 3).unbind(0)
@@ -112,7 +113,7 @@ def qwen_ref():
             "pixel_shape": list(px.shape),
             "grid_thw": [1, 4, 4],
             "attention": flat(received.view(n // m, m).mean(1)),
-            "pre_projector": rows(blk(x).reshape(n // m, m * qwen2vl.VDIM)),
+            "pre_projector": rows(blk(x, mask).reshape(n // m, m * qwen2vl.VDIM)),
             "keys": rows(k.mean(0).view(n // m, m, hd).mean(1)),
             "features": rows(enc(px, grid)),
         }
