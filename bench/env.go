@@ -24,6 +24,7 @@ type Env struct {
 	Threads      int    `json:"ort_intra_op_threads"` // 0: ORT's default (one per physical core)
 	Inter        int    `json:"ort_inter_op_threads,omitempty"`
 	SpinningStop bool   `json:"ort_spinning_stop,omitempty"` // --ort-spinning-stop
+	ORTOptions   string `json:"ort_options"`                 // --ort-options, canonical ("default": ORT's own)
 	Started      string `json:"started"`
 	MemTotal     int64  `json:"mem_total_bytes,omitempty"`
 	LoadAvg1m    string `json:"load_avg_1m,omitempty"`
@@ -43,7 +44,7 @@ func NewEnv(version string, o ortx.Options) Env {
 	e := Env{Vlmrun: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPU: cpuModel(), CPUs: runtime.NumCPU(), ORT: ortx.Version(), ORTLib: ortx.LibraryPath(),
 		Provider: provider, Device: o.Device, Threads: o.Threads, Inter: o.InterThreads,
-		SpinningStop: o.SpinningStop}
+		SpinningStop: o.SpinningStop, ORTOptions: o.Tune.String()}
 	if e.Device == "" {
 		e.Device = "cpu"
 	}

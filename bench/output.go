@@ -22,8 +22,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "model %s (%s): %d visual tokens per image at %d×%d, decoder %d layers × %d hidden, vision %.3g GFLOP per image\n",
 		filepath.Base(m.Dir), m.Family, m.TokensPerImage, m.InputSize[0], m.InputSize[1], m.Decoder.Layers, m.Decoder.Hidden, m.Vision.FLOPs/1e9)
-	fmt.Fprintf(&b, "onnxruntime %s, %s, intra-op threads: %s; %s, %d logical CPUs, load %s; %s\n",
-		r.Env.ORT, r.Env.Provider, threads, r.Env.CPU, r.Env.CPUs, r.Env.LoadAvg1m, r.Env.Go)
+	opts := r.Env.ORTOptions
+	if opts == "" {
+		opts = "default"
+	}
+	fmt.Fprintf(&b, "onnxruntime %s, %s, intra-op threads: %s, session options: %s; %s, %d logical CPUs, load %s; %s\n",
+		r.Env.ORT, r.Env.Provider, threads, opts, r.Env.CPU, r.Env.CPUs, r.Env.LoadAvg1m, r.Env.Go)
 	fmt.Fprintf(&b, "%d warm-up + %d measured runs per cell, interleaved across cells\n", r.Warmup, r.Runs)
 	fmt.Fprintf(&b, "session creation: open %.0f ms (load %.0f, vision session %.0f, decoder %.0f) + %.0f ms of sessions the first run opened\n",
 		r.Open.Total, r.Open.Load, r.Open.Vision, r.Open.Decoder, r.FirstSessionOpen)

@@ -131,7 +131,11 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	cfg := bench.Config{Images: imgs, Variants: variants, Base: base, Warmup: *warmup, Runs: *runs,
 		Progress: newProgress(stderr, "bench"), SkipVisionFLOP: *noVisionFLOPs}
-	env := bench.NewEnv(version, ortOptions(mf))
+	oo, err := ortOptions(mf)
+	if err != nil {
+		return fail(2, err)
+	}
+	env := bench.NewEnv(version, oo)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -151,7 +155,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if *probe {
 		// after the sweep: the probe's weights must not count in its peak RSS
-		if rep.Peaks, err = bench.Probe(ortOptions(mf), nil); err != nil {
+		if rep.Peaks, err = bench.Probe(oo, nil); err != nil {
 			return fail(1, err)
 		}
 	}
@@ -176,16 +180,16 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return 0
 }
 
-func ortOptions(mf modelFlags) ortx.Options {
-	return ortx.Options{Threads: mf.threads, InterThreads: mf.inter, Device: mf.device, SpinningStop: mf.spin}
-}
-
 // probeOnly runs vlmrun bench --probe without images: the peaks alone.
 func probeOnly(mf modelFlags, asJSON bool, stdout, stderr io.Writer) int {
 	if _, err := ortx.Setup(mf.ortLib); err != nil {
 		return exitCode(stderr, "bench", err)
 	}
-	p, err := bench.Probe(ortOptions(mf), nil)
+	o, err := ortOptions(mf)
+	if err != nil {
+		return exitCode(stderr, "bench", err)
+	}
+	p, err := bench.Probe(o, nil)
 	if err != nil {
 		return exitCode(stderr, "bench", err)
 	}
@@ -195,7 +199,7 @@ func probeOnly(mf modelFlags, asJSON bool, stdout, stderr io.Writer) int {
 		err = enc.Encode(struct {
 			Env   bench.Env    `json:"env"`
 			Peaks *bench.Peaks `json:"peaks"`
-		}{bench.NewEnv(version, ortOptions(mf)), p})
+		}{bench.NewEnv(version, o), p})
 	} else {
 		err = bench.WritePeaks(stdout, p)
 	}

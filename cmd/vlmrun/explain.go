@@ -86,6 +86,10 @@ func explain(mf *modelFlags, pre pruning.PreDecoder, budget pruning.Budget, path
 	if err != nil {
 		return err
 	}
+	oo, err := ortOptions(*mf)
+	if err != nil {
+		return err
+	}
 	if _, err := ortx.Setup(mf.ortLib); err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func explain(mf *modelFlags, pre pruning.PreDecoder, budget pruning.Budget, path
 		Features: spec.Outputs.Features, PreProj: spec.Outputs.PreProj,
 		CLSAttn: spec.Outputs.CLSAttn, Keys: spec.Outputs.Keys,
 		GridH: spec.GridH, GridW: spec.GridW,
-	}, ortx.Options{Threads: mf.threads})
+	}, oo)
 	if err != nil {
 		return err
 	}

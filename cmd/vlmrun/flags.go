@@ -33,6 +33,7 @@ type modelFlags struct {
 	threads   int
 	inter     int
 	spin      bool
+	ortOpts   string
 	device    string
 	resizer   string
 	maxPixels int64
@@ -46,6 +47,9 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	intFlag(fs, &m.threads, "threads", 0, 0, maxThreads, "0 = all cores", "ONNX Runtime intra-op threads")
 	intFlag(fs, &m.inter, "inter-threads", 0, 0, maxThreads, "0 = ORT's default", "ONNX Runtime inter-op threads")
 	fs.BoolVar(&m.spin, "ort-spinning-stop", false, "stop ONNX Runtime's worker threads spinning when each Run returns (ORT spins on by default); can help when several sessions share few cores")
+	checkedFlag(fs, &m.ortOpts, "ort-options", "", "comma-separated opt=disable|basic|extended|all, spin=on|off, arena=on|off, mem-pattern=on|off, prepack=on|off, or an ORT session config KEY=VALUE (KEY with a dot)",
+		func(s string) error { _, err := ortx.ParseTuning(s); return err },
+		"ONNX Runtime session options for every session vlmrun opens (default: $"+ortx.TuningEnv+", else ORT's own defaults)")
 	checkedFlag(fs, &m.device, "device", "cpu", "cpu, cuda or cuda:N (N >= 0)", func(s string) error {
 		_, _, err := ortx.ParseDevice(s)
 		return err
@@ -115,15 +119,35 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	if _, err := ortx.Setup(m.ortLib); err != nil {
 		return nil, err
 	}
+	o, err := ortOptions(*m)
+	if err != nil {
+		return nil, err
+	}
 	lim := encoder.DefaultLimits
 	lim.MaxPixels = m.maxPixels
 	return pipeline.Open(dir, pipeline.Options{
-		ORT:      ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device, SpinningStop: m.spin},
+		ORT:      o,
 		Limits:   lim,
 		Resizer:  m.resizer,
 		DTypes:   dt,
 		CacheDir: cacheDir(m.cacheDir),
 	})
+}
+
+// ortOptions returns the ORT session options of the flags: --ort-options,
+// else $VLMRUN_ORT_OPTIONS; errors are usage errors.
+func ortOptions(m modelFlags) (ortx.Options, error) {
+	o := ortx.Options{Threads: m.threads, InterThreads: m.inter, Device: m.device, SpinningStop: m.spin}
+	var err error
+	if m.ortOpts != "" {
+		o.Tune, err = ortx.ParseTuning(m.ortOpts)
+	} else {
+		o.Tune, err = ortx.TuningFromEnv()
+	}
+	if err != nil {
+		return ortx.Options{}, usagef("--ort-options: %v", err)
+	}
+	return o, nil
 }
 
 // genFlags are the generation settings.

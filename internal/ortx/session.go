@@ -26,6 +26,9 @@ type Options struct {
 	// a 512 px SmolVLM caption ~5 % faster but was neutral to ~3 % slower
 	// at 2048 px (README, "Realistic-size SmolVLM"), so it is opt-in.
 	SpinningStop bool
+	// Tune holds the other session options (graph optimization level,
+	// spinning, arena, memory pattern, prepacking, config entries).
+	Tune Tuning
 }
 
 // Port names one expected graph input or output and its element type.
@@ -98,6 +101,9 @@ func newOptions(o Options) (*ort.SessionOptions, error) {
 		if err := so.AddSessionConfigEntry("session.force_spinning_stop", "1"); err != nil {
 			return fail(fmt.Errorf("ortx: set session.force_spinning_stop: %w", err))
 		}
+	}
+	if err := o.Tune.apply(so); err != nil {
+		return fail(err)
 	}
 	dev, id, err := ParseDevice(o.Device)
 	if err != nil {
