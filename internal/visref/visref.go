@@ -1,6 +1,7 @@
 // Package visref loads the reference values of the vision-encoder extras
-// that scripts/twins/vision_extras.py computes in torch from the LLaVA and
-// Qwen2-VL twins' modules (testdata/vision-extras.json), for the tests that
+// that scripts/twins/vision_extras.py (LLaVA, Qwen2-VL) and
+// vision_extras_onevision.py (LLaVA-OneVision) compute in torch from the
+// twins' modules (testdata/vision-extras.json), for the tests that
 // check vlmrun's instrumented vision graphs against them.
 package visref
 
