@@ -63,6 +63,13 @@ type Pixels struct {
 	// Data has sum(t·h·w) rows of PatchDim values.
 	Grids    [][3]int
 	PatchDim int
+	// Video says that Grids[0] is one video's (t, h, w) grid, t temporal
+	// patches of several frames each (Qwen2-VL's pixel_values_videos and
+	// video_grid_thw, placed at the prompt's video tokens), not an image's.
+	// SecondsPerGrid is the time one temporal patch spans
+	// (Qwen2.5-VL's second_per_grid_ts: temporal_patch_size / fps).
+	Video          bool
+	SecondsPerGrid float64
 }
 
 // ImageOptions bound the visual tokens a tiling family makes from one
@@ -173,6 +180,13 @@ type Spec struct {
 	// frames are placed as images (BuildImagePrompt with Pixels.Images =
 	// the frame count).
 	BuildVideoPrompt func(user string, v Video, nVisual int) (Prompt, error)
+	// PreprocessVideo, when set, turns a video's sampled frames (in time
+	// order, all the same size) into one vision input, as the family's
+	// video processor does (Qwen2-VL: frames paired into temporal patches,
+	// one (t, h, w) grid, Pixels.Video set); the video's tokens then come
+	// from one vision call, and BuildVideoPrompt (Video.Pixels) and
+	// Positions get this result. Without it every frame is an image.
+	PreprocessVideo func(frames []*image.NRGBA, v Video, o ImageOptions) (Pixels, error)
 
 	// Positions, when set, gives the decoder's position ids for a prompt
 	// and its preprocessed image instead of 0..L−1: dims rows of

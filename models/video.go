@@ -11,12 +11,15 @@ import (
 )
 
 // Video is a sampled video as a family's video prompt sees it
-// (Spec.BuildVideoPrompt): the time of each frame in seconds from the
-// start, in order (one entry per frame), and the whole video's length in
-// seconds (0 when unknown).
+// (Spec.BuildVideoPrompt, Spec.PreprocessVideo): the time of each frame in
+// seconds from the start, in order (one entry per frame), and the whole
+// video's length in seconds (0 when unknown).
 type Video struct {
 	Times    []float64
 	Duration float64
+	// Pixels, for a family with Spec.PreprocessVideo, is what it made of
+	// the frames (the video's grid); unset otherwise.
+	Pixels *Pixels
 }
 
 // VideoSampling is a model folder's own frame sampling for videos

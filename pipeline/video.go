@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+
+	"github.com/vlmrun/vlmrun/encoder"
 
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/video"
@@ -46,6 +49,9 @@ func (p *Pipeline) CaptionVideo(ctx context.Context, v Video, req Request, strea
 	if len(v.Times) != len(v.Frames) {
 		return nil, fmt.Errorf("pipeline: %d frame times for %d frames", len(v.Times), len(v.Frames))
 	}
+	if p.Spec.PreprocessVideo != nil {
+		return p.captionVideoInput(ctx, v, req, stream)
+	}
 	if p.Spec.BuildVideoPrompt == nil {
 		if len(v.Frames) > 1 {
 			if err := p.CheckFrames(); err != nil {
@@ -62,6 +68,80 @@ func (p *Pipeline) CaptionVideo(ctx context.Context, v Video, req Request, strea
 		return p.Spec.BuildVideoPrompt(req.Prompt, info, n)
 	})
 }
+
+// captionVideoInput is CaptionVideo for a family whose video is one vision
+// input (models.Spec.PreprocessVideo, Qwen2-VL): the frames are decoded,
+// made into that input together, encoded in one call, and placed by the
+// family's video prompt. The temporal methods see the video's temporal
+// patches as its frames (pruning.Visual.Frames = grid t, each (h/merge) ×
+// (w/merge) tokens); a budget covers all of them.
+func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, stream func(string) error) (*Result, error) {
+	var err error
+	if req, err = p.FitRequest(req); err != nil {
+		return nil, err
+	}
+	alone := p.active.Add(1) == 1
+	start := p.starts.Add(1)
+	defer p.active.Add(-1)
+	rec := newRecorder(p.sessions)
+	res := &Result{}
+	imgs := make([]*image.NRGBA, len(v.Frames))
+	for i, f := range v.Frames {
+		img, info, err := encoder.DecodeImage(f.Name, f.R, p.opt.Limits)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			res.Image = info
+		}
+		imgs[i] = img
+	}
+	rec.mark(&rec.t.ImageDecode)
+	info := models.Video{Times: v.Times, Duration: v.Duration}
+	px, err := p.Spec.PreprocessVideo(imgs, info, req.Image)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: preprocess the video: %w", err)
+	}
+	if len(px.Grids) != 1 {
+		return nil, fmt.Errorf("pipeline: %s made %d grids of one video", p.Spec.Family, len(px.Grids))
+	}
+	rec.mark(&rec.t.Preprocess)
+	vis, err := p.encodeFor(rec, px, req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the video)", err)
+	}
+	g := px.Grids[0]
+	if t := g[0]; t > 0 && vis.Features.Rows%t == 0 {
+		per := vis.Features.Rows / t
+		for m := 1; m <= 8; m++ { // the token grid of one temporal patch
+			if g[1]%m == 0 && g[2]%m == 0 && (g[1]/m)*(g[2]/m) == per {
+				vis.GridH, vis.GridW = g[1]/m, g[2]/m
+				break
+			}
+		}
+		if t > 1 {
+			vis.Frames = t
+		}
+	}
+	rec.t.TilesEncoded = 1
+	rec.mark(&rec.t.Encode)
+	info.Pixels = &px
+	build := func(n int) (models.Prompt, error) { return p.Spec.BuildVideoPrompt(req.Prompt, info, n) }
+	return p.answer(ctx, rec, res, px, vis, build, req, stream, alone, start)
+}
+
+// CheckVideo reports whether the model takes a video (CaptionVideo): a
+// family with its own video input (Qwen2-VL), or one that takes several
+// frames (CheckFrames, whose error it returns).
+func (p *Pipeline) CheckVideo() error {
+	if p.Spec.PreprocessVideo != nil {
+		return nil
+	}
+	return p.CheckFrames()
+}
+
+// CheckVideo is Pipeline.CheckVideo for the pool's model.
+func (pl *Pool) CheckVideo() error { return pl.all[0].CheckVideo() }
 
 // CheckFrames is Pipeline.CheckFrames for the pool's model.
 func (pl *Pool) CheckFrames() error { return pl.all[0].CheckFrames() }

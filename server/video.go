@@ -12,9 +12,9 @@ import (
 )
 
 // checkVideo refuses, before the request waits, a video_url for a model
-// that takes no frame sequences (pipeline.CheckFrames).
+// that takes no video (pipeline.CheckVideo).
 func (s *Server) checkVideo() *apiError {
-	if err := s.pool.CheckFrames(); err != nil {
+	if err := s.pool.CheckVideo(); err != nil {
 		return badRequest("unsupported_video", "messages", "%v", err)
 	}
 	return nil

@@ -30,15 +30,21 @@ func Chat(text string) string {
 // Expand is Qwen2VLProcessor's expansion: the image token (one per image,
 // in order) becomes grid_t·grid_h·grid_w / merge² copies.
 func Expand(text string, grids []Grid, merge int) (string, error) {
-	if c := strings.Count(text, ImageToken); c != len(grids) {
-		return "", fmt.Errorf("qwen2vl: the prompt has %d %s tokens for %d images", c, ImageToken, len(grids))
+	return expand(text, ImageToken, grids, merge)
+}
+
+// expand replaces each token (one per grid, in order) with its grid's
+// visual-token count of copies.
+func expand(text, token string, grids []Grid, merge int) (string, error) {
+	if c := strings.Count(text, token); c != len(grids) {
+		return "", fmt.Errorf("qwen2vl: the prompt has %d %s tokens for %d grids", c, token, len(grids))
 	}
 	var b strings.Builder
 	for _, g := range grids {
-		i := strings.Index(text, ImageToken)
+		i := strings.Index(text, token)
 		b.WriteString(text[:i])
-		b.WriteString(strings.Repeat(ImageToken, g.Tokens(merge)))
-		text = text[i+len(ImageToken):]
+		b.WriteString(strings.Repeat(token, g.Tokens(merge)))
+		text = text[i+len(token):]
 	}
 	b.WriteString(text)
 	return b.String(), nil
@@ -48,6 +54,7 @@ func Expand(text string, grids []Grid, merge int) (string, error) {
 type prompter struct {
 	tok     *tokenizer.Tokenizer
 	imageID int
+	videoID int // -1: the folder has no video token
 	merge   int
 	tmpl    *chattemplate.Chat // nil: the folder has none (Chat)
 	conv    *chattemplate.Chat // tmpl, or BuiltinTemplate
@@ -148,4 +155,69 @@ func (p *prompter) buildChat(c models.Conversation, grids []Grid, nVisual []int)
 		return pr, fmt.Errorf("qwen2vl: %w", err)
 	}
 	return pr, nil
+}
+
+// VideoChat is the rendering of Qwen2-VL-2B-Instruct's chat template for
+// one user message holding a video then text, with the generation prompt
+// (used when the folder has no template).
+func VideoChat(text string) string {
+	return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" +
+		VisionStartToken + VideoToken + VisionEndToken + text + "<|im_end|>\n<|im_start|>assistant\n"
+}
+
+// buildVideo builds the prompt of one user message holding a video (grid
+// g) then the user's text (models.Spec.BuildVideoPrompt): the chat
+// template with a video part (Qwen2VLProcessor's chat template renders it
+// <|vision_start|><|video_pad|><|vision_end|>), the video token expanded
+// to g's visual-token count, tokenized; the video's tokens are the
+// prompt's visual tokens (Prompt.ImagePos). User text holding the video
+// token is the whole prompt, as given.
+func (p *prompter) buildVideo(user string, g Grid, nVisual int) (models.Prompt, error) {
+	if p.videoID < 0 {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: config.json has no video_token_id")
+	}
+	var s string
+	switch {
+	case strings.Contains(user, VideoToken):
+		s = user
+	case p.tmpl == nil:
+		s = VideoChat(orDefault(user, DefaultVideoPrompt))
+	default:
+		var err error
+		s, err = p.tmpl.Apply([]chattemplate.Message{{Role: "user",
+			Parts: []chattemplate.Part{{Type: "video"}, chattemplate.TextPart(orDefault(user, DefaultVideoPrompt))}}},
+			chattemplate.Options{AddGenerationPrompt: true})
+		if err != nil {
+			return models.Prompt{}, fmt.Errorf("qwen2vl: %s: %w", p.tmpl.Source, err)
+		}
+	}
+	if strings.Contains(s, ImageToken) {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: a video prompt with an image token %s", ImageToken)
+	}
+	s, err := ExpandVideo(s, []Grid{g}, p.merge)
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	ids, err := p.tok.Encode(s, true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("qwen2vl: prompt: %w", err)
+	}
+	pr := models.Prompt{IDs: ids}
+	for i, id := range ids {
+		if id == p.videoID {
+			pr.ImagePos = append(pr.ImagePos, i)
+		}
+	}
+	if len(pr.ImagePos) != nVisual {
+		return pr, fmt.Errorf("qwen2vl: the video prompt has %d %s tokens but the vision encoder gave %d features",
+			len(pr.ImagePos), VideoToken, nVisual)
+	}
+	return pr, nil
+}
+
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 
 	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/encoder"
@@ -80,7 +81,8 @@ type config struct {
 	VideoID     *int `json:"video_token_id"`
 	VisionStart *int `json:"vision_start_token_id"`
 	Vision      struct {
-		SpatialMerge int `json:"spatial_merge_size"`
+		SpatialMerge    int      `json:"spatial_merge_size"`
+		TokensPerSecond *float64 `json:"tokens_per_second"`
 	} `json:"vision_config"`
 	RopeScaling struct {
 		MRoPESection []int `json:"mrope_section"`
@@ -160,7 +162,13 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 	if len(eos) == 0 {
 		return nil, fmt.Errorf("qwen2vl: %s: no eos_token_id in generation_config.json nor eos_token in tokenizer_config.json", dir)
 	}
-	pr := &prompter{tok: tok, imageID: *c.ImageID, merge: merge}
+	if video >= 0 {
+		if id, ok := tok.TokenID(VideoToken); !ok || id != video {
+			return nil, fmt.Errorf("qwen2vl: %s: config.json video_token_id is %d but the tokenizer has %s = %d (found %v)",
+				dir, video, VideoToken, id, ok)
+		}
+	}
+	pr := &prompter{tok: tok, imageID: *c.ImageID, videoID: video, merge: merge}
 	if pr.tmpl, err = chattemplate.Load(dir); errors.Is(err, chattemplate.ErrNoTemplate) {
 		pr.tmpl = nil
 	} else if err != nil {
@@ -170,6 +178,15 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 		pr.conv = &chattemplate.Chat{Default: BuiltinTemplate, Source: "Qwen2-VL's built-in template"}
 	}
 	rope := RopeTokens{Image: *c.ImageID, Video: video, VisionStart: *c.VisionStart, Merge: merge}
+	if text != nil { // Qwen2.5-VL: video t ids in time units (Qwen2_5_VLVisionConfig's default 4)
+		rope.TokensPerSecond = 4
+		if tps := c.Vision.TokensPerSecond; tps != nil {
+			if !(*tps > 0) || math.IsInf(*tps, 0) {
+				return nil, fmt.Errorf("qwen2vl: %s/config.json: vision_config.tokens_per_second %v", dir, *tps)
+			}
+			rope.TokensPerSecond = *tps
+		}
+	}
 	patchDim := 3 * proc.TemporalPatch * proc.PatchSize * proc.PatchSize
 	spec := &models.Spec{
 		Files: files,
@@ -216,8 +233,42 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 		return models.Prompt{}, fmt.Errorf("qwen2vl: the prompt depends on the image's grid (BuildImagePrompt)")
 	}
 	spec.Positions = func(p models.Prompt, px models.Pixels) ([]int64, int, int64, error) {
-		pos, next, err := RopeIndex(p.IDs, grids(px), rope)
+		var pos []int64
+		var next int64
+		var err error
+		if px.Video {
+			g := grids(px)
+			if len(g) != 1 {
+				return nil, 0, 0, fmt.Errorf("qwen2vl: a video with %d grids", len(g))
+			}
+			pos, next, err = RopeVideoIndex(p.IDs, nil, []VideoGrid{{Grid: g[0], Seconds: px.SecondsPerGrid}}, rope)
+		} else {
+			pos, next, err = RopeIndex(p.IDs, grids(px), rope)
+		}
 		return pos, 3, next, err
+	}
+	if video >= 0 {
+		vp, err := ReadVideoProcessor(dir)
+		if err != nil {
+			return nil, err
+		}
+		if vp.Merge != merge {
+			return nil, fmt.Errorf("qwen2vl: %s: the video processor's merge_size %d but config.json vision_config.spatial_merge_size %d",
+				dir, vp.Merge, merge)
+		}
+		if vp.PatchSize != proc.PatchSize || vp.TemporalPatch != proc.TemporalPatch {
+			return nil, fmt.Errorf("qwen2vl: %s: the video processor's patches (%d px, temporal %d) differ from the image processor's (%d px, temporal %d)",
+				dir, vp.PatchSize, vp.TemporalPatch, proc.PatchSize, proc.TemporalPatch)
+		}
+		spec.PreprocessVideo = func(frames []*image.NRGBA, v models.Video, o models.ImageOptions) (models.Pixels, error) {
+			return videoPixels(vp, frames, v, o, spec.Preprocess.Resizer, patchDim)
+		}
+		spec.BuildVideoPrompt = func(user string, v models.Video, n int) (models.Prompt, error) {
+			if v.Pixels == nil || !v.Pixels.Video || len(v.Pixels.Grids) != 1 {
+				return models.Prompt{}, fmt.Errorf("qwen2vl: the video prompt needs the video's grid (Spec.PreprocessVideo)")
+			}
+			return pr.buildVideo(user, Grid(v.Pixels.Grids[0]), n)
+		}
 	}
 	return spec, nil
 }
@@ -228,4 +279,27 @@ func grids(px models.Pixels) []Grid {
 		g[i] = Grid(t)
 	}
 	return g
+}
+
+// videoPixels is the family's models.Spec.PreprocessVideo: the frames
+// through the video processor, under o.MaxImageTokens visual tokens per
+// temporal patch (max_pixels lowered as for an image), with the seconds
+// per temporal patch (temporal_patch_size / fps, VideoFPS).
+func videoPixels(vp VideoProcessor, frames []*image.NRGBA, v models.Video, o models.ImageOptions, resizer string,
+	patchDim int) (models.Pixels, error) {
+	maxPx := 0
+	if o.MaxImageTokens > 0 {
+		f := vp.PatchSize * vp.Merge
+		maxPx = o.MaxImageTokens * f * f
+	}
+	data, g, err := vp.Process(frames, resizer, maxPx)
+	if err != nil {
+		return models.Pixels{}, err
+	}
+	if o.MaxImageTokens > 0 && g.Tokens(vp.Merge)/g[0] > o.MaxImageTokens {
+		return models.Pixels{}, fmt.Errorf("qwen2vl: a %d×%d frame makes at least %d visual tokens (grid %d×%d), over the budget of %d",
+			frames[0].Rect.Dx(), frames[0].Rect.Dy(), g.Tokens(vp.Merge)/g[0], g[1]/vp.Merge, g[2]/vp.Merge, o.MaxImageTokens)
+	}
+	return models.Pixels{Data: data, Images: 1, Grids: [][3]int{g}, PatchDim: patchDim, Video: true,
+		SecondsPerGrid: float64(vp.TemporalPatch) / VideoFPS(v)}, nil
 }

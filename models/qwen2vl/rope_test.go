@@ -44,6 +44,6 @@ func TestRopeIndexHandComputed(t *testing.T) {
 		t.Error("3 image tokens for a 4-token grid: no error")
 	}
 	if _, _, err := RopeIndex([]int{vs, 53, ve}, []Grid{{1, 4, 4}}, tk); err == nil {
-		t.Error("a video: no error")
+		t.Error("a video block without a video grid: no error")
 	}
 }
