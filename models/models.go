@@ -80,6 +80,11 @@ type ImageOptions struct {
 	// NoSplit asks a tiling family for one unsplit image (the frames of a
 	// multi-image prompt, as SmolVLM2 processes video frames).
 	NoSplit bool
+	// VideoFrame says the image is a frame of a video placed by the
+	// family's video prompt (Spec.BuildVideoPrompt): a family with its own
+	// video processor resizes it as that processor does (SmolVLM2's
+	// SmolVLMVideoProcessor); others treat it as NoSplit.
+	VideoFrame bool
 }
 
 // VisionOutputs names the vision graph's outputs. Features is required;

@@ -74,6 +74,10 @@ func (p *Pipeline) captionFrames(ctx context.Context, frames []Frame, req Reques
 		// treat video frames
 		req.Image.NoSplit = true
 	}
+	if build != nil {
+		// CaptionVideo: the frames are a video's (SmolVLM2's video processor)
+		req.Image.VideoFrame = true
+	}
 	alone := p.active.Add(1) == 1
 	start := p.starts.Add(1)
 	defer p.active.Add(-1)

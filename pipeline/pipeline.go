@@ -326,6 +326,17 @@ func (p *Pipeline) generate(ctx context.Context, rec *recorder, res *Result, px 
 	if err != nil {
 		return nil, err
 	}
+	// (idempotent; CaptionFrames' path has not fitted it yet)
+	if req, err = p.FitRequest(req); err != nil {
+		return nil, err
+	}
+	if gu, ok := req.In.(pruning.GroupUser); ok {
+		// The in-decoder stage continues the pre-decoder stage's grouping
+		// (prunevid+prunevid-inner); sel's order is the spliced order.
+		if req.In, err = gu.WithGroups(sel.Groups); err != nil {
+			return nil, err
+		}
+	}
 	res.Visual.AfterPre = len(sel.Source)
 	if req.Pre != nil {
 		res.Visual.PreMethod = req.Pre.Name()
@@ -416,7 +427,7 @@ func (p *Pipeline) prune(vis *pruning.Visual, prompt models.Prompt, embeds []flo
 	req Request) (pruning.Result, error) {
 	n := vis.Features.Rows
 	if req.In != nil {
-		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden|pruning.NeedDecoderKeys); err != nil {
+		if err := pruning.Check(req.In, pruning.NeedFeatures|pruning.NeedDecoderAttn|pruning.NeedHidden|pruning.NeedDecoderKeys|pruning.NeedPreRoPEQK); err != nil {
 			return pruning.Result{}, err
 		}
 		if !p.hasLayers() {

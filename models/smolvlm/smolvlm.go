@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os"
 	"path/filepath"
 
 	"github.com/vlmrun/vlmrun/chattemplate"
@@ -176,7 +177,24 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		p.Resizer = spec.Preprocess.Resizer
 		return p.Process(img)
 	}
+	var vp *videoProcessor
+	if takesVideo(raw) { // SmolVLM2: its video processor resizes video frames (videoproc.go)
+		data, err := os.ReadFile(filepath.Join(dir, "preprocessor_config.json"))
+		if err != nil {
+			return nil, fmt.Errorf("smolvlm: %w", err)
+		}
+		if vp, err = newVideoProcessor(data, pc, ip); err != nil {
+			return nil, err
+		}
+	}
 	spec.PreprocessImageWith = func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
+		if o.VideoFrame && vp != nil {
+			if o.MaxImageTokens > 0 && o.MaxImageTokens < proc.ImageSeqLen {
+				return models.Pixels{}, fmt.Errorf("smolvlm: a video frame needs %d visual tokens, the budget is %d",
+					proc.ImageSeqLen, o.MaxImageTokens)
+			}
+			return vp.Process(img)
+		}
 		p := ip
 		p.Resizer = spec.Preprocess.Resizer
 		return p.processBudget(img, proc.ImageSeqLen, o)
