@@ -127,6 +127,9 @@ type gen struct {
 	emit  func(int) error
 	start time.Time
 	ones  []int64
+	// qBuf and kBuf receive the pre-RoPE query and key projections of the
+	// stage that outputs them (prunevid-inner), as many rows as the prompt.
+	qBuf, kBuf []float32
 }
 
 // accept records a sampled id and reports whether generation is over.

@@ -95,3 +95,20 @@ func (c *kvCache) shape(n int) []int64 {
 
 // bytes is the memory the live cache holds (keys and values).
 func (c *kvCache) bytes() int64 { return int64(2 * c.rowBytes * c.Len) }
+
+// gather keeps only the cached rows in rows (ascending old row indices),
+// in that order, for the key and the value: the gathered cache is written
+// into the other buffer, which becomes current.
+func (c *kvCache) gather(rows []int) {
+	n, nn, rb := c.Len, len(rows), c.rowBytes/c.heads // bytes of one head's row
+	for j := range c.buf[c.cur] {
+		src, dst := c.buf[c.cur][j], c.buf[1-c.cur][j]
+		for h := 0; h < c.heads; h++ {
+			for i, r := range rows {
+				copy(dst[(h*nn+i)*rb:(h*nn+i+1)*rb], src[(h*n+r)*rb:(h*n+r+1)*rb])
+			}
+		}
+	}
+	c.cur = 1 - c.cur
+	c.Len = nn
+}

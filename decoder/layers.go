@@ -13,12 +13,13 @@ import (
 // writes a Merger's rewritten rows over the kept visual rows), and returns the new position ids and visual indices. Layers after
 // the cut (later) get their next position from the method's policy. A
 // RowRequester's extra attention rows are taken from the text rows the
-// stage computed (b.queryRows).
+// stage computed (b.queryRows). rows lists, per new row, the old row it
+// came from (-1: a recycled row).
 func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int, total int,
-	later []*kvCache) (posIDs, []int, error) {
+	later []*kvCache) (_ posIDs, _ []int, rows []int, _ error) {
 	d := g.m.d
 	s := pos.len()
-	fail := func(err error) (posIDs, []int, error) { return posIDs{}, nil, err }
+	fail := func(err error) (posIDs, []int, []int, error) { return posIDs{}, nil, nil, err }
 	m := g.opt.Prune
 	if b.Attn.Data == nil && m.Needs()&pruning.NeedDecoderAttn != 0 {
 		return fail(fmt.Errorf("decoder: %s at layer %d needs attention probabilities, and the decoder "+
@@ -104,6 +105,7 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int
 			copy(dst[newImage[k]*d.Hidden:(newImage[k]+1)*d.Hidden], rewritten.Data[k*d.Hidden:(k+1)*d.Hidden])
 		}
 	}
+	rows = slices.Clone(keepRows)
 	// Recycled rows take the position of the row before them (the first
 	// token's when they lead).
 	for i, r := range keepRows {
@@ -126,5 +128,5 @@ func (g *gen) cut(b *pruning.Boundary, dst []float32, pos posIDs, imageIdx []int
 			c.NextPos = int64(n)
 		}
 	}
-	return newPos, newImage, nil
+	return newPos, newImage, rows, nil
 }

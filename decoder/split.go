@@ -41,6 +41,7 @@ type stage struct {
 	sess        *ortx.Session
 	in, out     []ortx.Port
 	hasAttn     bool
+	hasQK       bool // outputs decsplit.QOut and KOut
 }
 
 func (s *stageSet) destroy() {
@@ -53,9 +54,10 @@ func (s *stageSet) destroy() {
 // entries are not reused.
 const cacheVersion = "decsplit-1"
 
-// key identifies the source file (path, size, modification time) and cuts.
-func (sp *splitter) key(cuts []int) (string, error) {
-	k, err := graphcache.Key(cacheVersion, sp.path, decsplit.Key(cuts))
+// key identifies the source file (path, size, modification time), cuts
+// and the layer whose queries and keys are output (qk, -1 for none).
+func (sp *splitter) key(cuts []int, qk int) (string, error) {
+	k, err := graphcache.Key(cacheVersion, sp.path, decsplit.KeyQK(cuts, qk))
 	if err != nil {
 		return "", fmt.Errorf("decoder: %w", err)
 	}
@@ -66,19 +68,26 @@ func (sp *splitter) key(cuts []int) (string, error) {
 // 0 <= c < layers-1), deriving and caching it on first use; fresh reports
 // that this call opened it (buildTime and loadTime are then its own).
 func (sp *splitter) set(cuts []int) (s *stageSet, fresh bool, err error) {
+	return sp.setQK(cuts, -1)
+}
+
+// setQK is set whose stage ending after layer qk (one of cuts) also
+// outputs that layer's pre-RoPE queries and keys (decsplit.StagesQK); qk
+// < 0: none.
+func (sp *splitter) setQK(cuts []int, qk int) (s *stageSet, fresh bool, err error) {
 	cuts = slices.Clone(cuts)
 	slices.Sort(cuts)
 	cuts = slices.Compact(cuts)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	k := decsplit.Key(cuts)
+	k := decsplit.KeyQK(cuts, qk)
 	if s, ok := sp.sets[k]; ok {
 		return s, false, nil
 	}
-	s, err = sp.load(cuts, false)
+	s, err = sp.load(cuts, qk, false)
 	if err != nil && sp.cacheDir != "" && sp.buildTime == 0 {
 		// A cache entry that does not load (damaged on disk) is rebuilt.
-		s, err = sp.load(cuts, true)
+		s, err = sp.load(cuts, qk, true)
 	}
 	if err != nil {
 		return nil, false, err
@@ -92,8 +101,8 @@ func (sp *splitter) set(cuts []int) (s *stageSet, fresh bool, err error) {
 
 // load derives (or reads from the cache unless rebuild) and opens the
 // stage set for cuts.
-func (sp *splitter) load(cuts []int, rebuild bool) (*stageSet, error) {
-	graphs, dir, err := sp.graphs(cuts, rebuild)
+func (sp *splitter) load(cuts []int, qk int, rebuild bool) (*stageSet, error) {
+	graphs, dir, err := sp.graphs(cuts, qk, rebuild)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +123,7 @@ func (sp *splitter) load(cuts []int, rebuild bool) (*stageSet, error) {
 // graphs returns the marshalled stage graphs for cuts, from the disk cache
 // when it has them (and rebuild is false), and the folder their external
 // data is relative to.
-func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
+func (sp *splitter) graphs(cuts []int, qk int, rebuild bool) ([][]byte, string, error) {
 	dir := filepath.Dir(sp.path)
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -123,7 +132,7 @@ func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
 	var key string
 	if sp.cacheDir != "" {
 		var err error
-		if key, err = sp.key(cuts); err != nil {
+		if key, err = sp.key(cuts, qk); err != nil {
 			return nil, "", err
 		}
 		if out, ok := graphcache.Read(sp.cacheDir, key, n); ok && !rebuild {
@@ -141,7 +150,7 @@ func (sp *splitter) graphs(cuts []int, rebuild bool) ([][]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("decoder: split: %w", err)
 	}
-	stages, err := plan.Stages(cuts)
+	stages, err := plan.StagesQK(cuts, qk)
 	if err != nil {
 		return nil, "", fmt.Errorf("decoder: split: %w", err)
 	}
@@ -185,6 +194,7 @@ func (sp *splitter) open(i int, b []byte, dir string) (*stage, error) {
 	}
 	for _, v := range m.Graph.Outputs {
 		st.out = append(st.out, port(v))
+		st.hasQK = st.hasQK || v.Name == decsplit.QOut
 	}
 	if st.first < 0 {
 		return nil, fmt.Errorf("decoder: %s: no past_key_values inputs", name)

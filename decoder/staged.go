@@ -47,7 +47,18 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 			cuts = append(cuts, decodeLayer)
 		}
 	}
-	set, fresh, err := g.m.split.set(cuts)
+	// A method scoring with pre-RoPE queries and keys (prunevid-inner) gets
+	// them from the stage ending after its layer.
+	qkLayer := -1
+	if g.opt.Prune != nil && g.opt.Prune.Needs()&pruning.NeedPreRoPEQK != 0 {
+		ls := g.opt.Prune.Layers()
+		if len(ls) != 1 || !slices.Contains(cuts, ls[0]) {
+			return fmt.Errorf("decoder: %s reads pre-RoPE queries and keys at layers %v; one layer inside 0..%d is supported",
+				g.opt.Prune.Name(), ls, d.Layers-2)
+		}
+		qkLayer = ls[0]
+	}
+	set, fresh, err := g.m.split.setQK(cuts, qkLayer)
 	if err != nil {
 		return err
 	}
@@ -59,6 +70,10 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 		return err
 	}
 	L := pos.len()
+	if qkLayer >= 0 {
+		g.qBuf = make([]float32, L*d.Heads*d.HeadDim)
+		g.kBuf = make([]float32, L*d.KVHeads*d.HeadDim)
+	}
 	capacity := L + g.opt.MaxNewTokens
 	caches := g.m.newCaches(capacity)
 	for _, c := range caches {
@@ -130,9 +145,19 @@ func (g *gen) staged(ctx context.Context, in Input) error {
 					return err
 				}
 				before := len(imageIdx)
-				pos, imageIdx, err = g.cut(b, hid[1-cur], pos, imageIdx, in.TotalVisual, caches[st.last+1:])
+				var rows []int
+				pos, imageIdx, rows, err = g.cut(b, hid[1-cur], pos, imageIdx, in.TotalVisual, caches[st.last+1:])
 				if err != nil {
 					return err
+				}
+				if kg, ok := g.opt.Prune.(pruning.KVGatherer); ok && kg.GathersEarlierKV() {
+					// The layers up to the boundary forget the dropped rows too.
+					if slices.Contains(rows, -1) {
+						return fmt.Errorf("decoder: %s added rows and asked for the earlier layers' KV to be gathered", g.opt.Prune.Name())
+					}
+					for _, c := range caches[:st.last+1] {
+						c.gather(rows)
+					}
 				}
 				if stepper != nil && len(imageIdx) != before {
 					// Decode masks index every layer's cache the same way.
@@ -231,6 +256,11 @@ func (g *gen) boundary(st *stage, hidden, attn []float32, rows []int64, kc *kvCa
 	}
 	if g.opt.Prune.Needs()&pruning.NeedDecoderKeys != 0 {
 		b.Keys = kc.keysMatrix()
+	}
+	if st.hasQK {
+		b.Q = pruning.Matrix{Rows: s, Cols: d.Heads * d.HeadDim, Data: g.qBuf[:s*d.Heads*d.HeadDim]}
+		b.K = pruning.Matrix{Rows: s, Cols: d.KVHeads * d.HeadDim, Data: g.kBuf[:s*d.KVHeads*d.HeadDim]}
+		b.Heads, b.KVHeads = d.Heads, d.KVHeads
 	}
 	return b
 }
@@ -331,6 +361,15 @@ func (g *gen) runStage(st *stage, caches []*kvCache, x []float32, pos posIDs, ro
 			v = vals.f32(out, 1, 1, int64(d.Vocab))
 		case decsplit.Attn:
 			v = vals.f32(attn, 1, int64(d.Heads), int64(len(rows)), int64(past+s))
+		case decsplit.QOut, decsplit.KOut:
+			buf, w := g.qBuf, d.Heads*d.HeadDim
+			if p.Name == decsplit.KOut {
+				buf, w = g.kBuf, d.KVHeads*d.HeadDim
+			}
+			if len(buf) < s*w {
+				return fmt.Errorf("decoder: %s: no buffer for %s of %d rows", st.sess.Path, p.Name, s)
+			}
+			v = vals.f32(buf[:s*w], 1, int64(s), int64(w))
 		default:
 			m := presentRE.FindStringSubmatch(p.Name)
 			l := -1

@@ -100,6 +100,7 @@ func TestCombinedStages(t *testing.T) {
 		{"dycoke", "dycoke-kv:l=1,p=0.5,threshold=1", "0.5", false},
 		{"holitom", "holitom-inner:k=2", "0.5", true},
 		{"dtd:tau=0.9", "holitom-inner:k=1,r=0.75", "", true},
+		{"prunevid", "prunevid-inner", "", true},
 	} {
 		for i := range 2 {
 			combined := ask(i, parse(tc.pre+"+"+tc.in, tc.keep))
@@ -127,7 +128,8 @@ func TestCombinedStages(t *testing.T) {
 		}
 	}
 	// keep-all settings of both stages reproduce the unpruned ids
-	for _, spec := range []string{"dycoke:k=0,order=spatial+dycoke-kv:p=0", "holitom+holitom-inner:k=2,r=0", "dtd:tau=1+dycoke-kv:p=0"} {
+	for _, spec := range []string{"dycoke:k=0,order=spatial+dycoke-kv:p=0", "holitom+holitom-inner:k=2,r=0", "dtd:tau=1+dycoke-kv:p=0",
+		"prunevid:tau=1,ratio=1,order=spatial+prunevid-inner:alpha=1"} {
 		for i := range 2 {
 			base := ask(i, pipeline.Request{})
 			res := ask(i, parse(spec, "1.0"))

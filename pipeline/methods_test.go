@@ -28,13 +28,15 @@ var modelParams = map[string]string{
 // criterion picks fewer), adaptive-fastv and zipvl (their counts come from
 // their parameters; --keep is refused), prunevid (static-token merging and
 // clustering happen before the budget), dycoke-kv (decode-time selection
-// set by p; p=0 attends to every image key).
+// set by p; p=0 attends to every image key), prunevid-inner (only after
+// prunevid, whose grouping it reads; alpha=1 keeps every token).
 var keepAllParams = map[string]string{
 	"adaptive":       "adaptive:mass=1",
 	"adaptive-fastv": "adaptive-fastv:mass=1",
 	"zipvl":          "zipvl:tau=1",
 	"prunevid":       "prunevid:tau=1,ratio=1,segment=1",
 	"dycoke-kv":      "dycoke-kv:p=0",
+	"prunevid-inner": "prunevid:tau=1,ratio=1,segment=1,order=spatial+prunevid-inner:alpha=1",
 }
 
 // --keep 1.0 keeps every visual token at every decoder layer and

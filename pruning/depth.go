@@ -26,6 +26,10 @@ var ErrDepth = errors.New("layer schedule does not fit the decoder")
 //     LLaVA): refused when k−1 > n−2 (k ≥ n). A fixed early layer is what the
 //     papers prescribe; they give no rule to move it with depth. The same
 //     for holitom-inner (k=, default 18) and dycoke-kv (l=, default 3).
+//   - prunevid-inner without layer= (layer=auto): scaled, ⌊10·n/32⌋ (the
+//     reference's selected_layer 10 of PLLaVA-7B's 32 layers; 1 of 4, 7
+//     of 24); refused when that is past layer n−2. With layer= given:
+//     refused if beyond.
 //   - sparsevlm (layers=, default 2/6/15 for LLaVA's 32 layers): refused
 //     when any layer is beyond; the paper gives no rule to scale them.
 //   - aim (start=, step=; its schedule runs from start until the retention
@@ -51,6 +55,15 @@ func FitDepth(m InDecoder, n int) (InDecoder, error) {
 		}
 		p.LayerList = scaled
 		p.scale = false
+		m = p
+	}
+	if p, ok := m.(PruneVidInner); ok && p.Scale {
+		p.Layer = prunevidRefLayer * n / prunevidRefDepth
+		p.Scale = false
+		if p.Layer > n-2 {
+			return nil, fmt.Errorf("pruning: prunevid-inner: layer %d (10 of 32 scaled to %d layers) prunes nothing in a %d-layer decoder: %w",
+				p.Layer, n, n, ErrDepth)
+		}
 		m = p
 	}
 	// A boundary after layer n−1 (the last) is inside the decoder but

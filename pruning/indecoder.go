@@ -34,6 +34,17 @@ func checkBoundary(name string, b *Boundary, need Need, total int) (int, error) 
 			return 0, err
 		}
 	}
+	if need&NeedPreRoPEQK != 0 {
+		if L == 0 {
+			L = b.Q.Rows
+		}
+		if err := checkMatrix(name, "pre-RoPE queries", b.Q, L); err != nil {
+			return 0, err
+		}
+		if err := checkMatrix(name, "pre-RoPE keys", b.K, L); err != nil {
+			return 0, err
+		}
+	}
 	if L < 1 {
 		return 0, fmt.Errorf("pruning: %s: empty sequence: %w", name, ErrBadInput)
 	}

@@ -30,11 +30,9 @@ import (
 //     position (Order "spatial"). A cluster's position (Source) is its
 //     centre's; a static token's is its position in the window's first frame.
 //
-// The in-LLM stage (keep int(n·α) tokens by RoPE-free, unmasked layer-10
-// attention, with the KV cache of layers 0–10 gathered too) needs
-// attention rows that vlmrun's decoder runner does not compute (no RoPE-free
-// scores, all rows after the video) and KV compaction of earlier layers:
-// not implemented.
+// Result.Groups records every output token's window, frame and whether it
+// is static: the in-LLM stage, the in-decoder method PruneVidInner
+// ("prunevid+prunevid-inner"), selects within those groups.
 //
 // Budget: keep is an upper bound (the count is content-dependent): keep = N
 // applies the rule alone; below that the outputs standing for the fewest
@@ -82,7 +80,8 @@ func (m PruneVid) Apply(v *Visual, keep int) (Result, error) {
 	windows := runs(RefineClusters(labels))
 	var outs []tout
 	start := 0
-	for _, W := range windows {
+	for wi, W := range windows {
+		first := len(outs)
 		static := make([]bool, n)
 		var stat, dynAll []int
 		if W > 1 {
@@ -117,6 +116,9 @@ func (m PruneVid) Apply(v *Visual, keep int) (Result, error) {
 				src[j] = start*n + i
 			}
 			outs = append(outs, m.cluster(sm, src, W, start, nz)...)
+			for j := first; j < len(outs); j++ {
+				outs[j].static = true
+			}
 		}
 		for a := range W {
 			f := start + a
@@ -130,6 +132,9 @@ func (m PruneVid) Apply(v *Visual, keep int) (Result, error) {
 				outs = append(outs, m.cluster(rowsOf(x, dynAll), slices.Clone(dynAll), 1, f, nz)...)
 			}
 		}
+		for j := first; j < len(outs); j++ {
+			outs[j].window = wi
+		}
 		start += W
 	}
 	if m.Order == "spatial" {
@@ -138,7 +143,13 @@ func (m PruneVid) Apply(v *Visual, keep int) (Result, error) {
 	for i := range outs {
 		outs[i].prio = float64(outs[i].size) - float64(i)/float64(len(outs)+1)
 	}
-	return toResult(v, capOutputs(outs, keep, F, m.Scope)), nil
+	kept := capOutputs(outs, keep, F, m.Scope)
+	res := toResult(v, kept)
+	res.Groups = make([]TokenGroup, len(kept))
+	for i, o := range kept {
+		res.Groups[i] = TokenGroup{Window: o.window, Frame: o.frame, Static: o.static}
+	}
+	return res, nil
 }
 
 // cluster returns the outputs for rows x (sources src, each standing for

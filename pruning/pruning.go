@@ -66,13 +66,14 @@ const (
 	NeedHidden                       // decoder hidden states at the boundary
 	NeedDecoderKeys                  // decoder key vectors of the boundary layer (Boundary.Keys)
 	NeedCLSToken                     // the encoder's CLS token itself (Visual.CLSFeatures)
+	NeedPreRoPEQK                    // a decoder layer's query and key projections before RoPE (Boundary.Q, Boundary.K)
 )
 
 // String lists the needs by name.
 func (n Need) String() string {
 	names := []string{"features", "pre-projector features", "CLS attention", "encoder keys",
 		"text embeddings", "decoder attention", "decoder hidden states", "decoder keys",
-		"CLS token"}
+		"CLS token", "pre-RoPE decoder queries and keys"}
 	s := ""
 	for i, name := range names {
 		if n&(1<<i) != 0 {
@@ -193,6 +194,11 @@ type Result struct {
 	// Sizes[i] is the number of input tokens output token i stands for (1 for
 	// a kept token). Nil for pure selection.
 	Sizes []int
+	// Groups, when the method groups its outputs by time (prunevid),
+	// places output token i in that grouping (len(Source) entries); nil
+	// otherwise. An in-decoder stage that continues the method's rule
+	// (prunevid-inner) takes it through GroupUser.
+	Groups []TokenGroup
 	// PreProj holds the output tokens in pre-projector space
 	// (len(Source) × Dz) when a merging method was given Visual.PreProj: the
 	// same merge applied to Z. A runner able to run the projector alone may
@@ -248,6 +254,13 @@ type Boundary struct {
 	// further queries, as asked for by a RowRequester (SparseVLM's raters).
 	Queries   []int
 	QueryAttn []Matrix
+	// Q and K are layer Layer's query and key projections before RoPE
+	// (bias applied, not yet split into heads) for every row of the
+	// current sequence: L × (Heads·HeadDim) and L × (KVHeads·HeadDim), a
+	// head's HeadDim columns contiguous (NeedPreRoPEQK). Heads and KVHeads
+	// give the split.
+	Q, K           Matrix
+	Heads, KVHeads int
 }
 
 // InDecoder drops visual tokens inside the decoder at run-time chosen layers.

@@ -335,6 +335,20 @@ var registry = []entry{
 		func(a *args) any {
 			return HoliTomInner{K: a.intv("k", 1, 1<<16), R: a.float("r", "a number in [0, 1)", func(x float64) bool { return x >= 0 && x < 1 })}
 		}},
+	{Info{Name: "prunevid-inner", Stage: InDecoderStage, Count: "per window int(n_static·alpha) static and per frame int(n_dynamic·alpha) dynamic tokens of prunevid's grouping",
+		Params: []Param{
+			p("layer", "auto", "select after this layer (0-based); auto: the reference's 10 of 32 layers scaled to the decoder, ⌊10·n/32⌋"),
+			p("alpha", "0.4", "fraction kept per static set and per frame's dynamic set, in (0, 1]")},
+		Doc: "keep top RoPE-free, unmasked attention per window and frame after layer 10, KV of earlier layers gathered too (PruneVid in-LLM, ACL'25); only as prunevid+prunevid-inner"},
+		func(a *args) any {
+			m := PruneVidInner{Alpha: a.float("alpha", "a number in (0, 1]", func(x float64) bool { return x > 0 && x <= 1 })}
+			if a.vals["layer"] == "auto" {
+				m.Layer, m.Scale = prunevidRefLayer, true
+			} else {
+				m.Layer = a.intv("layer", 0, 1<<16)
+			}
+			return m
+		}},
 	// Issue 15: VFlowOpt, FlowCut, MustDrop, GlobalCom², ZipVL, CATP.
 	{Info{Name: "vflowopt", DefaultKeep: "0.1", Count: "keep − int(N/m²) + recycled groups (up to the number of m×m cells over keep); exact: keep",
 		Params: []Param{

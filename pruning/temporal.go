@@ -40,6 +40,10 @@ type tout struct {
 	feat  []float32 // nil: the input row src unchanged
 	size  int       // input tokens it stands for
 	prio  float64   // higher survives a budget cut
+	// PruneVid's grouping (Result.Groups): the window index and whether the
+	// token stands for a static position of the whole window.
+	window int
+	static bool
 }
 
 // quota returns frame f's share of keep tokens over F frames.

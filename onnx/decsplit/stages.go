@@ -30,6 +30,8 @@ type Stage struct {
 	Inputs, Outputs []Port
 	// HasAttn: the stage outputs Attn (and takes AttnRows).
 	HasAttn bool
+	// HasQK: the stage outputs QOut and KOut (StagesQK).
+	HasQK bool
 }
 
 // Port is a graph input or output.
