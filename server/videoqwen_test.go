@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/pipeline"
+	"github.com/vlmrun/vlmrun/video"
+)
+
+// A video_url on the Qwen2-VL twin (a family whose video is one vision
+// input, models.Spec.PreprocessVideo): 4 frames of 32×24 become 84×56
+// (Python's smart_resize), 2 temporal patches of 2×3 tokens; the served
+// answer, prompt length and visual tokens equal a direct
+// pipeline.CaptionVideo on the same frames, unpruned and with a temporal
+// method's budget over both temporal patches.
+func TestServeVideoQwen2VL(t *testing.T) {
+	dir := filepath.Join(testenv.Repo(t), "models", "qwen2vl", "testdata", "qwen2vl-twin")
+	url, _ := twinServer(t, dir)
+	clip := testGIF(t, 8) // 4 s: 4 frames at 1 fps
+	p, err := pipeline.Open(dir, pipeline.Options{ORT: ortx.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tmp := filepath.Join(t.TempDir(), "clip.gif")
+	if err := os.WriteFile(tmp, clip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := video.Extract(context.Background(), tmp, video.Options{FPS: 1, MaxFrames: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		ext   map[string]any
+		prune string
+		after int
+	}{
+		{"unpruned", nil, "", 12},
+		{"dycoke budget", map[string]any{"prune": "dycoke", "keep": 0.5}, "dycoke", 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, c := post(t, url, videoBody(t, videoURI(clip), "What changes?", tc.ext))
+			if code != 200 || c.VLMRun == nil {
+				t.Fatalf("status %d: %+v", code, c.Error)
+			}
+			req := pipeline.Request{Prompt: "What changes?", MaxNewTokens: 5}
+			if tc.prune != "" {
+				if err := (pipeline.PruneSpec{Method: tc.prune, Keep: "0.5"}).Apply(&req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := p.CaptionVideo(context.Background(), pipeline.VideoOf("video", fr), req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.VLMRun.VisualTokens
+			if c.Choices[0].Message.Content != want.Caption || c.Usage.PromptTokens != len(want.PromptIDs) ||
+				!reflect.DeepEqual(v, want.Visual) {
+				t.Errorf("served %q, %d prompt tokens, visual %+v; direct %q, %d, %+v",
+					c.Choices[0].Message.Content, c.Usage.PromptTokens, v, want.Caption, len(want.PromptIDs), want.Visual)
+			}
+			if v.Before != 12 || v.AfterPre > tc.after || c.VLMRun.Frames != 4 {
+				t.Errorf("visual tokens %+v of 4 frames, want 12 before and at most %d after", v, tc.after)
+			}
+		})
+	}
+}
