@@ -1,0 +1,232 @@
+package llavaonevision
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Python's anyres layout (transformers' LlavaOnevisionImageProcessor,
+// LlavaOnevisionProcessor and LlavaOnevisionModel.pack_image_features),
+// written here from their rules; transformers.js 4.3.1 has none of it.
+//
+// One image alone in a prompt becomes a base image (squashed to size×size)
+// and a grid of size×size crops of the image resized to the best of
+// image_grid_pinpoints and padded to it. The base image gives side² tokens
+// (side = size/patch: 27 on the real model); the crops' tokens form one
+// (rows·side)×(cols·side) feature map that is unpadded to the image's
+// aspect ratio, shrunk bilinearly when it holds more than max_num_patches
+// (anyres_max_9: 9) crops' worth of tokens by more than 10 %, and followed
+// by the learned image_newline vector after every row. Prompt order: base
+// tokens, then the map row by row, each row ending with its newline.
+
+// Resolution is one of image_grid_pinpoints, (height, width) in pixels.
+type Resolution struct{ H, W int }
+
+// SelectBestResolution is transformers' select_best_resolution for an
+// image of h×w pixels: the pinpoint that keeps the most of the image's
+// pixels when the image is scaled to fit it (int truncations as Python's),
+// ties broken by the least wasted area, the first in list order after
+// that.
+func SelectBestResolution(h, w int, pins []Resolution) Resolution {
+	var best Resolution
+	maxEff, minWaste := 0, math.MaxInt
+	for _, p := range pins {
+		scale := math.Min(float64(p.W)/float64(w), float64(p.H)/float64(h))
+		dw, dh := int(float64(w)*scale), int(float64(h)*scale)
+		eff := min(dw*dh, w*h)
+		waste := p.W*p.H - eff
+		if eff > maxEff || (eff == maxEff && waste < minWaste) {
+			maxEff, minWaste, best = eff, waste, p
+		}
+	}
+	return best
+}
+
+// PatchOutputSize is transformers' get_patch_output_size: the size an h×w
+// image is resized to before being padded to target, its aspect ratio kept
+// (the scaled side rounded up, at most the target's).
+func PatchOutputSize(h, w int, target Resolution) (nh, nw int) {
+	sw := float64(target.W) / float64(w)
+	sh := float64(target.H) / float64(h)
+	if sw < sh {
+		return min(int(math.Ceil(float64(h)*sw)), target.H), target.W
+	}
+	return target.H, min(int(math.Ceil(float64(w)*sh)), target.W)
+}
+
+// Anyres is the token layout of one image alone in a prompt.
+type Anyres struct {
+	Side           int        // base tokens per side (size / patch)
+	Best           Resolution // the chosen pinpoint
+	Rows, Cols     int        // crops: Best.H/size × Best.W/size
+	Top, Left      int        // first row and column kept by the unpadding
+	UnpadH, UnpadW int        // the unpadded feature map
+	OutH, OutW     int        // after the anyres_max pooling (= Unpad* when none)
+}
+
+// Crops is the number of size×size crops after the base image.
+func (a Anyres) Crops() int { return a.Rows * a.Cols }
+
+// Tokens is the image's visual-token count: side² base tokens, the map's
+// OutH·OutW tokens and OutH newlines (LlavaOnevisionProcessor.
+// _get_number_of_features).
+func (a Anyres) Tokens() int { return a.Side*a.Side + a.OutH*a.OutW + a.OutH }
+
+// Pooled reports whether the map is shrunk (anyres_max).
+func (a Anyres) Pooled() bool { return a.OutH != a.UnpadH || a.OutW != a.UnpadW }
+
+// NewAnyres returns the layout of an h×w image (h, w: the decoded image's
+// pixels) for crops of size px, side tokens per crop side, the folder's
+// pinpoints and maxPatches (anyres_max_N's N).
+func NewAnyres(h, w, size, side int, pins []Resolution, maxPatches int) (Anyres, error) {
+	if h <= 0 || w <= 0 || size <= 0 || side <= 0 || maxPatches <= 0 || len(pins) == 0 {
+		return Anyres{}, fmt.Errorf("llavaonevision: anyres of a %d×%d image with size %d, %d tokens a side, %d pinpoints, max %d",
+			h, w, size, side, len(pins), maxPatches)
+	}
+	a := Anyres{Side: side, Best: SelectBestResolution(h, w, pins)}
+	a.Rows, a.Cols = a.Best.H/size, a.Best.W/size
+	if a.Rows < 1 || a.Cols < 1 {
+		return a, fmt.Errorf("llavaonevision: pinpoint %d×%d is smaller than the %d px crop", a.Best.H, a.Best.W, size)
+	}
+	ch, cw := side*a.Rows, side*a.Cols
+	// unpad_image / _get_unpadded_features: drop the rows (columns) that
+	// only the padding to the pinpoint's aspect ratio filled.
+	if float64(w)/float64(h) > float64(cw)/float64(ch) {
+		nh := int(round7(float64(h) * (float64(cw) / float64(w))))
+		a.Top = floorDiv(ch-nh, 2)
+		ch -= 2 * a.Top
+	} else {
+		nw := int(round7(float64(w) * (float64(ch) / float64(h))))
+		a.Left = floorDiv(cw-nw, 2)
+		cw -= 2 * a.Left
+	}
+	if ch <= 0 || cw <= 0 {
+		return a, fmt.Errorf("llavaonevision: a %d×%d image unpads to %d×%d tokens", h, w, ch, cw)
+	}
+	a.UnpadH, a.UnpadW, a.OutH, a.OutW = ch, cw, ch, cw
+	ratio := math.Sqrt(float64(ch*cw) / float64(maxPatches*side*side))
+	if ratio > 1.1 {
+		a.OutH, a.OutW = int(pyFloorDiv(float64(ch), ratio)), int(pyFloorDiv(float64(cw), ratio))
+	}
+	return a, nil
+}
+
+// MaxPatches parses vision_aspect_ratio "anyres_max_N" (N crops' worth of
+// tokens at most before pooling).
+func MaxPatches(aspect string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(aspect, "anyres_max_"))
+	if !strings.HasPrefix(aspect, "anyres_max_") || err != nil || n <= 0 {
+		return 0, fmt.Errorf("llavaonevision: vision_aspect_ratio %q is not anyres_max_N", aspect)
+	}
+	return n, nil
+}
+
+// round7 is Python's round(x, 7): x correctly rounded to 7 decimals.
+func round7(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 7, 64), 64)
+	return v
+}
+
+// floorDiv is Python's integer //.
+func floorDiv(a, b int) int {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// pyFloorDiv is Python's float // (float_floor_div: fmod, then the
+// quotient of the exact difference, floored and corrected).
+func pyFloorDiv(a, b float64) float64 {
+	mod := math.Mod(a, b)
+	div := (a - mod) / b
+	if mod != 0 && ((b < 0) != (mod < 0)) {
+		div--
+	}
+	if div == 0 {
+		return math.Copysign(0, a/b)
+	}
+	f := math.Floor(div)
+	if div-f > 0.5 {
+		f++
+	}
+	return f
+}
+
+// Pack is pack_image_features for one image: feats holds the vision
+// graph's rows for the base image then the crops (1+Crops() blocks of
+// Side² rows of d values, row-major inside a crop, crops row-major), and
+// newline the image_newline vector (d values). It returns Tokens() rows:
+// the base rows, then the unpadded (and pooled) map row by row, each row
+// followed by newline.
+func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, error) {
+	s := a.Side
+	if want := (1 + a.Crops()) * s * s * d; len(feats) != want || len(newline) != d {
+		return nil, fmt.Errorf("llavaonevision: packing %d values and a newline of %d for %d crops of %d×%d tokens of %d (want %d and %d)",
+			len(feats), len(newline), 1+a.Crops(), s, s, d, want, d)
+	}
+	out := make([]float32, 0, a.Tokens()*d)
+	out = append(out, feats[:s*s*d]...)
+	grid := feats[s*s*d:]
+	// at returns the map's row (y, x) of the full (Rows·s)×(Cols·s) map.
+	at := func(y, x int) []float32 {
+		crop := (y/s)*a.Cols + x/s
+		i := (crop*s*s + (y%s)*s + x%s) * d
+		return grid[i : i+d]
+	}
+	if !a.Pooled() {
+		for y := 0; y < a.OutH; y++ {
+			for x := 0; x < a.OutW; x++ {
+				out = append(out, at(a.Top+y, a.Left+x)...)
+			}
+			out = append(out, newline...)
+		}
+		return out, nil
+	}
+	ys, xs := bilinearTaps(a.UnpadH, a.OutH), bilinearTaps(a.UnpadW, a.OutW)
+	row := make([]float32, d)
+	for _, ty := range ys {
+		for _, tx := range xs {
+			p00, p01 := at(a.Top+ty.i0, a.Left+tx.i0), at(a.Top+ty.i0, a.Left+tx.i1)
+			p10, p11 := at(a.Top+ty.i1, a.Left+tx.i0), at(a.Top+ty.i1, a.Left+tx.i1)
+			for c := range row {
+				row[c] = ty.l0*(tx.l0*p00[c]+tx.l1*p01[c]) + ty.l1*(tx.l0*p10[c]+tx.l1*p11[c])
+			}
+			out = append(out, row...)
+		}
+		out = append(out, newline...)
+	}
+	return out, nil
+}
+
+// tap is one output index of a bilinear resize: the two source indices
+// and their weights.
+type tap struct {
+	i0, i1 int
+	l0, l1 float32
+}
+
+// bilinearTaps are torch's upsample_bilinear2d source indices and weights
+// along one axis (align_corners false, no antialias, no scale factor):
+// src = (o + 0.5)·in/out − 0.5 in float32, clamped at 0.
+func bilinearTaps(in, out int) []tap {
+	scale := float32(in) / float32(out)
+	t := make([]tap, out)
+	for o := range t {
+		src := scale*(float32(o)+0.5) - 0.5
+		if src < 0 {
+			src = 0
+		}
+		i0 := int(src)
+		i1 := i0
+		if i0 < in-1 {
+			i1 = i0 + 1
+		}
+		l1 := src - float32(i0)
+		t[o] = tap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
+	}
+	return t
+}
