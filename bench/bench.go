@@ -32,11 +32,13 @@ import (
 type Image struct {
 	Name string
 	Data []byte
-	// Frames, when set, makes the input a frame sequence: every run (warm-up
+	// Frames, when set, makes the input a video: every run (warm-up
 	// included) calls it — timed as the frame_extract stage, which counts in
 	// the run's total — and answers one prompt over the frames it returns
-	// (pipeline.CaptionFrames). Data is then unused.
-	Frames func(ctx context.Context) ([]pipeline.Frame, error)
+	// (pipeline.CaptionVideo: the family's video prompt, SmolVLM2's with
+	// timestamps, where it has one, else the frames as images). Data is
+	// then unused.
+	Frames func(ctx context.Context) (pipeline.Video, error)
 }
 
 // Variant is one pruning setting of the sweep, as the user writes it
@@ -204,9 +206,9 @@ func Run(ctx context.Context, p *pipeline.Pipeline, env Env, cfg Config) (*Repor
 	return rep, nil
 }
 
-// runOnce runs one cell once: an image through Caption, or a frame
-// sequence extracted (timed, added to the total) and answered through
-// CaptionFrames. It returns the extraction time and the frame count (0 for
+// runOnce runs one cell once: an image through Caption, or a video's
+// frames extracted (timed, added to the total) and answered through
+// CaptionVideo. It returns the extraction time and the frame count (0 for
 // an image).
 func runOnce(ctx context.Context, p *pipeline.Pipeline, img Image, req pipeline.Request) (*pipeline.Result, float64, int, error) {
 	if img.Frames == nil {
@@ -214,20 +216,20 @@ func runOnce(ctx context.Context, p *pipeline.Pipeline, img Image, req pipeline.
 		return res, 0, 0, err
 	}
 	t := time.Now()
-	frames, err := img.Frames(ctx)
+	v, err := img.Frames(ctx)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	if len(frames) == 0 {
+	if len(v.Frames) == 0 {
 		return nil, 0, 0, fmt.Errorf("no frames extracted")
 	}
 	extract := float64(time.Since(t).Microseconds()) / 1000
-	res, err := p.CaptionFrames(ctx, frames, req, nil)
+	res, err := p.CaptionVideo(ctx, v, req, nil)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	res.Timings.Total += extract
-	return res, extract, len(frames), nil
+	return res, extract, len(v.Frames), nil
 }
 
 // modelInfo describes p's model and estimates the vision graph's FLOPs;

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vlmrun/vlmrun/bench"
 	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 	"github.com/vlmrun/vlmrun/tiles"
 )
@@ -42,7 +43,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	save := fs.String("save", "", "also write the JSON report to this file")
 	noVisionFLOPs := fs.Bool("no-vision-flops", false, "skip the profiled vision run that counts its FLOPs (it raises the process's peak RSS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole sweep to this file (go tool pprof; ORT's own threads show up as cgo calls)")
-	asVideo := fs.Bool("video", false, "each argument is a video (GIF in pure Go, other formats through ffmpeg) sampled with --fps/--max-frames: one prompt over its frames, frame extraction timed in every run")
+	asVideo := fs.Bool("video", false, "each argument is a video (GIF in pure Go, other formats through ffmpeg) sampled with --fps/--max-frames (a SmolVLM2 folder: its video_sampling): one prompt over its frames, the family's video prompt where it has one (SmolVLM2's with timestamps), frame extraction timed in every run")
 	var vf videoFlags
 	vf.register(fs)
 	probe := fs.Bool("probe", false, "also measure this machine's peaks (fp32 and int8 GEMM, weight-streaming GB/s) after the sweep and print each stage's achieved rate against them; with no image, only the probe")
@@ -98,6 +99,16 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			}
 		}
 		variants = tv
+	}
+	if *asVideo {
+		// the folder's own sampling (SmolVLM2's video_sampling), as vlmrun video
+		if dir, err := mf.resolveModel(); err == nil { // (a bad --model fails when it opens)
+			s, err := models.ReadVideoSampling(dir)
+			if err != nil {
+				return fail(1, err)
+			}
+			vf.folderDefaults(fs, s)
+		}
 	}
 	var imgs []bench.Image
 	for _, path := range fs.Args() {

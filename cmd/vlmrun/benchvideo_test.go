@@ -51,3 +51,45 @@ func TestBenchVideo(t *testing.T) {
 		t.Errorf("--fps without --video: exit %d: %s", code, stderr)
 	}
 }
+
+// On a SmolVLM2 folder (model_type smolvlm: the torch legacy twin) bench
+// --video answers with SmolVLM2's video prompt, as vlmrun video does: the
+// prefill sequence is that prompt's length (its intro and per-frame
+// timestamps make it longer than the frames placed as images) and the
+// caption is vlmrun video's.
+func TestBenchVideoSmolVLM2Prompt(t *testing.T) {
+	testenv.ORT(t)
+	t.Setenv("PATH", t.TempDir()) // a GIF needs no ffmpeg
+	clip := writeGIF(t, t.TempDir(), 6)
+	twin := filepath.Join(testenv.Repo(t), "models", "smolvlm", "testdata", "smolvlm-twin-torch-legacy")
+	flags := []string{"--model", twin, "--max-frames", "3", "--fps", "2", "--max-new-tokens", "5"}
+	code, stdout, stderr := runCLI(t, nil, append([]string{"video", "--json", clip}, flags...)...)
+	if code != 0 {
+		t.Fatalf("video: exit %d: %s", code, stderr)
+	}
+	var rec struct {
+		PromptIDs []int  `json:"prompt_ids"`
+		Text      string `json:"caption"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rec); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, nil, append([]string{"bench", "--video", "--warmup", "0", "--runs", "1",
+		"--no-vision-flops", "--json", clip}, flags...)...)
+	if code != 0 {
+		t.Fatalf("bench: exit %d: %s", code, stderr)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rows {
+		if r.Method != "" && r.Method != "none" {
+			continue
+		}
+		if r.Frames != 3 || r.PrefillTokens != len(rec.PromptIDs) || r.Caption != rec.Text || r.PerFrameBefore != 16 {
+			t.Errorf("bench row: %d frames, prefill %d tokens, caption %q, %.0f tokens a frame; vlmrun video: %d prompt tokens, %q",
+				r.Frames, r.PrefillTokens, r.Caption, r.PerFrameBefore, len(rec.PromptIDs), rec.Text)
+		}
+	}
+}

@@ -78,14 +78,15 @@ func (v videoFlags) options() video.Options {
 }
 
 // videoFrames returns a function extracting the frames of the video at
-// path (as vlmrun video samples them) for pipeline.CaptionFrames.
-func videoFrames(path string, o video.Options) func(context.Context) ([]pipeline.Frame, error) {
-	return func(ctx context.Context) ([]pipeline.Frame, error) {
+// path (as vlmrun video samples them) with their times, for
+// pipeline.CaptionVideo.
+func videoFrames(path string, o video.Options) func(context.Context) (pipeline.Video, error) {
+	return func(ctx context.Context) (pipeline.Video, error) {
 		fr, err := loadFrames(ctx, []string{path}, o)
 		if err != nil {
-			return nil, err
+			return pipeline.Video{}, err
 		}
-		return fr.video.Frames, nil
+		return fr.video, nil
 	}
 }
 
