@@ -21,14 +21,15 @@ func (s *Server) checkVideo() *apiError {
 }
 
 // videoOptions is the request's frame sampling as vlmrun video samples:
-// the request's fps and max_frames, else the model folder's video_sampling
-// (with SmolVLM2's frame choice, video.SampleSmolVLM), else 1 fps and 16
-// frames; at most Limits.MaxFrames frames, each scaled down to 1024 pixels
+// the request's fps and max_frames, else the model folder's video sampling
+// (with its frame choice: SmolVLM2's video.SampleSmolVLM, Qwen2-VL's
+// video.SampleQwen2VL), else 1 fps and 16 frames; at most Limits.MaxFrames frames, each scaled down to 1024 pixels
 // on its longer side while decoding.
 func (s *Server) videoOptions(job *chatJob) video.Options {
 	o := video.Options{FPS: 1, MaxFrames: 16, MaxSide: 1024, Timeout: s.cfg.FrameTimeout}
 	if vs := s.sampling; vs != nil {
-		o.Sampler = video.SampleSmolVLM
+		o.Sampler = video.RuleSampler(vs.Rule)
+		o.MinFrames, o.FrameFactor = vs.MinFrames, vs.FrameFactor
 		if vs.FPS > 0 {
 			o.FPS = vs.FPS
 		}

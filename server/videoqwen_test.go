@@ -14,8 +14,10 @@ import (
 )
 
 // A video_url on the Qwen2-VL twin (a family whose video is one vision
-// input, models.Spec.PreprocessVideo): 4 frames of 32×24 become 84×56
-// (Python's smart_resize), 2 temporal patches of 2×3 tokens; the served
+// input, models.Spec.PreprocessVideo): sampled as the folder's video
+// processor samples (video.SampleQwen2VL at 2 fps: all 8 frames of the
+// 4 s GIF), 32×24 frames become 84×56 (Python's smart_resize), 4 temporal
+// patches of 2×3 tokens; the served
 // answer, prompt length and visual tokens equal a direct
 // pipeline.CaptionVideo on the same frames, unpruned and with a temporal
 // method's budget over both temporal patches.
@@ -32,7 +34,7 @@ func TestServeVideoQwen2VL(t *testing.T) {
 	if err := os.WriteFile(tmp, clip, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fr, err := video.Extract(context.Background(), tmp, video.Options{FPS: 1, MaxFrames: 16})
+	fr, err := video.Extract(context.Background(), tmp, video.Options{FPS: 2, MaxFrames: 16, Sampler: video.SampleQwen2VL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +44,8 @@ func TestServeVideoQwen2VL(t *testing.T) {
 		prune string
 		after int
 	}{
-		{"unpruned", nil, "", 12},
-		{"dycoke budget", map[string]any{"prune": "dycoke", "keep": 0.5}, "dycoke", 6},
+		{"unpruned", nil, "", 24},
+		{"dycoke budget", map[string]any{"prune": "dycoke", "keep": 0.5}, "dycoke", 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, c := post(t, url, videoBody(t, videoURI(clip), "What changes?", tc.ext))
@@ -66,8 +68,8 @@ func TestServeVideoQwen2VL(t *testing.T) {
 				t.Errorf("served %q, %d prompt tokens, visual %+v; direct %q, %d, %+v",
 					c.Choices[0].Message.Content, c.Usage.PromptTokens, v, want.Caption, len(want.PromptIDs), want.Visual)
 			}
-			if v.Before != 12 || v.AfterPre > tc.after || c.VLMRun.Frames != 4 {
-				t.Errorf("visual tokens %+v of 4 frames, want 12 before and at most %d after", v, tc.after)
+			if v.Before != 24 || v.AfterPre > tc.after || c.VLMRun.Frames != 8 || len(fr) != 8 {
+				t.Errorf("visual tokens %+v of %d frames, want 8 frames, 24 tokens before and at most %d after", v, c.VLMRun.Frames, tc.after)
 			}
 		})
 	}

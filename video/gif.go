@@ -140,9 +140,9 @@ func extractGIF(ctx context.Context, path string, r io.Reader, o Options) ([]Fra
 		// 1e-9: i·duration/n may round just below a frame's start time
 		want[i] = sort.Search(len(starts), func(j int) bool { return starts[j] > tt+1e-9 }) - 1
 	}
-	if o.Sampler == SampleSmolVLM { // frames by index, at index/rate (rate = frames/duration)
+	if o.Sampler.byIndex() { // frames by index, at index/rate (rate = frames/duration)
 		rate := float64(len(starts)) / duration
-		want = SmolVLMIndices(len(starts), rate, duration, o.FPS, o.MaxFrames)
+		want = o.indices(len(starts), rate, duration)
 		times = make([]float64, len(want))
 		for i, k := range want {
 			times[i] = float64(k) / rate

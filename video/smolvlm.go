@@ -20,7 +20,25 @@ const (
 	// seconds; the video's length is then frames/rate, as the Python
 	// video readers give it.
 	SampleSmolVLM
+	// SampleQwen2VL takes the frame indices Qwen2VLVideoProcessor's
+	// sample_frames picks (QwenIndices, with FPS, MinFrames, MaxFrames
+	// and FrameFactor), each at index/rate seconds, the length
+	// frames/rate as for SampleSmolVLM.
+	SampleQwen2VL
 )
+
+// byIndex reports whether the sampler picks frame indices (a Python
+// video processor's rule) rather than times.
+func (s Sampler) byIndex() bool { return s == SampleSmolVLM || s == SampleQwen2VL }
+
+// indices are the frame indices the sampler picks from a video of total
+// frames at rate frames per second lasting duration seconds.
+func (o Options) indices(total int, rate, duration float64) []int {
+	if o.Sampler == SampleQwen2VL {
+		return QwenIndices(total, rate, o.FPS, o.MinFrames, o.MaxFrames, o.FrameFactor)
+	}
+	return SmolVLMIndices(total, rate, duration, o.FPS, o.MaxFrames)
+}
 
 // SmolVLMIndices is SmolVLMVideoProcessor.sample_frames (transformers,
 // src/transformers/models/smolvlm/video_processing_smolvlm.py) for a video
@@ -81,8 +99,8 @@ func parseRate(s string) float64 {
 	return a
 }
 
-// extractIndices is extractFFmpeg under SampleSmolVLM: the frames at
-// SmolVLMIndices, selected by index in one decoding pass for videos up to
+// extractIndices is extractFFmpeg under SampleSmolVLM or SampleQwen2VL:
+// the frames at the sampler's indices, selected by index in one decoding pass for videos up to
 // singlePassMax seconds, else one seek per frame (to index/rate).
 func extractIndices(ctx context.Context, path string, o Options, info Info, ffmpeg, scale string, frameLimit int64) ([]Frame, error) {
 	rate, total := info.FPS, info.Frames
@@ -90,10 +108,10 @@ func extractIndices(ctx context.Context, path string, o Options, info Info, ffmp
 		total = int(math.Round(info.Duration * rate))
 	}
 	if rate <= 0 || total <= 0 {
-		return nil, fmt.Errorf("video: %s: SmolVLM2's frame sampling needs the frame count and rate, which ffprobe does not give: %w", path, ErrBadVideo)
+		return nil, fmt.Errorf("video: %s: the video processor's frame sampling needs the frame count and rate, which ffprobe does not give: %w", path, ErrBadVideo)
 	}
 	duration := float64(total) / rate
-	idx := SmolVLMIndices(total, rate, duration, o.FPS, o.MaxFrames)
+	idx := o.indices(total, rate, duration)
 	common := []string{"-nostdin", "-hide_banner", "-loglevel", "error"}
 	var pngs [][]byte
 	if duration <= singlePassMax {

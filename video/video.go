@@ -64,6 +64,9 @@ type Options struct {
 	FFmpeg, FFprobe string
 	// Sampler chooses the frames (default SampleTimes).
 	Sampler Sampler
+	// MinFrames and FrameFactor are SampleQwen2VL's min_frames (default
+	// 4) and frame factor, the temporal patch size (default 2).
+	MinFrames, FrameFactor int
 }
 
 func (o Options) withDefaults() Options {
@@ -72,6 +75,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFrames <= 0 {
 		o.MaxFrames = 16
+	}
+	if o.MinFrames <= 0 {
+		o.MinFrames = 4
+	}
+	if o.FrameFactor <= 0 {
+		o.FrameFactor = 2
 	}
 	if o.MaxSide <= 0 {
 		o.MaxSide = 1024
@@ -280,7 +289,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 	frameLimit := int64(o.MaxSide)*int64(o.MaxSide)*4 + 1<<20 // a PNG of the scaled frame, with room
 	common := []string{"-nostdin", "-hide_banner", "-loglevel", "error"}
 	var frames []Frame
-	if o.Sampler == SampleSmolVLM {
+	if o.Sampler.byIndex() {
 		if frames, err = extractIndices(ctx, path, o, info, ffmpeg, scale, frameLimit); err != nil {
 			return nil, err
 		}
@@ -337,7 +346,7 @@ func extractFFmpeg(ctx context.Context, path string, o Options) ([]Frame, error)
 		planned = len(Times(info.Duration, o.FPS, o.MaxFrames))
 	}
 	for i := range frames {
-		if o.Sampler != SampleSmolVLM { // (extractIndices sets both)
+		if !o.Sampler.byIndex() { // (extractIndices sets both)
 			frames[i].Planned, frames[i].Duration = planned, info.Duration
 		}
 	}

@@ -47,6 +47,8 @@ type videoFlags struct {
 	maxFrames, maxSide int
 	timeout            time.Duration
 	sampler            video.Sampler
+	minFrames          int // the folder's (Qwen2-VL's min_frames, frame factor)
+	frameFactor        int
 }
 
 func (v *videoFlags) register(fs *pflag.FlagSet) {
@@ -58,13 +60,15 @@ func (v *videoFlags) register(fs *pflag.FlagSet) {
 }
 
 // folderDefaults takes --fps and --max-frames from the model folder's own
-// video sampling (SmolVLM2's video_sampling) where the flags were not
-// given, and SmolVLM2's frame choice (video.SampleSmolVLM).
+// video sampling (SmolVLM2's video_sampling, Qwen2-VL's video processor)
+// where the flags were not given, and its frame choice
+// (video.SampleSmolVLM, video.SampleQwen2VL).
 func (v *videoFlags) folderDefaults(fs *pflag.FlagSet, s *models.VideoSampling) {
 	if s == nil {
 		return
 	}
-	v.sampler = video.SampleSmolVLM
+	v.sampler = video.RuleSampler(s.Rule)
+	v.minFrames, v.frameFactor = s.MinFrames, s.FrameFactor
 	if s.FPS > 0 && !fs.Changed("fps") {
 		v.fps = s.FPS
 	}
@@ -74,7 +78,8 @@ func (v *videoFlags) folderDefaults(fs *pflag.FlagSet, s *models.VideoSampling) 
 }
 
 func (v videoFlags) options() video.Options {
-	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout, Sampler: v.sampler}
+	return video.Options{FPS: v.fps, MaxFrames: v.maxFrames, MaxSide: v.maxSide, Timeout: v.timeout, Sampler: v.sampler,
+		MinFrames: v.minFrames, FrameFactor: v.frameFactor}
 }
 
 // videoFrames returns a function extracting the frames of the video at
