@@ -33,7 +33,8 @@ import (
 // keys and the attention row too, and keeps a copy of the boundary.
 type pvCapture struct {
 	pruning.InDecoder
-	b *pruning.Boundary
+	b    *pruning.Boundary
+	kept []int
 }
 
 func (c *pvCapture) Needs() pruning.Need {
@@ -50,7 +51,9 @@ func (c *pvCapture) Select(b *pruning.Boundary, total int) ([]int, error) {
 	cp.Keys.Data, cp.Attn.Data = slices.Clone(b.Keys.Data), slices.Clone(b.Attn.Data)
 	cp.ImageIdx = slices.Clone(b.ImageIdx)
 	c.b = &cp
-	return c.InDecoder.Select(b, total)
+	kept, err := c.InDecoder.Select(b, total)
+	c.kept = slices.Clone(kept)
+	return kept, err
 }
 
 // ropeTheta reads the decoder's rope_theta from a folder's config.json.
@@ -300,6 +303,9 @@ func TestPruneVidInnerEqualsReference(t *testing.T) {
 				t.Errorf("%s %+v: RoPE of the exposed projections differs from the layer's keys by %.3g, attention by %.3g", dir, c, kDiff, aDiff)
 			}
 			keep := pvReferenceKeep(b, groups, c.alpha)
+			if !slices.Equal(cp.kept, keep) {
+				t.Errorf("%s %+v: kept %v, recomputed %v", dir, c, cp.kept, keep)
+			}
 			var dropped []int
 			for j, r := range imageIdx {
 				if !slices.Contains(keep, j) {
@@ -338,5 +344,39 @@ func TestPruneVidInnerEqualsReference(t *testing.T) {
 		if !slices.Equal(same.IDs, base.IDs) {
 			t.Errorf("%s: alpha=1 ids %v, unpruned %v", dir, same.IDs, base.IDs)
 		}
+	}
+}
+
+// The float16, 8-bit and 4-bit variants of the SmolVLM torch twin expose
+// their projections too: prunevid-inner runs on each, keeps the tokens
+// the rule gives for the variant's own projections and gathers every
+// layer's KV.
+func TestPruneVidInnerDTypes(t *testing.T) {
+	const dir = "../models/smolvlm/testdata/smolvlm-twin-torch"
+	for _, dt := range []string{"fp16", "q8", "q4"} {
+		lm := openLMAt(t, dir, "fp32,decoder_model_merged="+dt)
+		const L, nImg = 40, 30
+		x, pos, imageIdx := randomPrompt(t, lm, 5, L, 2, nImg)
+		in := Input{Embeds: x, Positions: pos, NextPos: L, ImageIdx: imageIdx, TotalVisual: nImg}
+		groups := pvGroups(nImg, 6, 5, 4)
+		m, err := pruning.PruneVidInner{Layer: 1, Alpha: 0.4}.WithGroups(groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := &pvCapture{InDecoder: m}
+		out, err := lm.Generate(context.Background(), in, Options{MaxNewTokens: 3, Prune: cp}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", dt, err)
+		}
+		keep := pvReferenceKeep(cp.b, groups, 0.4)
+		if !slices.Equal(cp.kept, keep) {
+			t.Errorf("%s: kept %v, recomputed %v", dt, cp.kept, keep)
+		}
+		for l, rows := range out.LayerRows {
+			if rows != L-nImg+len(keep) {
+				t.Errorf("%s: layer %d cached %d rows, want %d", dt, l, rows, L-nImg+len(keep))
+			}
+		}
+		t.Logf("%s: %d of %d visual rows kept, ids %v", dt, len(keep), nImg, out.IDs)
 	}
 }
