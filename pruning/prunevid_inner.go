@@ -174,15 +174,22 @@ func RoPEFreeScores(q, k Matrix, heads, kvHeads int, rows, cols []int) ([]float6
 		g := h / group
 		for _, r := range rows {
 			qr := q.Data[r*q.Cols+h*d : r*q.Cols+(h+1)*d]
-			mx := math.Inf(-1)
-			for j := range L {
-				kj := k.Data[j*k.Cols+g*d : j*k.Cols+(g+1)*d]
+			kr := func(j int) []float32 { return k.Data[j*k.Cols+g*d : j*k.Cols+(g+1)*d] }
+			j := 0
+			for ; j+4 <= L; j += 4 {
+				s0, s1, s2, s3 := dot4(qr, kr(j), kr(j+1), kr(j+2), kr(j+3))
+				logit[j], logit[j+1], logit[j+2], logit[j+3] = s0*scale, s1*scale, s2*scale, s3*scale
+			}
+			for ; j < L; j++ {
 				s := 0.0
 				for t, v := range qr {
-					s += float64(v) * float64(kj[t])
+					s += float64(v) * float64(kr(j)[t])
 				}
 				logit[j] = s * scale
-				mx = math.Max(mx, logit[j])
+			}
+			mx := math.Inf(-1)
+			for _, v := range logit {
+				mx = math.Max(mx, v)
 			}
 			if math.IsNaN(mx) || math.IsInf(mx, 0) {
 				return nil, fmt.Errorf("non-finite attention logits (row %d, head %d): %w", r, h, ErrBadInput)
