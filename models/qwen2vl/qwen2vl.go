@@ -14,6 +14,11 @@
 // the temporal patch of 2, 14 px patches in 2×2 merge-block order); the
 // prompt's <|image_pad|> becomes one per merged patch; the decoder's
 // position ids are M-RoPE's three rows from get_rope_index (RopeIndex).
+// A video (models.Spec.PreprocessVideo) goes through Python's
+// Qwen2VLVideoProcessor (VideoProcessor: frames paired into temporal
+// patches, one video_grid_thw), its <|video_pad|> becomes one per merged
+// patch, and RopeVideoIndex lays out its t ids (Qwen2.5-VL: in
+// tokens_per_second time units).
 package qwen2vl
 
 import (
