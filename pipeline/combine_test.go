@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vlmrun/vlmrun/internal/ortx"
@@ -63,7 +64,7 @@ func TestCombinedStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	ask := func(i int, req pipeline.Request) *pipeline.Result {
+	try := func(i int, req pipeline.Request) (*pipeline.Result, error) {
 		t.Helper()
 		item := scenes.GenerateVQA(4242, i, true)
 		frames := make([]pipeline.Frame, len(item.Frames))
@@ -79,7 +80,11 @@ func TestCombinedStages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.CaptionFrames(context.Background(), frames, req, nil)
+		return p.CaptionFrames(context.Background(), frames, req, nil)
+	}
+	ask := func(i int, req pipeline.Request) *pipeline.Result {
+		t.Helper()
+		res, err := try(i, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,6 +131,11 @@ func TestCombinedStages(t *testing.T) {
 				t.Errorf("%s: KV rows %v equal the pre stage alone's: the in-decoder stage did not run", name, combined.Visual.LayerRows)
 			}
 		}
+	}
+	// prunevid-inner selects within prunevid's grouping: after a method
+	// that records none it is refused, with the combination to use
+	if _, err := try(0, parse("dtd+prunevid-inner", "")); err == nil || !strings.Contains(err.Error(), "prunevid+prunevid-inner") {
+		t.Errorf("dtd+prunevid-inner: %v, want a refusal naming prunevid+prunevid-inner", err)
 	}
 	// keep-all settings of both stages reproduce the unpruned ids
 	for _, spec := range []string{"dycoke:k=0,order=spatial+dycoke-kv:p=0", "holitom+holitom-inner:k=2,r=0", "dtd:tau=1+dycoke-kv:p=0",
