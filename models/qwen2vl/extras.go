@@ -18,8 +18,9 @@ func init() { models.RegisterExtras(extras, ModelType, ModelType25) }
 // token — merge² consecutive patches in the processor's order — gets the
 // mean of its patches' scores and keys and their last-block outputs side by
 // side (the PatchMerger's input layout, before its ln_q). A graph that
-// reorders patches into windows (Qwen2.5-VL's window attention) is refused
-// by the analysis.
+// reorders patches into windows (Qwen2.5-VL's window attention) has its
+// extras put back in the features' order by the analysis (visinstr: the
+// Gather by argsort(window_index) after the merger).
 func extras(dir string, raw []byte) (encoder.Instrument, error) {
 	var c struct {
 		Vision struct {

@@ -19,16 +19,26 @@ import (
 // attention each patch receives in the last block (mean over heads and
 // query rows), averaged over the 4 patches of each merged token; the last
 // block's output with a merged token's 4 rows side by side; its keys
-// averaged over heads and patches. The features are bit-identical to the
-// plain graph's, and FasterVLM keeps the merged tokens torch's scores rank
-// first.
+// averaged over heads and patches. The Qwen2.5-VL twin has window
+// attention (its graph reorders the patches by window_index and the
+// features back by argsort(window_index)): its extras, computed in window
+// order, come out in the features' order (grid 1×4×8: two windows, order
+// 0 1 4 5 2 3 6 7). The features are bit-identical to the plain graph's,
+// and FasterVLM keeps the merged token torch's scores rank first.
 func TestInstrumentedExtrasEqualTorch(t *testing.T) {
 	testenv.ORT(t)
-	ref, err := visref.Load(testdata(t, "vision-extras.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, folder := range []string{twin, twin25} {
+	for _, tc := range []struct {
+		folder, ref string
+		grid        [3]int
+	}{
+		{twin, "vision-extras.json", [3]int{1, 4, 4}},
+		{twin25, "vision-extras-25.json", [3]int{1, 4, 8}},
+	} {
+		folder := tc.folder
+		ref, err := visref.Load(testdata(t, tc.ref))
+		if err != nil {
+			t.Fatal(err)
+		}
 		spec, err := models.Load(testdata(t, folder))
 		if err != nil {
 			t.Fatal(err)
@@ -52,8 +62,9 @@ func TestInstrumentedExtrasEqualTorch(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer plain.Destroy()
-		px := visref.Pattern(16 * 1176)
-		grid := [][3]int{{1, 4, 4}}
+		n := tc.grid[0] * tc.grid[1] * tc.grid[2]
+		px := visref.Pattern(n * 1176)
+		grid := [][3]int{tc.grid}
 		got, err := x.EncodePatches(px, 1176, grid)
 		if err != nil {
 			t.Fatal(err)
@@ -83,8 +94,9 @@ func TestInstrumentedExtrasEqualTorch(t *testing.T) {
 				t.Errorf("%s: %s differs from torch by %g (tolerance %g)", folder, c.name, d, c.tol)
 			}
 		}
-		if got.PreProj.Rows != 4 || got.PreProj.Cols != 128 || got.Keys.Cols != 16 {
-			t.Errorf("%s: pre-projector %d×%d, keys %d×%d; want 4×128, 4×16", folder, got.PreProj.Rows, got.PreProj.Cols, got.Keys.Rows, got.Keys.Cols)
+		if got.PreProj.Rows != n/4 || got.PreProj.Cols != 128 || got.Keys.Rows != n/4 || got.Keys.Cols != 16 {
+			t.Errorf("%s: pre-projector %d×%d, keys %d×%d; want %d×128, %d×16", folder, got.PreProj.Rows, got.PreProj.Cols,
+				got.Keys.Rows, got.Keys.Cols, n/4, n/4)
 		}
 		fv, err := pruning.FasterVLM{}.Apply(got, 1)
 		if err != nil {
@@ -102,12 +114,17 @@ func TestInstrumentedExtrasEqualTorch(t *testing.T) {
 	}
 }
 
-// The methods that need encoder extras run on the twin through the
-// pipeline at a real budget (4 of 12 tokens, 112×84), each keeping the
-// count its rule gives.
+// The methods that need encoder extras run on both twins (the Qwen2.5-VL
+// one with window attention) through the pipeline at a real budget (4 of
+// 12 tokens, 112×84), each keeping the count its rule gives.
 func TestExtrasMethodsAtBudget(t *testing.T) {
 	testenv.ORT(t)
-	p := openTwin(t, "", t.TempDir())
+	for _, folder := range []string{twin, twin25} { // twin25: a window-attention graph
+		t.Run(folder, func(t *testing.T) { extrasAtBudget(t, openFolder(t, folder, "", t.TempDir())) })
+	}
+}
+
+func extrasAtBudget(t *testing.T, p *pipeline.Pipeline) {
 	c := diffCases[4] // 112×84: 12 visual tokens
 	for _, spec := range []string{"fastervlm", "fopru", "fopru:strategy=row", "visionzip", "flowcut", "mustdrop-merge", "adaptive"} {
 		req := pipeline.Request{}

@@ -26,9 +26,21 @@
 // of the product whose scores the Softmax normalises; the pre-projector
 // features are the last residual Add (both operands token-dependent)
 // after that Softmax through which every path from the pixels to the
-// features passes. A graph that reorders its tokens with computed
-// indices (Qwen2.5-VL's window attention) is refused: its attention rows
-// cannot be matched to the feature rows.
+// features passes.
+//
+// A graph that reorders its tokens with computed indices (Qwen2.5-VL's
+// window attention: hidden_states gathered by window_index before the
+// blocks, the merged features gathered by argsort(window_index) after the
+// merger) has its extras in window order; when every such reorder is an
+// axis-0 Gather, at least one comes before the feature layer's Softmax
+// and exactly one after it, the extras are put back in the features'
+// order with that last Gather's indices (Plan.Order): each extra, viewed
+// as (len(Order), −1) — the rows of one merged token side by side — is
+// gathered by them. That the last reorder undoes the first ones (as
+// argsort(window_index) undoes window_index) is assumed, not proved from
+// the graph; the Qwen2.5-VL twin's extras are checked against torch. Any
+// other computed reorder is refused: its attention rows cannot be matched
+// to the feature rows.
 //
 // The derived graph is the whole source graph plus a few nodes; Marshal
 // writes its large tensors as references into the source file.
@@ -120,6 +132,10 @@ type Plan struct {
 	// not found, with the reason in Missing (keyed by output name).
 	KeysT, PreProj string
 	Missing        map[string]string
+	// Order, when not "", holds the indices of the Gather that reorders
+	// the feature-layer tokens back to the features' order (Qwen2.5-VL's
+	// argsort(window_index)); the extras are gathered by it.
+	Order string
 
 	m  *onnx.Model
 	x  *onnx.Index
@@ -156,7 +172,7 @@ func Analyze(m *onnx.Model, file string, o Options) (*Plan, error) {
 	}
 	p.dd = tokenDependent(x, o.Input)
 	anc := x.Ancestors([]string{o.Features}, nil)
-	var atts []int
+	var atts, reorders []int
 	for c, n := range g.Nodes {
 		if !anc[c] {
 			continue
@@ -164,7 +180,10 @@ func Analyze(m *onnx.Model, file string, o Options) (*Plan, error) {
 		switch n.OpType {
 		case "Gather", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "Scatter":
 			if len(n.Inputs) > 1 && p.dd[n.Inputs[0]] && !p.constant(n.Inputs[1]) {
-				return fail("node %q (%s) reorders the tokens with computed indices (window attention?), so the attention rows cannot be matched to the features", n.Name, n.OpType)
+				if n.OpType != "Gather" || axisOf(n) != 0 || p.dd[n.Inputs[1]] {
+					return fail("node %q (%s) reorders the tokens with computed indices other than by an axis-0 Gather, so the attention rows cannot be matched to the features", n.Name, n.OpType)
+				}
+				reorders = append(reorders, c)
 			}
 		case "Attention", "MultiHeadAttention", "GroupQueryAttention", "PackedAttention", "PackedMultiHeadAttention":
 			return fail("node %q is a fused %s op, which does not expose its attention probabilities", n.Name, n.OpType)
@@ -179,6 +198,21 @@ func Analyze(m *onnx.Model, file string, o Options) (*Plan, error) {
 	}
 	p.Layers = len(atts)
 	last := g.Nodes[atts[len(atts)-1]]
+	if len(reorders) > 0 {
+		after := x.Descendants([]string{last.Outputs[0]})
+		var back []int
+		for _, c := range reorders {
+			if after[c] {
+				back = append(back, c)
+			}
+		}
+		if len(back) != 1 || len(back) == len(reorders) {
+			return fail("%d nodes reorder the tokens with computed indices, %d of them after the feature layer's attention %q; "+
+				"only a reorder before it undone by one Gather after it (window attention) can be mapped to the features",
+				len(reorders), len(back), last.Name)
+		}
+		p.Order = g.Nodes[back[0]].Inputs[1]
+	}
 	p.Softmax, p.SoftmaxNode = last.Outputs[0], last.Name
 	if o.Layer >= 0 && o.Layer != p.Layers-1 {
 		return fail("%s depends on %d attention layers, but the config's feature layer is layer %d (0-based)",
@@ -373,6 +407,16 @@ func defaultOpset(m *onnx.Model) int64 {
 	for _, o := range m.Opsets {
 		if o.Domain == "" || o.Domain == "ai.onnx" {
 			return o.Version
+		}
+	}
+	return 0
+}
+
+// axisOf returns a Gather node's axis attribute (default 0).
+func axisOf(n *onnx.Node) int64 {
+	for _, a := range n.Attrs {
+		if a.Name == "axis" {
+			return a.I
 		}
 	}
 	return 0

@@ -41,6 +41,9 @@ func TestAnalyzeShipped(t *testing.T) {
 			(tc.preProj != "" && p.PreProj != tc.preProj) || (tc.keysT != "" && p.KeysT != tc.keysT) {
 			t.Errorf("%s: %d layers, softmax %q, pre-projector %q, keys %q", tc.file, p.Layers, p.SoftmaxNode, p.PreProj, p.KeysT)
 		}
+		if window := strings.Contains(tc.file, "qwen2_5vl"); window != (p.Order != "") {
+			t.Errorf("%s: token order %q (the window-attention twin has one)", tc.file, p.Order)
+		}
 		if len(p.Missing) != 0 || p.KeysT == "" || p.PreProj == "" {
 			t.Errorf("%s: missing %v", tc.file, p.Missing)
 		}
@@ -56,8 +59,9 @@ func TestAnalyzeShipped(t *testing.T) {
 }
 
 // A graph that reorders its tokens with computed indices after the pixels
-// (as Qwen2.5-VL's window attention does) or has no attention Softmax is
-// refused with the reason.
+// without a reorder back after the feature layer (Qwen2.5-VL's window
+// attention has both) or has no attention Softmax is refused with the
+// reason.
 func TestAnalyzeRefuses(t *testing.T) {
 	file := "../../models/qwen2vl/testdata/qwen2vl-twin/onnx/vision_encoder.onnx"
 	for _, tc := range []struct {
@@ -81,7 +85,7 @@ func TestAnalyzeRefuses(t *testing.T) {
 					return
 				}
 			}
-		}, `node "perm" (Gather) reorders the tokens`},
+		}, `1 nodes reorder the tokens with computed indices, 0 of them after the feature layer's attention`},
 		{"no-softmax", func(g *onnx.Graph) {
 			for _, n := range g.Nodes {
 				if n.OpType == "Softmax" {

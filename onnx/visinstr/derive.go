@@ -32,6 +32,10 @@ func (p *Plan) Outputs() []string {
 //	OutKeys      (1, T, dh): Kᵀ viewed as (X, dh, T), mean over X,
 //	                         transposed.
 //
+// With Order (a window-attention graph) each of them is then viewed as
+// (len(Order), −1), gathered by Order and given its shape back, so that
+// its rows follow the features' order.
+//
 // Its large tensors refer into the source file (load it with the source's
 // folder as the external-data folder).
 func (p *Plan) Model() *onnx.Model {
@@ -42,24 +46,36 @@ func (p *Plan) Model() *onnx.Model {
 	g.Outputs = slices.Clone(src.Outputs)
 	b := &builder{g: &g, x: p.x, opset: defaultOpset(p.m)}
 
+	// out names where an extra is written: the output itself, or a
+	// tensor in window order that reorder then gathers into it
+	out := func(name string) string {
+		if p.Order == "" {
+			return name
+		}
+		return b.name("window_order") + "_" + name
+	}
 	a := b.float(p.Softmax)
 	a3 := b.reshape(a, b.shapeTail(a, 2, -1))
 	if p.Options.Attention == CLS {
 		row := b.node("Gather", []string{a3, b.ints("row0", nil, 0)}, onnx.IntAttr("axis", 1))
-		b.mean(row, OutAttention, 0, true)
+		b.reorder(b.mean(row, out(OutAttention), 0, true), OutAttention, p.Order)
 	} else {
 		rows := b.mean(a3, "", 1, false)
-		b.mean(rows, OutAttention, 0, true)
+		b.reorder(b.mean(rows, out(OutAttention), 0, true), OutAttention, p.Order)
 	}
 	if p.PreProj != "" {
 		z := b.float(p.PreProj)
-		b.nodeTo("Reshape", []string{z, b.shapeTail(z, 1, 1, -1)}, OutPreProj)
+		o := out(OutPreProj)
+		b.nodeTo("Reshape", []string{z, b.shapeTail(z, 1, 1, -1)}, o)
+		b.reorder(o, OutPreProj, p.Order)
 	}
 	if p.KeysT != "" {
 		k := b.float(p.KeysT)
 		k3 := b.reshape(k, b.shapeTail(k, 2, -1))
 		km := b.mean(k3, "", 0, true)
-		b.nodeTo("Transpose", []string{km}, OutKeys, onnx.IntsAttr("perm", 0, 2, 1))
+		o := out(OutKeys)
+		b.nodeTo("Transpose", []string{km}, o, onnx.IntsAttr("perm", 0, 2, 1))
+		b.reorder(o, OutKeys, p.Order)
 	}
 	for _, n := range p.Outputs() {
 		g.Outputs = append(g.Outputs, onnx.NewValueInfo(n, onnx.Float, nil, nil))
@@ -140,4 +156,17 @@ func (b *builder) mean(t, out string, axis int64, keep bool) string {
 	}
 	b.nodeTo("ReduceMean", inputs, out, attrs...)
 	return out
+}
+
+// reorder writes t gathered by the token order into out: t viewed as
+// (len(order), −1), its rows gathered by order, reshaped to t's shape.
+// Without an order (t == out) it does nothing.
+func (b *builder) reorder(t, out, order string) {
+	if order == "" || t == out {
+		return
+	}
+	shape := b.node("Shape", []string{t})
+	rows := b.node("Concat", []string{b.node("Shape", []string{order}), b.ints("rest", []int64{1}, -1)}, onnx.IntAttr("axis", 0))
+	g := b.node("Gather", []string{b.reshape(t, rows), order}, onnx.IntAttr("axis", 0))
+	b.nodeTo("Reshape", []string{g, shape}, out)
 }

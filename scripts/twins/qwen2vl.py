@@ -57,6 +57,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import make_images  # noqa: E402
+import qwen25_vision  # noqa: E402
 import onnx_rewrite  # noqa: E402
 import tokenizer_twin  # noqa: E402
 import torch_llama  # noqa: E402
@@ -68,6 +69,7 @@ TEXT = dict(hidden=64, layers=4, heads=4, kv_heads=2, head_dim=16, ffn=96)
 MROPE = [2, 3, 3]  # sums to head_dim / 2
 ROPE_THETA, RMS_EPS = 1000000.0, 1e-6
 MIN_PIXELS, MAX_PIXELS = 3136, 12544
+VISION25_SEED = 52  # the Qwen2.5-VL twin's vision weights
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 SCALES = {"q_proj": 2.0, "k_proj": 2.0, "v_proj": 1.0, "o_proj": 1.0, "gate_proj": 1.0, "up_proj": 1.0,
@@ -484,8 +486,9 @@ def make_25(src, out):
     them only there) besides the top level, vision_config with Qwen2.5-VL's
     keys, Qwen2_5_VLProcessor, and the vision graph's grid input named
     image_grid_thw. The decoder, embedding and q4 files are src's bytes (git
-    stores them once); window attention is not modelled (it is inside the
-    vision graph, which vlmrun runs as it is)."""
+    stores them once); the vision graph is Qwen2.5-VL's own structure
+    (qwen25_vision.py: window reorder, windowed and full attention blocks,
+    RMSNorm, gated MLP, reverse reorder), with its own weights."""
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(src, out)
@@ -502,28 +505,20 @@ def make_25(src, out):
     c["text_config"] = text
     c["transformers_version"] = "4.56.0"
     v = c["vision_config"]
-    c["vision_config"] = {"depth": v["depth"], "fullatt_block_indexes": [VLAYERS - 1], "hidden_act": "silu",
+    c["vision_config"] = {"depth": v["depth"], "fullatt_block_indexes": qwen25_vision.FULLATT, "hidden_act": "silu",
                           "hidden_size": VDIM, "in_channels": 3, "in_chans": 3, "intermediate_size": VFFN,
                           "model_type": "qwen2_5_vl", "num_heads": VHEADS, "out_hidden_size": TEXT["hidden"],
                           "patch_size": PATCH, "spatial_merge_size": MERGE, "spatial_patch_size": PATCH,
-                          "temporal_patch_size": TPATCH, "tokens_per_second": 2, "window_size": 112}
+                          "temporal_patch_size": TPATCH, "tokens_per_second": 2,
+                          "window_size": qwen25_vision.WINDOW_SIZE}
     write_json(os.path.join(out, "config.json"), c)
     for name in ("preprocessor_config.json", "tokenizer_config.json"):
         with open(os.path.join(out, name)) as f:
             d = json.load(f)
         d["processor_class"] = "Qwen2_5_VLProcessor"
         write_json(os.path.join(out, name), d)
-    vp = os.path.join(out, "onnx", "vision_encoder.onnx")
-    m = onnx.load(vp)
-    for i in m.graph.input:
-        if i.name == "grid_thw":
-            i.name = "image_grid_thw"
-    for n in m.graph.node:
-        for k, x in enumerate(n.input):
-            if x == "grid_thw":
-                n.input[k] = "image_grid_thw"
-    with open(vp, "wb") as f:
-        f.write(m.SerializeToString())
+    with open(os.path.join(out, "onnx", "vision_encoder.onnx"), "wb") as f:
+        f.write(qwen25_vision.export(qwen25_vision.build(VISION25_SEED)).SerializeToString())
 
 
 def main():

@@ -3,7 +3,7 @@
 instrumenting the LLaVA and Qwen2-VL twins' vision graphs (onnx/visinstr),
 computed independently in torch from the twins' own modules.
 
-Usage: scripts/twins/vision_extras.py   (writes the two files below)
+Usage: scripts/twins/vision_extras.py   (writes the three files below)
 
 Rebuilds each twin's vision module with the weights its generator gives it
 (the same seed and draw order as llava.py / qwen2vl.py make(); the Go test
@@ -24,6 +24,12 @@ computes the same values) and writes:
   each merged token (attention, 4); the last block's output with a merged
   token's 4 rows side by side (pre_projector, 4×128); its keys, mean over
   heads and over the 4 patches (keys, 4×16); the features (4×64).
+- models/qwen2vl/testdata/vision-extras-25.json: the Qwen2.5-VL twin
+  (qwen25_vision.py, window attention), pixel_values (32, 1176), grid
+  [1, 4, 8]: the same extras computed over the window-ordered patches of
+  its last (full-attention) block, then put in the features' order with
+  argsort(window_index) (attention 8, pre_projector 8×128, keys 8×16,
+  features 8×64; window_index for the record).
 
 Needs Debian's python3-torch (1.13) and numpy: /usr/bin/python3.
 """
@@ -37,6 +43,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import llava  # noqa: E402
+import qwen25_vision  # noqa: E402
 import qwen2vl  # noqa: E402
 
 
@@ -119,6 +126,41 @@ def qwen_ref():
         }
 
 
+def qwen25_ref():
+    """The Qwen2.5-VL twin (window attention): grid [1, 4, 8] (2×4 merged
+    tokens, two 2×2 windows, window order 0 1 4 5 2 3 6 7). The last block
+    is a full-attention block over the reordered patches; every extra is
+    computed in window order, averaged / laid side by side per merged
+    token, then put in the features' order with argsort(window_index)."""
+    enc = qwen25_vision.build(qwen2vl.VISION25_SEED)
+    n, m = 32, qwen2vl.MERGE * qwen2vl.MERGE
+    px = torch.from_numpy(pattern(n * qwen2vl.PDIM).reshape(n, qwen2vl.PDIM))
+    grid = torch.tensor([[1, 4, 8]], dtype=torch.int64)
+    with torch.no_grad():
+        v = enc.visual
+        order, window, full = v.masks(n, grid)
+        x = v.patch_embed(px).reshape(-1, m, qwen2vl.VDIM)[order].reshape(n, qwen2vl.VDIM)
+        x = x + v.positions(n, grid).reshape(-1, m, qwen2vl.VDIM)[order].reshape(n, qwen2vl.VDIM)
+        for i, blk in enumerate(v.blocks[:-1]):
+            x = blk(x, full if i in qwen25_vision.FULLATT else window)
+        last = len(v.blocks) - 1
+        mask = full if last in qwen25_vision.FULLATT else window
+        blk = v.blocks[-1]
+        hd = qwen2vl.VDIM // qwen2vl.VHEADS
+        q, k, _ = blk.attn.qkv(blk.norm1(x)).reshape(n, 3, qwen2vl.VHEADS, hd).permute(1, 2, 0, 3).unbind(0)
+        w = torch.softmax(q @ k.transpose(1, 2) / np.sqrt(hd) + mask, dim=-1)  # (H, 32, 32), window order
+        back = torch.argsort(order)
+        return {
+            "pixel_shape": list(px.shape),
+            "grid_thw": [1, 4, 8],
+            "window_index": [int(i) for i in order],
+            "attention": flat(w.mean(0).mean(0).view(n // m, m).mean(1)[back]),
+            "pre_projector": rows(blk(x, mask).reshape(n // m, m * qwen2vl.VDIM)[back]),
+            "keys": rows(k.mean(0).view(n // m, m, hd).mean(1)[back]),
+            "features": rows(enc(px, grid)),
+        }
+
+
 def write(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f, indent=1)
@@ -130,6 +172,7 @@ def main():
     root = os.path.join(here, "..", "..", "models")
     write(os.path.join(root, "llava", "testdata", "vision-extras.json"), llava_ref())
     write(os.path.join(root, "qwen2vl", "testdata", "vision-extras.json"), qwen_ref())
+    write(os.path.join(root, "qwen2vl", "testdata", "vision-extras-25.json"), qwen25_ref())
 
 
 if __name__ == "__main__":
