@@ -185,6 +185,9 @@ type Spec struct {
 	// frames are placed as images (BuildImagePrompt with Pixels.Images =
 	// the frame count).
 	BuildVideoPrompt func(user string, v Video, nVisual int) (Prompt, error)
+	// StreamPrompt, when set, is the family's prompt for a video streamed
+	// frame by frame (see StreamPrompt); nil: the family cannot stream.
+	StreamPrompt *StreamPrompt
 	// PreprocessVideo, when set, turns a video's sampled frames (in time
 	// order, all the same size) into one vision input, as the family's
 	// video processor does (Qwen2-VL: frames paired into temporal patches,

@@ -204,6 +204,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	if takesVideo(raw) { // SmolVLM2: frame count, length and timestamps in the text (video.go)
 		spec.BuildVideoPrompt = pr.buildVideo
 	}
+	if spec.StreamPrompt, err = pr.streamPrompt(); err != nil { // stream.go
+		return nil, err
+	}
 	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
 		return pr.build(user, models.Pixels{Images: 1}, n)
 	}
