@@ -53,6 +53,10 @@ type Vision struct {
 	// batch size.
 	mu         sync.Mutex
 	halfShapes map[int][][]int64 // batch size → shape per output (nil: not float16)
+
+	// peers are more sessions of the same graph (OpenVisionN): EncodeChunks
+	// runs chunks of tiles on v and its peers at once.
+	peers []*Vision
 }
 
 // OpenVision opens the vision graph and checks its inputs and outputs. The
@@ -339,8 +343,15 @@ func (v *Vision) Encode(pixels []float32) (*pruning.Visual, error) {
 // Only the features output is kept across chunks, so a graph with extra
 // outputs (pre-projector features, attention, keys) runs in one call. With
 // n > 1 the result's Views is n (GlobalCom² reads the tile layout from it).
+//
+// With peers (OpenVisionN) the chunks run on all sessions at once; batch ≤ 0
+// then splits the images evenly across the sessions.
 func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, error) {
-	if batch <= 0 || batch >= n || v.g.PreProj != "" || v.g.CLSAttn != "" || v.g.Keys != "" {
+	extras := v.g.PreProj != "" || v.g.CLSAttn != "" || v.g.Keys != ""
+	if len(v.peers) > 0 && n > 1 && !extras && batch <= 0 {
+		batch = ceilDiv(n, 1+len(v.peers))
+	}
+	if batch <= 0 || batch >= n || extras {
 		vis, err := v.EncodeBatch(pixels, n)
 		if err == nil && n > 1 {
 			vis.Views = n // tiles then the global image (pruning.Visual.Views)
@@ -351,18 +362,35 @@ func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, 
 	if n <= 0 || len(pixels) != n*per {
 		return nil, fmt.Errorf("encoder: pixel tensor has %d values, want %d (%d images)", len(pixels), n*per, n)
 	}
-	var out *pruning.Visual
+	if len(v.peers) > 0 {
+		parts, err := v.encodeOnPeers(pixels, n, batch)
+		if err != nil {
+			return nil, err
+		}
+		return joinChunks(parts, n)
+	}
+	var parts []*pruning.Visual
 	for i := 0; i < n; i += batch {
 		k := min(batch, n-i)
 		vis, err := v.EncodeBatch(pixels[i*per:(i+k)*per], k)
 		if err != nil {
 			return nil, err
 		}
-		if out == nil {
-			out = vis
-			out.Features.Data = append(make([]float32, 0, len(vis.Features.Data)*ceilDiv(n, k)), vis.Features.Data...)
-			continue
-		}
+		parts = append(parts, vis)
+	}
+	return joinChunks(parts, n)
+}
+
+// joinChunks concatenates the features of the chunks of n images, in
+// order, into the first chunk's Visual.
+func joinChunks(parts []*pruning.Visual, n int) (*pruning.Visual, error) {
+	out := parts[0]
+	rows := 0
+	for _, p := range parts {
+		rows += len(p.Features.Data)
+	}
+	out.Features.Data = append(make([]float32, 0, rows), out.Features.Data...)
+	for _, vis := range parts[1:] {
 		if vis.Features.Cols != out.Features.Cols {
 			return nil, fmt.Errorf("encoder: feature width changed between batches (%d, %d)", out.Features.Cols, vis.Features.Cols)
 		}
@@ -647,5 +675,9 @@ func (v *Vision) EncodePatches(patches []float32, dim int, grids [][3]int) (*pru
 func (v *Vision) Destroy() {
 	if v != nil {
 		v.sess.Destroy()
+		for _, p := range v.peers {
+			p.Destroy()
+		}
+		v.peers = nil
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vlmrun/vlmrun/decoder"
 	"github.com/vlmrun/vlmrun/models"
 	"github.com/vlmrun/vlmrun/pipeline"
 )
@@ -30,13 +31,9 @@ type captionRecord struct {
 }
 
 func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if streamArgs(args) {
-		return cmdStreamVideo(ctx, args, stdin, stdout, stderr) // stream.go
-	}
 	fs := newFlagSet("caption", stderr, func(fs *pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun caption [flags] IMAGE...   (IMAGE may be - for stdin)")
 		fmt.Fprintln(stderr, "       vlmrun caption --jsonl OUT.jsonl [--shard i/N] [flags] DIR|GLOB|IMAGE...   (batch mode)")
-		fmt.Fprintln(stderr, "       vlmrun caption --stream-video [flags] < FRAMES.png-stream   (frames as they arrive; see --stream-video --help)")
 		fmt.Fprintln(stderr, "exit status: 0 done, 1 an image or the model failed, 2 a usage error (bad flag or value)")
 	})
 	var mf modelFlags
@@ -77,6 +74,9 @@ func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if bf.jsonl != "" {
 		return runBatch(ctx, images, &mf, req, &pf, &bf, *quiet, stderr)
 	}
+	// a request without an in-decoder method runs the merged decoder: its
+	// session is created while the vision session is
+	mf.preload = req.In == nil && req.Form != decoder.FormLayers
 	p, err := mf.open()
 	if err != nil {
 		return fail(err)

@@ -34,11 +34,16 @@ type modelFlags struct {
 	inter     int
 	spin      bool
 	ortOpts   string
+	graphs    string
+	tileSess  int
 	device    string
 	resizer   string
 	maxPixels int64
 	dtype     string
 	cacheDir  string
+	// preload: create the merged decoder's session in open, concurrently
+	// with the vision session (set by commands whose requests use it)
+	preload bool
 }
 
 func (m *modelFlags) register(fs *pflag.FlagSet) {
@@ -50,6 +55,8 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 	checkedFlag(fs, &m.ortOpts, "ort-options", "", "comma-separated opt=disable|basic|extended|all, spin=on|off, arena=on|off, mem-pattern=on|off, prepack=on|off, or an ORT session config KEY=VALUE (KEY with a dot)",
 		func(s string) error { _, err := ortx.ParseTuning(s); return err },
 		"ONNX Runtime session options for every session vlmrun opens (default: $"+ortx.TuningEnv+", else ORT's own defaults)")
+	intFlag(fs, &m.tileSess, "tile-sessions", 1, 1, 64, "", "vision sessions that encode a split image's tiles at once, each with --threads/N intra-op threads and its own copy of the vision weights")
+	fs.StringVar(&m.graphs, "ort-graph-cache", "off", "ONNX Runtime-optimized graphs cached on disk, keyed by file, options, ORT version and CPU: on (the user cache dir's vlmrun/ort-graphs), off, or a folder")
 	checkedFlag(fs, &m.device, "device", "cpu", "cpu, cuda or cuda:N (N >= 0)", func(s string) error {
 		_, _, err := ortx.ParseDevice(s)
 		return err
@@ -126,11 +133,13 @@ func (m *modelFlags) open() (*pipeline.Pipeline, error) {
 	lim := encoder.DefaultLimits
 	lim.MaxPixels = m.maxPixels
 	return pipeline.Open(dir, pipeline.Options{
-		ORT:      o,
-		Limits:   lim,
-		Resizer:  m.resizer,
-		DTypes:   dt,
-		CacheDir: cacheDir(m.cacheDir),
+		ORT:          o,
+		Limits:       lim,
+		Resizer:      m.resizer,
+		DTypes:       dt,
+		CacheDir:     cacheDir(m.cacheDir),
+		Preload:      m.preload,
+		TileSessions: m.tileSess,
 	})
 }
 
@@ -147,7 +156,24 @@ func ortOptions(m modelFlags) (ortx.Options, error) {
 	if err != nil {
 		return ortx.Options{}, usagef("--ort-options: %v", err)
 	}
+	o.GraphCache = graphCacheDir(m.graphs)
 	return o, nil
+}
+
+// graphCacheDir resolves --ort-graph-cache: "on" is the user cache dir's
+// vlmrun/ort-graphs, "off", "none" and "" none, anything else a folder.
+func graphCacheDir(flag string) string {
+	switch flag {
+	case "", "off", "none":
+		return ""
+	case "on":
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(d, "vlmrun", "ort-graphs")
+	}
+	return flag
 }
 
 // genFlags are the generation settings.

@@ -120,6 +120,7 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writ
 // openPool opens n replicas of the model the flags name.
 func openPool(mf *modelFlags, n int) (*pipeline.Pool, error) {
 	var ps []*pipeline.Pipeline
+	mf.preload = true // the pool preloads every replica's merged decoder anyway
 	for range n {
 		p, err := mf.open()
 		if err != nil {

@@ -34,13 +34,23 @@ func Inspect(path string, o Options) (ins, outs []ort.InputOutputInfo, err error
 // graphInfo reads path's declared graph inputs (without those that are
 // initializers, as ORT reports them) and outputs.
 func graphInfo(path string) (ins, outs []ort.InputOutputInfo, err error) {
+	ins, outs, _, err = graphFacts(path)
+	return ins, outs, err
+}
+
+// graphFacts is graphInfo, and whether a top-level initializer has its
+// data in an external file.
+func graphFacts(path string) (ins, outs []ort.InputOutputInfo, external bool, err error) {
 	g, err := onnx.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
+		return nil, nil, false, fmt.Errorf("ortx: open %s: not a loadable onnx graph: %w", path, err)
 	}
 	defer g.Close()
 	ins, outs = modelInfo(g)
-	return ins, outs, nil
+	for _, t := range g.Graph.Initializers {
+		external = external || t.External != nil
+	}
+	return ins, outs, external, nil
 }
 
 // InspectBytes returns the declared inputs and outputs of a graph held in

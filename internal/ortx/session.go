@@ -29,6 +29,9 @@ type Options struct {
 	// Tune holds the other session options (graph optimization level,
 	// spinning, arena, memory pattern, prepacking, config entries).
 	Tune Tuning
+	// GraphCache is a folder for ORT-optimized graphs (see graphcache.go);
+	// "" opens every file from scratch. Only Open uses it.
+	GraphCache string
 }
 
 // Port names one expected graph input or output and its element type.
@@ -49,9 +52,11 @@ type Session struct {
 	Path    string
 	Inputs  []Port
 	Outputs []Port
-	s       *ort.DynamicAdvancedSession
-	calls   atomic.Int64
-	nanos   atomic.Int64
+	// FromCache: the graph came from Options.GraphCache's existing entry.
+	FromCache bool
+	s         *ort.DynamicAdvancedSession
+	calls     atomic.Int64
+	nanos     atomic.Int64
 }
 
 // ErrGraphMismatch is returned (wrapped) when a graph's inputs or outputs are
@@ -147,7 +152,7 @@ func Open(path string, inputs, outputs []Port, o Options) (*Session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	ins, outs, err := graphInfo(path)
+	ins, outs, external, err := graphFacts(path)
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +170,19 @@ func Open(path string, inputs, outputs []Port, o Options) (*Session, error) {
 	for i, p := range outputs {
 		out[i] = p.Name
 	}
-	s, err := ort.NewDynamicAdvancedSession(path, in, out, so)
+	var (
+		s      *ort.DynamicAdvancedSession
+		cached bool
+	)
+	if o.GraphCache != "" && cacheable(o, external) {
+		s, cached, err = openCached(path, in, out, o, so)
+	} else {
+		s, err = ort.NewDynamicAdvancedSession(path, in, out, so)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ortx: open %s: %w", path, err)
 	}
-	return &Session{Path: path, Inputs: inputs, Outputs: outputs, s: s}, nil
+	return &Session{Path: path, Inputs: inputs, Outputs: outputs, FromCache: cached, s: s}, nil
 }
 
 func checkPorts(file, kind string, want []Port, have []ort.InputOutputInfo, exact bool) error {

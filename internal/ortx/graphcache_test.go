@@ -1,0 +1,178 @@
+package ortx
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// tinyGraph copies the embedded model's embed_tokens graph (a Gather) to a
+// temporary folder, so that tests can change its modification time.
+func tinyGraph(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "..", "models", "scenes-tiny", "onnx", "embed_tokens.onnx")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Skipf("embedded model: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "embed_tokens.onnx")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCacheEntryKey(t *testing.T) {
+	src := tinyGraph(t)
+	dir := t.TempDir()
+	base, prefix, err := cacheEntry(dir, src, Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(base), prefix+"-") || filepath.Dir(base) != dir {
+		t.Fatalf("entry %s not in %s with prefix %s", base, dir, prefix)
+	}
+	tests := []struct {
+		name   string
+		change func()
+		o      Options
+		same   bool
+	}{
+		{"same file and options", func() {}, Options{Threads: 2}, true},
+		{"thread count does not shape the graph", func() {}, Options{Threads: 1, InterThreads: 3}, true},
+		{"optimization level", func() {}, Options{Threads: 2, Tune: Tuning{Opt: "basic"}}, false},
+		{"config entry", func() {}, Options{Tune: Tuning{Config: []ConfigEntry{{"session.x", "1"}}}}, false},
+		{"modification time", func() {
+			if err := os.Chtimes(src, time.Now(), time.Unix(1_000_000, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}, Options{Threads: 2}, false},
+	}
+	for _, tc := range tests {
+		tc.change()
+		e, p, err := cacheEntry(dir, src, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != prefix {
+			t.Errorf("%s: prefix %s, want the source's %s", tc.name, p, prefix)
+		}
+		if (e == base) != tc.same {
+			t.Errorf("%s: entry %s vs %s, want same=%v", tc.name, filepath.Base(e), filepath.Base(base), tc.same)
+		}
+	}
+	if _, _, err := cacheEntry(dir, filepath.Join(dir, "missing.onnx"), Options{}); err == nil {
+		t.Error("a missing source file gave an entry")
+	}
+}
+
+func TestCacheable(t *testing.T) {
+	for _, tc := range []struct {
+		o        Options
+		external bool
+		want     bool
+	}{
+		{Options{}, false, true},
+		{Options{Tune: Tuning{Opt: "basic"}}, false, true},
+		{Options{Tune: Tuning{Opt: "disable"}}, false, false},
+		{Options{Device: "cuda:0"}, false, false},
+		{Options{}, true, false},
+	} {
+		if got := cacheable(tc.o, tc.external); got != tc.want {
+			t.Errorf("cacheable(%+v, external %v) = %v, want %v", tc.o, tc.external, got, tc.want)
+		}
+	}
+}
+
+// TestGraphCache opens a graph through the cache: the first open writes the
+// entry, the second opens it, both compute the same; a damaged entry is
+// rebuilt; a changed source replaces its entry; an unusable folder is one
+// clear error.
+func TestGraphCache(t *testing.T) {
+	if _, err := Setup(""); err != nil {
+		t.Skipf("no ONNX Runtime library: %v", err)
+	}
+	src := tinyGraph(t)
+	dir := filepath.Join(t.TempDir(), "graphs")
+	o := Options{Threads: 1, GraphCache: dir}
+	ids := []int64{0, 3, 5, 1}
+	run := func(o Options) ([]float32, bool) {
+		t.Helper()
+		s, err := Open(src, []Port{Int64("input_ids")}, []Port{Float("inputs_embeds")}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Destroy()
+		in, err := Tensor(slices.Clone(ids), 1, int64(len(ids)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Destroy()
+		outs := []ort.Value{nil}
+		if err := s.Run([]ort.Value{in}, outs); err != nil {
+			t.Fatal(err)
+		}
+		defer outs[0].Destroy()
+		f, ok := outs[0].(*ort.Tensor[float32])
+		if !ok {
+			t.Fatalf("output is %T", outs[0])
+		}
+		return slices.Clone(f.GetData()), s.FromCache
+	}
+	entries := func() []string {
+		t.Helper()
+		es, _ := filepath.Glob(filepath.Join(dir, "*"))
+		return es
+	}
+	want, _ := run(Options{Threads: 1})
+	got, cached := run(o)
+	if cached || !slices.Equal(got, want) {
+		t.Fatalf("first cached open: from cache %v, equal %v", cached, slices.Equal(got, want))
+	}
+	first := entries()
+	if len(first) != 1 || !strings.HasSuffix(first[0], ".onnx") {
+		t.Fatalf("cache holds %v, want one entry", first)
+	}
+	got, cached = run(o)
+	if !cached || !slices.Equal(got, want) {
+		t.Fatalf("second open: from cache %v, equal %v", cached, slices.Equal(got, want))
+	}
+	// a damaged entry is dropped and written again
+	if err := os.WriteFile(first[0], []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, cached = run(o)
+	if cached || !slices.Equal(got, want) {
+		t.Fatalf("damaged entry: from cache %v, equal %v", cached, slices.Equal(got, want))
+	}
+	if _, cached = run(o); !cached {
+		t.Fatal("the rebuilt entry was not used")
+	}
+	// a changed source gets a new entry and its old one goes
+	if err := os.Chtimes(src, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, cached = run(o); cached {
+		t.Fatal("a changed source file was served from the cache")
+	}
+	now := entries()
+	if len(now) != 1 || now[0] == first[0] {
+		t.Fatalf("after the source changed the cache holds %v (before %v), want one new entry", now, first)
+	}
+	// a folder that cannot be made
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(src, []Port{Int64("input_ids")}, []Port{Float("inputs_embeds")}, Options{GraphCache: filepath.Join(blocker, "graphs")})
+	if err == nil || !strings.Contains(err.Error(), "graph cache") || !strings.Contains(err.Error(), "--ort-graph-cache") {
+		t.Fatalf("unusable cache folder: error %v", err)
+	}
+}
