@@ -352,3 +352,50 @@ func TestVideoPrunedRuns(t *testing.T) {
 		t.Errorf("kept %d (want 6), generated %v", res.Visual.AfterPre, res.GeneratedIDs)
 	}
 }
+
+// TestVideoQwen25TimeIDs: on the Qwen2.5-VL twin (tokens_per_second 2) a
+// 6-frame video sampled over 3 s (2 fps: second_per_grid 1) puts its three
+// temporal patches at t = offset + 0, 2, 4 (Qwen2-VL: 0, 1, 2); h and w as
+// for an image; the text after the video continues from the maximum + 1.
+func TestVideoQwen25TimeIDs(t *testing.T) {
+	c := videoCase{Frames: 6, W: 56, H: 84, Duration: 3}
+	for _, tc := range []struct {
+		twin string
+		step int64
+	}{{twin25, 2}, {twin, 1}} {
+		spec, err := models.Load(testdata(t, tc.twin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, imgs := c.video(t)
+		info := models.Video{Times: v.Times, Duration: v.Duration}
+		px, err := spec.PreprocessVideo(imgs, info, models.ImageOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info.Pixels = &px
+		pr, err := spec.BuildVideoPrompt("", info, 18)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos, _, next, err := spec.Positions(pr, px)
+		if err != nil {
+			t.Fatal(err)
+		}
+		L := len(pr.IDs)
+		first := pr.ImagePos[0]
+		off := pos[first] // the block's offset: t of its first token
+		for i, j := range pr.ImagePos {
+			k := int64(i / 6) // 6 tokens (3×2) per temporal patch
+			if pos[j] != off+tc.step*k || pos[L+j] != off+int64(i%6/2) || pos[2*L+j] != off+int64(i%2) {
+				t.Fatalf("%s: video token %d at (%d, %d, %d), want (%d, %d, %d)", tc.twin, i, pos[j], pos[L+j], pos[2*L+j],
+					off+tc.step*k, off+int64(i%6/2), off+int64(i%2))
+			}
+		}
+		after := pr.ImagePos[17] + 1
+		if want := off + 2*tc.step + 1; pos[after] != want || next != want+int64(L-after) {
+			t.Errorf("%s: the text after the video starts at %d (next %d), want %d (next %d)", tc.twin, pos[after], next,
+				want, want+int64(L-after))
+		}
+	}
+}
