@@ -31,9 +31,13 @@ type captionRecord struct {
 }
 
 func cmdCaption(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if streamArgs(args) {
+		return cmdStreamVideo(ctx, args, stdin, stdout, stderr) // stream.go
+	}
 	fs := newFlagSet("caption", stderr, func(fs *pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun caption [flags] IMAGE...   (IMAGE may be - for stdin)")
 		fmt.Fprintln(stderr, "       vlmrun caption --jsonl OUT.jsonl [--shard i/N] [flags] DIR|GLOB|IMAGE...   (batch mode)")
+		fmt.Fprintln(stderr, "       vlmrun caption --stream-video [flags] < FRAMES.png-stream   (frames as they arrive; see --stream-video --help)")
 		fmt.Fprintln(stderr, "exit status: 0 done, 1 an image or the model failed, 2 a usage error (bad flag or value)")
 	})
 	var mf modelFlags
