@@ -27,8 +27,9 @@ type Video struct {
 // by the rule of the folder's video processor (Rule):
 //
 //   - "smolvlm": SmolVLM2's preprocessor_config.json "video_sampling"
-//     (video.SampleSmolVLM). Its video_size is not read: vlmrun resizes
-//     every frame straight to the vision tile, as an unsplit image.
+//     (video.SampleSmolVLM). The frames' resize (video_size, or the
+//     config's size over it) is the family's (models/smolvlm videoproc.go,
+//     ImageOptions.VideoFrame), not read here.
 //   - "qwen2vl": a Qwen2-VL / Qwen2.5-VL folder (config.json model_type
 //     qwen2_vl or qwen2_5_vl): Qwen2VLVideoProcessor.sample_frames
 //     (video.SampleQwen2VL) with the video processor's fps (default 2,
