@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/pruning"
 	"github.com/vlmrun/vlmrun/tokenizer"
 )
 
@@ -70,6 +71,10 @@ type Pixels struct {
 	// (Qwen2.5-VL's second_per_grid_ts: temporal_patch_size / fps).
 	Video          bool
 	SecondsPerGrid float64
+	// Layout, when not nil, is the family's own description of how this
+	// image's tiles become visual tokens (LLaVA-OneVision's anyres
+	// layout), read by its PackVisual and prompt hooks.
+	Layout any
 }
 
 // ImageOptions bound the visual tokens a tiling family makes from one
@@ -167,6 +172,12 @@ type Spec struct {
 	// BuildImagePrompt, when set, replaces BuildPrompt: it builds the prompt
 	// for a preprocessed image whose tiles gave nVisual visual tokens.
 	BuildImagePrompt func(user string, px Pixels, nVisual int) (Prompt, error)
+
+	// PackVisual, when set, turns what the vision graph returned for one
+	// preprocessed image into the image's visual tokens, in prompt order
+	// (LLaVA-OneVision's anyres packing: unpadding, pooling, newline rows);
+	// BuildImagePrompt and BuildChat then count the packed rows.
+	PackVisual func(px Pixels, v *pruning.Visual) (*pruning.Visual, error)
 
 	// BuildChat, when set, builds the prompt of a conversation: the
 	// folder's chat template (or the family's built-in one) rendered with

@@ -121,13 +121,18 @@ func (p *Pipeline) visionRec(rec *recorder, req Request) (*encoder.Vision, error
 	return v, err
 }
 
-// encodeFor runs req's vision graph (visionRec) on the preprocessed image.
+// encodeFor runs req's vision graph (visionRec) on the preprocessed image,
+// then the family's PackVisual when it has one.
 func (p *Pipeline) encodeFor(rec *recorder, px models.Pixels, req Request) (*pruning.Visual, error) {
 	v, err := p.visionRec(rec, req)
 	if err != nil {
 		return nil, err
 	}
-	return encodeWith(v, px, req.EncoderBatch)
+	vis, err := encodeWith(v, px, req.EncoderBatch)
+	if err != nil || p.Spec.PackVisual == nil {
+		return vis, err
+	}
+	return p.Spec.PackVisual(px, vis)
 }
 
 // extraSessions lists the instrumented graph's session once opened.

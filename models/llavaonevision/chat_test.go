@@ -31,7 +31,7 @@ func TestBuildChatErrors(t *testing.T) {
 		{"more encoded", one, []int{25, 25}, "1 images, 2 encoded"},
 		{"wrong count", one, []int{24}, "gave 24 features for image 1; each image should give 25"},
 	} {
-		_, err := spec.BuildChat(bad.conv, nil, bad.nVisual)
+		_, err := spec.BuildChat(bad.conv, pixelsFor(bad.nVisual), bad.nVisual)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: %v, want %q", bad.name, err, bad.want)
 		}
@@ -40,7 +40,7 @@ func TestBuildChatErrors(t *testing.T) {
 		}
 	}
 	// A blank user text after an image gets the family default, as --prompt "" does.
-	pr, err := spec.BuildChat(models.UserTurn("", " ", 1), nil, []int{25})
+	pr, err := spec.BuildChat(models.UserTurn("", " ", 1), pixelsFor([]int{25}), []int{25})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,4 +51,13 @@ func TestBuildChatErrors(t *testing.T) {
 	if want := "<|im_start|>user " + strings.Repeat("<image>", 25) + "\nDescribe this image.<|im_end|><|im_start|>assistant\n"; s != want {
 		t.Errorf("prompt %q, want %q", s, want)
 	}
+}
+
+// pixelsFor is one preprocessed (unsplit) image per count.
+func pixelsFor(nVisual []int) []models.Pixels {
+	pxs := make([]models.Pixels, len(nVisual))
+	for i := range pxs {
+		pxs[i].Images = 1
+	}
+	return pxs
 }

@@ -20,6 +20,13 @@
 // (image_size/patch_size)² and, when processor_config.json gives it,
 // num_image_tokens. The features replace the <image> rows in order
 // (images in prompt order, each image's patches row-major).
+//
+// A folder whose vlmrun_config.json says {"image_layout": "python"} runs
+// Python transformers' anyres layout instead (Anyres; one image per
+// prompt): base image + crops of the best pinpoint through the same vision
+// graph, their features unpadded, pooled (anyres_max_N) and given the
+// checkpoint's image_newline (read from the folder's safetensors) after
+// every row, in Go (Spec.PackVisual).
 package llavaonevision
 
 import (
@@ -53,6 +60,9 @@ type config struct {
 		PatchSize int `json:"patch_size"`
 	} `json:"vision_config"`
 	SelectStrategy string `json:"vision_feature_select_strategy"`
+	// Python's anyres layout only (transformers.js 4.3.1 reads neither)
+	Pins        [][2]int `json:"image_grid_pinpoints"`
+	AspectRatio string   `json:"vision_aspect_ratio"`
 }
 
 // processorConfig is processor_config.json (Python's
@@ -193,6 +203,22 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	if !ip.DoNormalize {
 		spec.Preprocess.Std = [3]float32{1, 1, 1}
 	}
+	layout, err := readLayout(dir)
+	if err != nil {
+		return nil, fmt.Errorf("llavaonevision: %s: %w", dir, err)
+	}
+	if layout == LayoutPython {
+		py, err := newPyLayout(dir, c, ip, W, lay.GridH, text.Hidden)
+		if err != nil {
+			return nil, fmt.Errorf("llavaonevision: %s: %w", dir, err)
+		}
+		if W != H || lay.GridH != lay.GridW {
+			return nil, fmt.Errorf("llavaonevision: %s: the Python layout needs square crops (size %d×%d)", dir, W, H)
+		}
+		pr.python = true
+		usePython(spec, py, pr)
+		return spec, nil
+	}
 	pre := func(img *image.NRGBA) (models.Pixels, error) {
 		data, w, h, err := ip.Process(img, spec.Preprocess.Resizer)
 		if err != nil {
@@ -214,14 +240,41 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		}
 		return pre(img)
 	}
-	spec.BuildImagePrompt = func(user string, px models.Pixels, n int) (models.Prompt, error) {
-		return pr.build(user, px.Images, n)
-	}
-	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) { return pr.build(user, 1, n) }
-	spec.BuildChat = func(c models.Conversation, _ []models.Pixels, n []int) (models.Prompt, error) {
-		return pr.buildChat(c, n)
-	}
+	setPrompts(spec, pr)
 	return spec, nil
+}
+
+// setPrompts sets spec's prompt hooks.
+func setPrompts(spec *models.Spec, pr *prompter) {
+	spec.BuildImagePrompt = func(user string, px models.Pixels, n int) (models.Prompt, error) {
+		return pr.build(user, px, n)
+	}
+	spec.BuildPrompt = func(user string, n int) (models.Prompt, error) {
+		return pr.build(user, models.Pixels{Images: 1}, n)
+	}
+	spec.BuildChat = func(c models.Conversation, pxs []models.Pixels, n []int) (models.Prompt, error) {
+		return pr.buildChat(c, pxs, n)
+	}
+}
+
+// usePython sets spec up for Python's anyres layout: the image processor's
+// crops (resized with Pillow's resampling, as Python's processor does,
+// unless --resizer says otherwise), the packing of their features, one
+// image per prompt, and --max-image-tokens as a bound on the pinpoint
+// chosen.
+func usePython(spec *models.Spec, py *pyLayout, pr *prompter) {
+	spec.Preprocess.Resizer = encoder.ResizerPIL
+	spec.PreprocessImage = func(img *image.NRGBA) (models.Pixels, error) {
+		return py.preprocess(img, 0, spec.Preprocess.Resizer)
+	}
+	spec.PreprocessImageWith = func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
+		if o.NoSplit || o.VideoFrame {
+			return models.Pixels{}, fmt.Errorf("llavaonevision: the Python image layout is implemented for one image per prompt, not for several images or video frames")
+		}
+		return py.preprocess(img, o.MaxImageTokens, spec.Preprocess.Resizer)
+	}
+	spec.PackVisual = py.pack
+	setPrompts(spec, pr)
 }
 
 func f32x3(v [3]float64) [3]float32 { return [3]float32{float32(v[0]), float32(v[1]), float32(v[2])} }

@@ -32,6 +32,31 @@ type prompter struct {
 	imageID int
 	layout  Layout
 	tmpl    *chattemplate.Chat // the folder's template, or BuiltinTemplate
+	python  bool               // Python's anyres layout: counts from each image's Pixels.Layout
+}
+
+// counts returns the visual tokens each image of px should give: the
+// squashed grid of every image (transformers.js's layout), or the image's
+// anyres layout (Python's, one image per prompt).
+func (p *prompter) counts(pxs []models.Pixels) ([]int, error) {
+	var n []int
+	for _, px := range pxs {
+		if !p.python {
+			for range max(px.Images, 1) {
+				n = append(n, p.layout.Tokens())
+			}
+			continue
+		}
+		a, ok := px.Layout.(Anyres)
+		if !ok {
+			return nil, fmt.Errorf("llavaonevision: an image without its anyres layout")
+		}
+		n = append(n, a.Tokens())
+	}
+	if p.python && len(n) > 1 {
+		return nil, fmt.Errorf("llavaonevision: %d images in one prompt: the Python layout is implemented for one image per prompt (Python gives each image of a multi-image prompt its base tokens and one newline instead, which vlmrun does not do)", len(n))
+	}
+	return n, nil
 }
 
 // text returns the prompt string before expansion for images images: user
@@ -76,20 +101,28 @@ func Expand(text, imageToken string, n int) string {
 // build tokenizes the prompt for images images whose vision graph gave
 // nVisual features in all: one <image> per feature, each image's block in
 // prompt order.
-func (p *prompter) build(user string, images, nVisual int) (models.Prompt, error) {
+func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Prompt, error) {
 	l := p.layout
-	if images < 1 {
+	if px.Images < 1 {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: no image")
 	}
-	if nVisual != images*l.Tokens() {
+	counts, err := p.counts([]models.Pixels{px})
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	images, want := len(counts), 0
+	for _, n := range counts {
+		want += n
+	}
+	if nVisual != want {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for %d images; each image should give %d (%d×%d patches of %d px)",
-			nVisual, images, l.Tokens(), l.GridH, l.GridW, l.Patch)
+			nVisual, images, counts[0], l.GridH, l.GridW, l.Patch)
 	}
 	s, err := p.text(user, images)
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(Expand(s, l.ImageToken, l.Tokens()), true)
+	ids, err := p.tok.Encode(Expand(s, l.ImageToken, counts[0]), true)
 	if err != nil {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: prompt: %w", err)
 	}
@@ -114,15 +147,19 @@ func (p *prompter) build(user string, images, nVisual int) (models.Prompt, error
 // this is what its caller does: the tokenizer's apply_chat_template, then
 // the expansion (scripts/transformersjs-ref/chat.js, expand_token).
 // Without images the rendering is only tokenized.
-func (p *prompter) buildChat(c models.Conversation, nVisual []int) (models.Prompt, error) {
+func (p *prompter) buildChat(c models.Conversation, pxs []models.Pixels, nVisual []int) (models.Prompt, error) {
 	l := p.layout
-	if len(nVisual) != c.Images() {
-		return models.Prompt{}, fmt.Errorf("llavaonevision: %d images, %d encoded", c.Images(), len(nVisual))
+	if len(nVisual) != c.Images() || len(pxs) != len(nVisual) {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: %d images, %d encoded (%d preprocessed)", c.Images(), len(nVisual), len(pxs))
+	}
+	want, err := p.counts(pxs)
+	if err != nil {
+		return models.Prompt{}, err
 	}
 	for i, n := range nVisual {
-		if n != l.Tokens() {
+		if n != want[i] {
 			return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for image %d; each image should give %d (%d×%d patches of %d px)",
-				n, i+1, l.Tokens(), l.GridH, l.GridW, l.Patch)
+				n, i+1, want[i], l.GridH, l.GridW, l.Patch)
 		}
 	}
 	if err := c.CheckText(l.ImageToken); err != nil {

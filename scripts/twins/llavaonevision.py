@@ -39,6 +39,8 @@ them (model-formats.md §4, §12.8). The twin follows that contract:
   LlavaOnevisionImageProcessor with do_pad; processor_config.json), the
   LLaVA-OneVision chat template in tokenizer_config.json (which
   transformers.js's tokenizer renders) and chat_template.json.
+- model.safetensors holding only image_newline (float32, 64 values), which
+  transformers.js never reads; vlmrun's Python anyres layout does.
 
 Needs Debian's python3-torch (1.13), python3-onnx and numpy: /usr/bin/python3.
 """
@@ -326,12 +328,30 @@ def make(out, seed):
             f.write(m.SerializeToString())
 
 
+def write_newline(out, seed):
+    """model.safetensors holding only image_newline (text hidden size,
+    float32, drawn as LlavaOnevisionModel initialises it: normal with std
+    1/sqrt(hidden)), for vlmrun's Python anyres layout; transformers.js
+    never reads it. Its own generator, so the other files' draws are
+    unchanged."""
+    import json
+    import struct
+    v = (np.random.default_rng(seed + 2000).standard_normal(TEXT["hidden"]) / np.sqrt(TEXT["hidden"])).astype("<f4")
+    data = v.tobytes()
+    hdr = json.dumps({"image_newline": {"dtype": "F32", "shape": [TEXT["hidden"]], "data_offsets": [0, len(data)]}},
+                     separators=(",", ":")).encode()
+    hdr += b" " * (-len(hdr) % 8)
+    with open(os.path.join(out, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(hdr)) + hdr + data)
+
+
 def main():
     if len(sys.argv) > 2:
         sys.exit(__doc__)
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) == 2 else os.path.join(here, "..", "..", "models", "llavaonevision", "testdata")
     make(os.path.join(out, "llava-onevision-twin"), seed=61)
+    write_newline(os.path.join(out, "llava-onevision-twin"), seed=61)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     for name, (w, h, s) in sorted(IMAGES.items()):
         make_images.png(os.path.join(out, "images", name + ".png"), make_images.image(name, w, h, s))

@@ -38,7 +38,8 @@ import llavaonevision as ov  # noqa: E402
 from vision_extras import flat, pattern, rows, write  # noqa: E402
 
 
-def onevision_ref():
+def vision_module():
+    """The twin's vision module (SigLIP + projector) with its weights."""
     seed = 61  # llavaonevision.main
     rng = np.random.default_rng(seed)
     _, vocab = ov.tokenizer()
@@ -47,6 +48,11 @@ def onevision_ref():
     vis = ov.OnevisionVision(ov.TEXT["hidden"])
     llava.vision_weights(vis, rng)
     vis.eval()
+    return vis
+
+
+def onevision_ref():
+    vis = vision_module()
     px = torch.from_numpy(pattern(3 * ov.IMAGE * ov.IMAGE).reshape(1, 3, ov.IMAGE, ov.IMAGE))
     with torch.no_grad():
         vm = vis.vision_tower.vision_model

@@ -1,0 +1,282 @@
+package llavaonevision_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vlmrun/vlmrun/encoder"
+	"github.com/vlmrun/vlmrun/internal/ortx"
+	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/models/llavaonevision"
+	"github.com/vlmrun/vlmrun/pipeline"
+)
+
+// pythonTwin is the twin with vlmrun_config.json asking for Python's
+// anyres layout (the twin's model.safetensors holds image_newline).
+func pythonTwin(t *testing.T) string {
+	t.Helper()
+	dir := copyTwin(t, nil)
+	if err := os.WriteFile(filepath.Join(dir, llavaonevision.ConfigFile), []byte(`{"image_layout": "python"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The layout is opt-in: without vlmrun_config.json the twin runs
+// transformers.js's layout (no packing hook); with "python" it packs, and
+// its resizes default to Pillow's. A folder without image_newline, or
+// another layout name, is refused with the reason.
+func TestPythonLayoutLoad(t *testing.T) {
+	spec, err := models.Load(testdata(t, twin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.PackVisual != nil {
+		t.Error("the default layout packs")
+	}
+	py, err := models.Load(pythonTwin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if py.PackVisual == nil || py.Preprocess.Resizer != encoder.ResizerPIL {
+		t.Errorf("python layout: pack %v, resizer %q", py.PackVisual != nil, py.Preprocess.Resizer)
+	}
+	noNewline := pythonTwin(t)
+	if err := os.Remove(filepath.Join(noNewline, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.Load(noNewline); err == nil || !strings.Contains(err.Error(), "image_newline") {
+		t.Errorf("no image_newline: %v", err)
+	}
+	bad := copyTwin(t, nil)
+	if err := os.WriteFile(filepath.Join(bad, llavaonevision.ConfigFile), []byte(`{"image_layout": "anyres"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.Load(bad); err == nil || !strings.Contains(err.Error(), `image_layout "anyres"`) {
+		t.Errorf("unknown layout: %v", err)
+	}
+}
+
+// A 140×70 image, by hand: the 70×140 pinpoint (h×w) keeps it whole, so it
+// is not resized for the crops: crop 0 is its left half, crop 1 its right
+// half, after the base image (the whole image squashed to 70×70 with
+// Pillow's bicubic); each normalized as (v/255 − 0.5)/0.5. Tokens: 25 base
+// + a 5×10 map (no unpadding: 140/70 = 10/5) + 5 newlines = 80.
+func TestPythonLayoutCrops(t *testing.T) {
+	spec, err := models.Load(pythonTwin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := decode(t, "wide140x70")
+	px, err := spec.PreprocessImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := px.Layout.(llavaonevision.Anyres)
+	if !ok || px.Images != 3 || a.Rows != 1 || a.Cols != 2 || a.Tokens() != 80 || len(px.Data) != 3*3*70*70 {
+		t.Fatalf("%d images, layout %+v (%d tokens), %d values", px.Images, a, a.Tokens(), len(px.Data))
+	}
+	base, err := encoder.ResizeNRGBA(img, 70, 70, encoder.Resample(3), encoder.ResizerPIL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(v uint8) float32 { return (float32(float64(v)*(1/255.0)) - 0.5) / 0.5 }
+	want := make([]float32, 0, len(px.Data))
+	for _, src := range []struct {
+		m  *image.NRGBA
+		x0 int
+	}{{base, 0}, {img, 0}, {img, 70}} {
+		for ch := 0; ch < 3; ch++ {
+			for y := 0; y < 70; y++ {
+				for x := 0; x < 70; x++ {
+					want = append(want, norm(src.m.Pix[y*src.m.Stride+4*(src.x0+x)+ch]))
+				}
+			}
+		}
+	}
+	if !slices.Equal(px.Data, want) {
+		t.Errorf("pixel values differ from the hand-built base + two halves")
+	}
+}
+
+// --max-image-tokens picks among the pinpoints whose layout fits, and is
+// never exceeded; below the smallest layout the image is refused. Several
+// images in one prompt are refused in this layout.
+func TestPythonLayoutBudget(t *testing.T) {
+	spec, err := models.Load(pythonTwin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, 420, 420))
+	full, err := spec.PreprocessImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := full.Layout.(llavaonevision.Anyres); a.Rows != 6 || a.Cols != 6 || a.Tokens() != 25+15*15+15 {
+		t.Fatalf("420×420: %+v, %d tokens", a, a.Tokens())
+	}
+	prev := 1 << 30
+	for _, max := range []int{1000, 265, 264, 150, 100, 55} {
+		px, err := spec.PreprocessImageWith(img, models.ImageOptions{MaxImageTokens: max})
+		if err != nil {
+			t.Fatalf("max %d: %v", max, err)
+		}
+		a := px.Layout.(llavaonevision.Anyres)
+		if a.Tokens() > max || a.Tokens() > prev || px.Images != 1+a.Crops() {
+			t.Errorf("max %d: %d tokens (%d×%d crops)", max, a.Tokens(), a.Rows, a.Cols)
+		}
+		prev = a.Tokens()
+		t.Logf("max %4d: %d×%d crops, %d tokens", max, a.Rows, a.Cols, a.Tokens())
+	}
+	if _, err := spec.PreprocessImageWith(img, models.ImageOptions{MaxImageTokens: 54}); err == nil ||
+		!strings.Contains(err.Error(), "at least 55 visual tokens") {
+		t.Errorf("max 54: %v", err)
+	}
+	if _, err := spec.PreprocessImageWith(img, models.ImageOptions{NoSplit: true}); err == nil ||
+		!strings.Contains(err.Error(), "one image per prompt") {
+		t.Errorf("several images: %v", err)
+	}
+}
+
+// Through the pipeline: the prompt holds the packed count of image tokens
+// and generation runs. Counts at the twin's sizes (70 px crops, 5×5
+// tokens), cross-checked locally against transformers'
+// _get_number_of_features: 140×70 → 80 (above); 70×70 → the 70×70
+// pinpoint, 25 + 5·5 + 5 = 55; 70×105 (w×h) → the 140×70 (h×w) pinpoint, a
+// 10×5 map, taller than the image (70/105 > 5/10): new_h = int(round(105 ·
+// 5/70, 7)) = 7, padding 1 row each side, 8×5 + 8 newlines: 25 + 48 = 73.
+// Methods that read encoder extras are refused (the extras describe crop
+// rows, not packed tokens), and so is a conversation with two images.
+func TestPythonLayoutPipeline(t *testing.T) {
+	testenv.ORT(t)
+	dir := pythonTwin(t)
+	p, err := pipeline.Open(dir, pipeline.Options{ORT: ortx.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, c := range []struct {
+		image  string
+		tokens int
+	}{{"wide140x70", 80}, {"sq70", 55}, {"tall70x105", 73}} {
+		res := caption(t, p, diffCase{Name: c.image, Images: []string{c.image}}, pipeline.Request{})
+		n := 0
+		for _, id := range res.PromptIDs {
+			if id == p.Spec.ImageTokenID {
+				n++
+			}
+		}
+		if res.Visual.Before != c.tokens || n != c.tokens || len(res.GeneratedIDs) == 0 {
+			t.Errorf("%s: %d visual tokens, %d image tokens in the prompt, ids %v; want %d", c.image, res.Visual.Before, n, res.GeneratedIDs, c.tokens)
+		}
+		t.Logf("%s: %d tokens → %v", c.image, res.Visual.Before, res.GeneratedIDs)
+	}
+	req := pipeline.Request{}
+	if err := (pipeline.PruneSpec{Method: "fastervlm", Keep: "0.5"}).Apply(&req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := captionErr(t, p, byName(t, "square"), req); err == nil || !strings.Contains(err.Error(), "Python image layout") {
+		t.Errorf("fastervlm on the Python layout: %v", err)
+	}
+	conv := models.UserTurn("", "Compare.", 2)
+	if _, err := p.Chat(context.Background(), conv, openFrames(t, "sq70", "sq70b"), pipeline.Request{MaxNewTokens: 4}, nil); err == nil ||
+		!strings.Contains(err.Error(), "one image per prompt") {
+		t.Errorf("two images: %v", err)
+	}
+}
+
+func openFrames(t *testing.T, names ...string) []pipeline.Frame {
+	var fs []pipeline.Frame
+	for _, n := range names {
+		path := testdata(t, "images", n+".png")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		fs = append(fs, pipeline.Frame{Name: path, R: f})
+	}
+	return fs
+}
+
+// The packed visual tokens equal an independent computation from the
+// Python rules (scripts/twins/onevision_anyres_ref.py: Pillow crops, the
+// twin's torch vision module, numpy/torch packing with torch's bilinear
+// interpolate, image_newline from model.safetensors): a tall image
+// (unpadded columns), a 100×80 one on a 2×2 grid (unpadded rows) and a
+// 440×410 gradient on the 6×6 grid (unpadded and pooled to 14×15).
+// (Locally the crops' pixel values were also checked bit-identical to
+// these steps run with Pillow 9.4.)
+func TestPythonLayoutEqualsReference(t *testing.T) {
+	testenv.ORT(t)
+	raw, err := os.ReadFile(testdata(t, "anyres-features.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref map[string]struct {
+		Crops  [2]int `json:"crops"`
+		Tokens int    `json:"tokens"`
+		Dim    int    `json:"dim"`
+		F32LE  string `json:"features_f32le"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := models.Load(pythonTwin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := encoder.OpenVision(encoder.VisionGraph{Path: spec.Files.Vision, Width: 70, Height: 70, Features: "image_features"},
+		ortx.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Destroy()
+	if len(ref) != 3 {
+		t.Fatalf("%d reference images", len(ref))
+	}
+	for name, r := range ref {
+		b, err := base64.StdEncoding.DecodeString(r.F32LE)
+		if err != nil || len(b) != 4*r.Tokens*r.Dim {
+			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
+		}
+		want := make([]float32, r.Tokens*r.Dim)
+		for i := range want {
+			want[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		px, err := spec.PreprocessImage(decode(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := px.Layout.(llavaonevision.Anyres)
+		raw, err := v.EncodeChunks(px.Data, px.Images, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := spec.PackVisual(px, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Rows != r.Crops[0] || a.Cols != r.Crops[1] || got.Features.Rows != r.Tokens || got.Features.Cols != r.Dim {
+			t.Fatalf("%s: %d×%d crops, %d×%d tokens; reference %v, %d×%d", name, a.Rows, a.Cols, got.Features.Rows, got.Features.Cols, r.Crops, r.Tokens, r.Dim)
+		}
+		d := 0.0
+		for i := range want {
+			d = math.Max(d, math.Abs(float64(got.Features.Data[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+		}
+		t.Logf("%s: %d×%d crops, %d tokens (pooled %v), max difference %.2g", name, a.Rows, a.Cols, r.Tokens, a.Pooled(), d)
+		if d > 1e-4 {
+			t.Errorf("%s: packed tokens differ from the reference by %g", name, d)
+		}
+	}
+}
