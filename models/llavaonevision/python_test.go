@@ -155,8 +155,10 @@ func TestPythonLayoutBudget(t *testing.T) {
 // pinpoint, 25 + 5·5 + 5 = 55; 70×105 (w×h) → the 140×70 (h×w) pinpoint, a
 // 10×5 map, taller than the image (70/105 > 5/10): new_h = int(round(105 ·
 // 5/70, 7)) = 7, padding 1 row each side, 8×5 + 8 newlines: 25 + 48 = 73.
-// Methods that read encoder extras are refused (the extras describe crop
-// rows, not packed tokens), and so is a conversation with two images.
+// Pre-decoder methods prune the packed tokens (keep 1.0 reproduces the
+// unpruned ids) and in-decoder ones run; methods that read encoder extras
+// are refused (the extras describe crop rows, not packed tokens), and so
+// is a conversation with two images.
 func TestPythonLayoutPipeline(t *testing.T) {
 	testenv.ORT(t)
 	dir := pythonTwin(t)
@@ -180,6 +182,26 @@ func TestPythonLayoutPipeline(t *testing.T) {
 			t.Errorf("%s: %d visual tokens, %d image tokens in the prompt, ids %v; want %d", c.image, res.Visual.Before, n, res.GeneratedIDs, c.tokens)
 		}
 		t.Logf("%s: %d tokens → %v", c.image, res.Visual.Before, res.GeneratedIDs)
+	}
+	// Pruning of the packed tokens: keep 1.0 reproduces the unpruned ids,
+	// a real budget keeps its count; an in-decoder method runs.
+	wide := diffCase{Name: "wide", Images: []string{"wide140x70"}}
+	base := caption(t, p, wide, pipeline.Request{})
+	for _, c := range []struct {
+		method, keep string
+		after        int
+	}{{"divprune", "1.0", 80}, {"random", "1.0", 80}, {"divprune", "20", 20}, {"fastv:k=1,r=0", "", 80}} {
+		req := pipeline.Request{}
+		if err := (pipeline.PruneSpec{Method: c.method, Keep: c.keep}).Apply(&req); err != nil {
+			t.Fatal(err)
+		}
+		res := caption(t, p, wide, req)
+		if res.Visual.Before != 80 || (c.keep != "" && res.Visual.AfterPre != c.after) || len(res.GeneratedIDs) == 0 {
+			t.Errorf("%s keep %s: %d → %d visual tokens, ids %v", c.method, c.keep, res.Visual.Before, res.Visual.AfterPre, res.GeneratedIDs)
+		}
+		if c.after == 80 && !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
+			t.Errorf("%s keep %s: ids %v, unpruned %v", c.method, c.keep, res.GeneratedIDs, base.GeneratedIDs)
+		}
 	}
 	req := pipeline.Request{}
 	if err := (pipeline.PruneSpec{Method: "fastervlm", Keep: "0.5"}).Apply(&req); err != nil {
