@@ -133,6 +133,18 @@ type Text struct {
 type Prompt struct {
 	IDs      []int
 	ImagePos []int
+	// Fixed are prompt rows whose input embedding the family gives
+	// instead of the token's (LLaVA-OneVision video's image_newline after
+	// the frames' tokens): structure, not visual tokens — no pruning
+	// method sees or removes them.
+	Fixed []FixedRow
+}
+
+// FixedRow is one row of Prompt.Fixed: the prompt index and its embedding
+// (the text model's hidden size).
+type FixedRow struct {
+	Pos   int
+	Embed []float32
 }
 
 // Spec is everything the runner needs to know about one model folder.
@@ -206,6 +218,11 @@ type Spec struct {
 	// from one vision call, and BuildVideoPrompt (Video.Pixels) and
 	// Positions get this result. Without it every frame is an image.
 	PreprocessVideo func(frames []*image.NRGBA, v Video, o ImageOptions) (Pixels, error)
+	// PackVideo, when set, turns what the vision graph returned for
+	// PreprocessVideo's pixels into the video's visual tokens, instead of
+	// PackVisual (LLaVA-OneVision: each frame's grid pooled, frames and
+	// their token grid set for the temporal methods).
+	PackVideo func(px Pixels, v *pruning.Visual) (*pruning.Visual, error)
 
 	// Positions, when set, gives the decoder's position ids for a prompt
 	// and its preprocessed image instead of 0..L−1: dims rows of

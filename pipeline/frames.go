@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
@@ -169,7 +170,23 @@ func (p *Pipeline) answer(ctx context.Context, rec *recorder, res *Result, px mo
 	if err != nil {
 		return nil, err
 	}
+	if err := p.fixRows(embeds, prompt); err != nil {
+		return nil, err
+	}
 	return p.generate(ctx, rec, res, px, vis, prompt, embeds, req, stream, alone, start)
+}
+
+// fixRows puts the prompt's fixed rows (models.Prompt.Fixed) into embeds.
+func (p *Pipeline) fixRows(embeds []float32, prompt models.Prompt) error {
+	h := p.Spec.Text.Hidden
+	for _, f := range prompt.Fixed {
+		if f.Pos < 0 || f.Pos >= len(prompt.IDs) || len(f.Embed) != h || slices.Contains(prompt.ImagePos, f.Pos) {
+			return fmt.Errorf("pipeline: %s gave a fixed prompt row at %d of %d values (hidden %d, %d tokens)",
+				p.Spec.Family, f.Pos, len(f.Embed), h, len(prompt.IDs))
+		}
+		copy(embeds[f.Pos*h:(f.Pos+1)*h], f.Embed)
+	}
+	return nil
 }
 
 // framePixels describes the frames' pixel tensors for DTD's pixel mode, or

@@ -9,6 +9,7 @@ import (
 	"github.com/vlmrun/vlmrun/encoder"
 
 	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pruning"
 	"github.com/vlmrun/vlmrun/video"
 )
 
@@ -70,11 +71,13 @@ func (p *Pipeline) CaptionVideo(ctx context.Context, v Video, req Request, strea
 }
 
 // captionVideoInput is CaptionVideo for a family whose video is one vision
-// input (models.Spec.PreprocessVideo, Qwen2-VL): the frames are decoded,
-// made into that input together, encoded in one call, and placed by the
+// input (models.Spec.PreprocessVideo, Qwen2-VL, LLaVA-OneVision): the
+// frames are decoded, made into that input together, encoded in one call
+// (then the family's PackVideo: OneVision's pooling), and placed by the
 // family's video prompt. The temporal methods see the video's temporal
-// patches as its frames (pruning.Visual.Frames = grid t, each (h/merge) ×
-// (w/merge) tokens); a budget covers all of them.
+// patches as its frames (Qwen2-VL: pruning.Visual.Frames = grid t, each
+// (h/merge) × (w/merge) tokens; OneVision: each frame's pooled grid); a
+// budget covers all of them.
 func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, stream func(string) error) (*Result, error) {
 	var err error
 	if req, err = p.FitRequest(req); err != nil {
@@ -102,17 +105,37 @@ func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, 
 	if err != nil {
 		return nil, fmt.Errorf("encoder: preprocess the video: %w", err)
 	}
-	if len(px.Grids) != 1 {
+	if px.Grids != nil && len(px.Grids) != 1 {
 		return nil, fmt.Errorf("pipeline: %s made %d grids of one video", p.Spec.Family, len(px.Grids))
 	}
 	rec.mark(&rec.t.Preprocess)
-	vis, err := p.encodeFor(rec, px, req)
+	if miss := p.missingExtras(req); p.Spec.PackVideo != nil && miss != 0 {
+		// LLaVA-OneVision: the frames' rows are pooled (PackVideo), which
+		// the encoder extras of the unpooled rows do not describe
+		return nil, fmt.Errorf("pipeline: %s needs %s, which %s's video tokens (pooled from the vision graph's rows) do not have: %w",
+			req.Pre.Name(), miss, p.Spec.Family, pruning.ErrMissingInput)
+	}
+	var vis *pruning.Visual
+	if p.Spec.PackVideo == nil {
+		vis, err = p.encodeFor(rec, px, req)
+	} else {
+		var vv *encoder.Vision
+		if vv, err = p.visionRec(rec, req); err == nil {
+			if vis, err = encodeWith(vv, px, req.EncoderBatch); err == nil {
+				vis, err = p.Spec.PackVideo(px, vis)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (the video)", err)
 	}
-	g := px.Grids[0]
-	if t := g[0]; t > 0 && vis.Features.Rows%t == 0 {
-		per := vis.Features.Rows / t
+	rec.t.TilesEncoded = 1
+	if px.Grids == nil {
+		// frames encoded as a batch of images (LLaVA-OneVision); the
+		// family's PackVideo sets the frames and their token grid
+		rec.t.TilesEncoded = px.Images
+	} else if g := px.Grids[0]; g[0] > 0 && vis.Features.Rows%g[0] == 0 {
+		t, per := g[0], vis.Features.Rows/g[0]
 		for m := 1; m <= 8; m++ { // the token grid of one temporal patch
 			if g[1]%m == 0 && g[2]%m == 0 && (g[1]/m)*(g[2]/m) == per {
 				vis.GridH, vis.GridW = g[1]/m, g[2]/m
@@ -123,7 +146,6 @@ func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, 
 			vis.Frames = t
 		}
 	}
-	rec.t.TilesEncoded = 1
 	rec.mark(&rec.t.Encode)
 	info.Pixels = &px
 	build := func(n int) (models.Prompt, error) { return p.Spec.BuildVideoPrompt(req.Prompt, info, n) }

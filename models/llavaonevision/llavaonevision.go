@@ -217,6 +217,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		}
 		pr.python = true
 		usePython(spec, py, pr)
+		if err := useVideo(spec, dir, raw, pr); err != nil { // video.go
+			return nil, fmt.Errorf("llavaonevision: %s: video: %w", dir, err)
+		}
 		return spec, nil
 	}
 	pre := func(img *image.NRGBA) (models.Pixels, error) {
@@ -241,6 +244,9 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		return pre(img)
 	}
 	setPrompts(spec, pr)
+	if err := useVideo(spec, dir, raw, pr); err != nil { // video.go
+		return nil, fmt.Errorf("llavaonevision: %s: video: %w", dir, err)
+	}
 	return spec, nil
 }
 
