@@ -10,7 +10,8 @@
 # and distrust any below ~5 % unless ROUNDS is large and the load was low.
 #
 # Usage: scripts/ab-session-options.sh [VARIANT...]
-#   a VARIANT is an --ort-options value; "default" = ORT's own defaults.
+#   a VARIANT is an --ort-options value ("default" = ORT's own defaults), or
+#   vlmrun flags when it starts with "--" (e.g. "--tile-sessions=2 --ort-graph-cache=on").
 #   default variants: default opt=extended spin=off arena=off mem-pattern=off prepack=off
 # Environment: ROUNDS [5] RUNS [3] WARMUP [1] NEW [16] THREADS [2] DTYPE [fp32]
 #   MODEL [build/smolvlm-256m-random-nosplit] IMAGE [build/bench-images/tex512.png]
@@ -31,8 +32,9 @@ for r in $(seq "$ROUNDS"); do
   for i in "${!variants[@]}"; do
     v=${variants[$i]}
     echo "round $r variant $i ($v): load $(cut -d' ' -f1 /proc/loadavg)" >&2
+    if [[ $v == --* ]]; then read -r -a vf <<< "$v"; else vf=(--ort-options "$v"); fi
     # shellcheck disable=SC2086
-    "$BIN" bench --model "$MODEL" --dtype "$DTYPE" --threads "$THREADS" --ort-options "$v" -n "$RUNS" \
+    "$BIN" bench --model "$MODEL" --dtype "$DTYPE" --threads "$THREADS" "${vf[@]}" -n "$RUNS" \
       --warmup "$WARMUP" --max-new-tokens "$NEW" --no-baseline --prune none --no-vision-flops --json $EXTRA \
       "$IMAGE" > "$OUT/$i.$r.json" 2>"$OUT/$i.$r.err"
   done

@@ -56,7 +56,7 @@ func (m *modelFlags) register(fs *pflag.FlagSet) {
 		func(s string) error { _, err := ortx.ParseTuning(s); return err },
 		"ONNX Runtime session options for every session vlmrun opens (default: $"+ortx.TuningEnv+", else ORT's own defaults)")
 	intFlag(fs, &m.tileSess, "tile-sessions", 1, 1, 64, "", "vision sessions that encode a split image's tiles at once, each with --threads/N intra-op threads and its own copy of the vision weights")
-	fs.StringVar(&m.graphs, "ort-graph-cache", "off", "ONNX Runtime-optimized graphs cached on disk, keyed by file, options, ORT version and CPU: on (the user cache dir's vlmrun/ort-graphs), off, or a folder")
+	fs.StringVar(&m.graphs, "ort-graph-cache", "on", "ONNX Runtime-optimized graphs with their weights as mapped external data, cached on disk (about the model's size again), keyed by file, options, ORT version and CPU: on (the user cache dir's vlmrun/ort-graphs), off, or a folder; the first run writes them")
 	checkedFlag(fs, &m.device, "device", "cpu", "cpu, cuda or cuda:N (N >= 0)", func(s string) error {
 		_, _, err := ortx.ParseDevice(s)
 		return err
@@ -167,11 +167,17 @@ func graphCacheDir(flag string) string {
 	case "", "off", "none":
 		return ""
 	case "on":
+		// the default: without a writable user cache dir, no cache (a
+		// folder given by name must be usable: ortx reports it)
 		d, err := os.UserCacheDir()
 		if err != nil {
 			return ""
 		}
-		return filepath.Join(d, "vlmrun", "ort-graphs")
+		d = filepath.Join(d, "vlmrun", "ort-graphs")
+		if os.MkdirAll(d, 0o755) != nil {
+			return ""
+		}
+		return d
 	}
 	return flag
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -22,7 +23,10 @@ import (
 // graph, the ORT version and this CPU (an optimized graph may hold layouts
 // for this CPU's instruction set), so any change opens (and writes) a new
 // entry; the entry a source file had before is deleted when its new one is
-// written. Prepacked weights are not part of a saved graph: ORT prepacks
+// written. An entry is two files: the graph (<prefix>-<key>.onnx, written
+// under a temporary name and renamed last) and its weights as external
+// data (<prefix>-<key>.data), which ORT maps instead of reading them into
+// memory. Prepacked weights are not part of a saved graph: ORT prepacks
 // again in every process.
 
 // graphCacheVersion changes when the entry layout changes.
@@ -61,10 +65,29 @@ func cacheable(o Options, external bool) bool {
 // removeStale deletes source's other entries (a changed source file or
 // changed options leave the old ones behind).
 func removeStale(dir, prefix, keep string) {
-	old, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.onnx"))
-	for _, p := range old {
-		if p != keep {
-			os.Remove(p)
+	keepData := strings.TrimSuffix(keep, ".onnx") + ".data"
+	for _, pat := range []string{"-*.onnx", "-*.data"} {
+		old, _ := filepath.Glob(filepath.Join(dir, prefix+pat))
+		for _, p := range old {
+			if p != keep && p != keepData {
+				os.Remove(p)
+			}
+		}
+	}
+}
+
+// maxUnused is how long an entry may go unused before a new entry's write
+// deletes it (entries of files that no longer exist, such as test folders,
+// are never replaced by removeStale).
+const maxUnused = 14 * 24 * time.Hour
+
+// pruneOld deletes the entries last used before cutoff.
+func pruneOld(dir string, cutoff time.Time) {
+	es, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+	for _, e := range es {
+		if st, err := os.Stat(e); err == nil && st.ModTime().Before(cutoff) {
+			os.Remove(strings.TrimSuffix(e, ".onnx") + ".data")
+			os.Remove(e)
 		}
 	}
 }
@@ -91,9 +114,12 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 		}
 		s, err := ort.NewDynamicAdvancedSession(entry, in, out, cso)
 		if err == nil {
+			now := time.Now()
+			os.Chtimes(entry, now, now) // last use, for pruneOld
 			return s, true, nil
 		}
 		// a damaged entry: drop it and rebuild it from the source
+		os.Remove(strings.TrimSuffix(entry, ".onnx") + ".data")
 		if rerr := os.Remove(entry); rerr != nil {
 			return nil, false, fmt.Errorf("ortx: graph cache: entry %s does not open (%v) and cannot be removed: %w", entry, err, rerr)
 		}
@@ -108,13 +134,35 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 	if err := so.SetOptimizedModelFilePath(tmp); err != nil {
 		return nil, false, fmt.Errorf("ortx: graph cache: set the optimized model path: %w", err)
 	}
+	// the weights go to a file beside the graph, which later sessions map
+	// instead of parsing them out of the protobuf into memory (a second,
+	// transient copy of every weight at session creation)
+	data := strings.TrimSuffix(entry, ".onnx") + ".data"
+	for k, v := range map[string]string{
+		"session.optimized_model_external_initializers_file_name":         filepath.Base(data),
+		"session.optimized_model_external_initializers_min_size_in_bytes": "1024",
+	} {
+		if err := so.AddSessionConfigEntry(k, v); err != nil {
+			return nil, false, fmt.Errorf("ortx: graph cache: set %s: %w", k, err)
+		}
+	}
 	s, err := ort.NewDynamicAdvancedSession(path, in, out, so)
 	if err != nil {
-		return nil, false, err
+		// writing the entry may be what failed (a full disk): open the
+		// source without the cache; its error is the one that matters
+		os.Remove(data)
+		plain, perr := newOptions(o)
+		if perr != nil {
+			return nil, false, perr
+		}
+		defer plain.Destroy()
+		s, err = ort.NewDynamicAdvancedSession(path, in, out, plain)
+		return s, false, err
 	}
 	if st, err := os.Stat(tmp); err == nil && st.Size() > 0 {
 		if err := os.Rename(tmp, entry); err == nil {
 			removeStale(dir, prefix, entry)
+			pruneOld(dir, time.Now().Add(-maxUnused))
 		}
 	}
 	return s, false, nil

@@ -126,9 +126,20 @@ func TestGraphCache(t *testing.T) {
 		}
 		return slices.Clone(f.GetData()), s.FromCache
 	}
+	// entries lists the cache's graphs and checks that each has its weights
+	// file and that no other file is left
 	entries := func() []string {
 		t.Helper()
-		es, _ := filepath.Glob(filepath.Join(dir, "*"))
+		all, _ := filepath.Glob(filepath.Join(dir, "*"))
+		es, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+		for _, e := range es {
+			if st, err := os.Stat(strings.TrimSuffix(e, ".onnx") + ".data"); err != nil || st.Size() == 0 {
+				t.Errorf("entry %s has no weights file: %v", e, err)
+			}
+		}
+		if len(all) != 2*len(es) {
+			t.Errorf("cache holds %v, want a graph and a weights file per entry", all)
+		}
 		return es
 	}
 	want, _ := run(Options{Threads: 1})
@@ -165,6 +176,25 @@ func TestGraphCache(t *testing.T) {
 	now := entries()
 	if len(now) != 1 || now[0] == first[0] {
 		t.Fatalf("after the source changed the cache holds %v (before %v), want one new entry", now, first)
+	}
+	// an entry unused for longer than maxUnused goes when another is written
+	old := filepath.Join(dir, "0000000000000000-000000000000000000000000.onnx")
+	for _, f := range []string{old, strings.TrimSuffix(old, ".onnx") + ".data"} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now(), time.Now().Add(-maxUnused-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(src, time.Now(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, cached = run(o); cached {
+		t.Fatal("a changed source file was served from the cache")
+	}
+	if es := entries(); len(es) != 1 || es[0] == old {
+		t.Fatalf("after an old entry and a new write the cache holds %v, want only the new entry", es)
 	}
 	// a folder that cannot be made
 	blocker := filepath.Join(t.TempDir(), "file")
