@@ -39,6 +39,11 @@ func cacheEntry(dir, source string, o Options) (entry, prefix string, err error)
 	if err != nil {
 		return "", "", fmt.Errorf("ortx: graph cache: %w", err)
 	}
+	// one entry per file, whichever link names it (folders that link
+	// their onnx/ to another's)
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
 	st, err := os.Stat(abs)
 	if err != nil {
 		return "", "", fmt.Errorf("ortx: graph cache: %w", err)

@@ -68,6 +68,13 @@ func TestCacheEntryKey(t *testing.T) {
 			t.Errorf("%s: entry %s vs %s, want same=%v", tc.name, filepath.Base(e), filepath.Base(base), tc.same)
 		}
 	}
+	link := filepath.Join(t.TempDir(), "link.onnx")
+	if err := os.Symlink(src, link); err == nil {
+		want, _, _ := cacheEntry(dir, src, Options{Threads: 2})
+		if e, _, err := cacheEntry(dir, link, Options{Threads: 2}); err != nil || e != want {
+			t.Errorf("a link to the source: entry %s, %v; want the source's %s", e, err, want)
+		}
+	}
 	if _, _, err := cacheEntry(dir, filepath.Join(dir, "missing.onnx"), Options{}); err == nil {
 		t.Error("a missing source file gave an entry")
 	}
