@@ -211,14 +211,15 @@ func TestVideoNeedsNewline(t *testing.T) {
 	}
 }
 
-// The video tokens equal an independent torch computation of Python's
-// rules on the twin (scripts/twins/onevision_video_ref.py →
+// The video tokens and generated ids equal an independent torch
+// computation of Python's rules on the twin (scripts/twins/onevision_video_ref.py →
 // testdata/video-features.json: the frames' pixels, the twin's SigLIP and
 // projector, torch's bilinear interpolate 5×5 → 3×3, image_newline from
 // model.safetensors): vlmrun's PreprocessVideo, vision graph and pooling
 // give the 27 pooled rows (within ORT-vs-torch rounding), and the video
 // prompt's fixed row after them is the newline, bit for bit, at the last
-// <video> position.
+// <video> position; through the pipeline, the reference's prompt gives its
+// torch decoder's 8 greedy ids (the newline spliced, not pruned).
 func TestVideoFeaturesMatchTorch(t *testing.T) {
 	testenv.ORT(t)
 	raw, err := os.ReadFile(testdata(t, "video-features.json"))
@@ -230,6 +231,8 @@ func TestVideoFeaturesMatchTorch(t *testing.T) {
 		Tokens int      `json:"tokens"`
 		Dim    int      `json:"dim"`
 		F32LE  string   `json:"features_f32le"`
+		Prompt []int    `json:"prompt_ids"`
+		Gen    []int    `json:"generated_ids"`
 	}
 	if err := json.Unmarshal(raw, &ref); err != nil {
 		t.Fatal(err)
@@ -288,5 +291,25 @@ func TestVideoFeaturesMatchTorch(t *testing.T) {
 	if len(pr.ImagePos) != n || len(pr.Fixed) != 1 || pr.Fixed[0].Pos != pr.ImagePos[n-1]+1 ||
 		!slices.Equal(pr.Fixed[0].Embed, want[n*ref.Dim:]) {
 		t.Errorf("%d visual positions, fixed rows %d (at %v), want the newline right after the last visual token", len(pr.ImagePos), len(pr.Fixed), pr.Fixed)
+	}
+	// the whole path: the reference's prompt (special tokens only) and its
+	// torch decoder's greedy ids
+	p := openTwin(t, "", "")
+	var vid pipeline.Video
+	for i, f := range ref.Frames {
+		data, err := os.ReadFile(testdata(t, "images", f+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vid.Frames = append(vid.Frames, pipeline.Frame{Name: f, R: bytes.NewReader(data)})
+		vid.Times = append(vid.Times, float64(i))
+	}
+	res, err := p.CaptionVideo(context.Background(), vid, pipeline.Request{Prompt: "<|im_start|><video><|im_end|><|im_start|>",
+		MaxNewTokens: len(ref.Gen)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.PromptIDs, ref.Prompt) || !slices.Equal(res.GeneratedIDs, ref.Gen) {
+		t.Errorf("prompt %v\ngenerated %v\nreference prompt %v\ngenerated %v", res.PromptIDs, res.GeneratedIDs, ref.Prompt, ref.Gen)
 	}
 }
