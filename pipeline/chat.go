@@ -98,6 +98,9 @@ func (p *Pipeline) Chat(ctx context.Context, c models.Conversation, images []Fra
 	if err != nil {
 		return nil, err
 	}
+	if err := p.fixRows(embeds, prompt); err != nil {
+		return nil, err
+	}
 	return p.generate(ctx, rec, res, all, vis, prompt, embeds, req, stream, alone, start)
 }
 

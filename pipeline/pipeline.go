@@ -274,6 +274,9 @@ func (p *Pipeline) Caption(ctx context.Context, name string, r io.Reader, req Re
 	if err != nil {
 		return nil, err
 	}
+	if err := p.fixRows(embeds, prompt); err != nil {
+		return nil, err
+	}
 	return p.generate(ctx, rec, res, px, vis, prompt, embeds, req, stream, alone, start)
 }
 

@@ -74,6 +74,17 @@ func (a Anyres) Crops() int { return a.Rows * a.Cols }
 // _get_number_of_features).
 func (a Anyres) Tokens() int { return a.Side*a.Side + a.OutH*a.OutW + a.OutH }
 
+// Visual is the image's visual tokens without the newline rows: side² +
+// OutH·OutW.
+func (a Anyres) Visual() int { return a.Tokens() - a.OutH }
+
+// IsNewline reports whether slot k of the image's Tokens() prompt slots
+// is a newline row (the last slot of each map row).
+func (a Anyres) IsNewline(k int) bool {
+	j := k - a.Side*a.Side
+	return j >= 0 && j%(a.OutW+1) == a.OutW
+}
+
 // Pooled reports whether the map is shrunk (anyres_max).
 func (a Anyres) Pooled() bool { return a.OutH != a.UnpadH || a.OutW != a.UnpadW }
 
@@ -161,14 +172,16 @@ func pyFloorDiv(a, b float64) float64 {
 // Side² rows of d values, row-major inside a crop, crops row-major), and
 // newline the image_newline vector (d values). It returns Tokens() rows:
 // the base rows, then the unpadded (and pooled) map row by row, each row
-// followed by newline.
+// followed by newline; with newline nil, Visual() rows: no newline rows.
 func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, error) {
 	s := a.Side
-	if want := (1 + a.Crops()) * s * s * d; len(feats) != want || len(newline) != d {
+	if want := (1 + a.Crops()) * s * s * d; len(feats) != want || (newline != nil && len(newline) != d) {
 		return nil, fmt.Errorf("llavaonevision: packing %d values and a newline of %d for %d crops of %d×%d tokens of %d (want %d and %d)",
 			len(feats), len(newline), 1+a.Crops(), s, s, d, want, d)
 	}
 	out := make([]float32, 0, a.Tokens()*d)
+	// nl appends the newline row, if any.
+	nl := func() { out = append(out, newline...) }
 	out = append(out, feats[:s*s*d]...)
 	grid := feats[s*s*d:]
 	// at returns the map's row (y, x) of the full (Rows·s)×(Cols·s) map.
@@ -182,7 +195,7 @@ func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, erro
 			for x := 0; x < a.OutW; x++ {
 				out = append(out, at(a.Top+y, a.Left+x)...)
 			}
-			out = append(out, newline...)
+			nl()
 		}
 		return out, nil
 	}
@@ -197,7 +210,7 @@ func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, erro
 			}
 			out = append(out, row...)
 		}
-		out = append(out, newline...)
+		nl()
 	}
 	return out, nil
 }

@@ -141,6 +141,24 @@ func TestPackOrder(t *testing.T) {
 	if !slices.Equal(got, want) || a.Tokens() != len(want) {
 		t.Errorf("packed %v (%d tokens)\nwant   %v", got, a.Tokens(), want)
 	}
+	// Without a newline vector the newline rows are left out (the
+	// prompt's fixed rows carry them): Visual() rows, the slots IsNewline
+	// does not mark.
+	bare, err := a.Pack(feats, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []float32
+	for k, v := range want {
+		if !a.IsNewline(k) {
+			kept = append(kept, v)
+		} else if v != -1 {
+			t.Errorf("slot %d marked as a newline holds %v", k, v)
+		}
+	}
+	if !slices.Equal(bare, kept) || a.Visual() != len(kept) || a.Visual() != 16+16 {
+		t.Errorf("without newlines %v (%d visual)\nwant %v", bare, a.Visual(), kept)
+	}
 	if _, err := a.Pack(feats[:47], 1, []float32{-1}); err == nil {
 		t.Error("a short feature block was packed")
 	}

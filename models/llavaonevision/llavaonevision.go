@@ -215,7 +215,7 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 		if W != H || lay.GridH != lay.GridW {
 			return nil, fmt.Errorf("llavaonevision: %s: the Python layout needs square crops (size %d×%d)", dir, W, H)
 		}
-		pr.python = true
+		pr.newline = py.newline
 		usePython(spec, py, pr)
 		if err := useVideo(spec, dir, raw, pr); err != nil { // video.go
 			return nil, fmt.Errorf("llavaonevision: %s: video: %w", dir, err)

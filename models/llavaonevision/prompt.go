@@ -32,18 +32,28 @@ type prompter struct {
 	imageID int
 	layout  Layout
 	tmpl    *chattemplate.Chat // the folder's template, or BuiltinTemplate
-	python  bool               // Python's anyres layout: counts from each image's Pixels.Layout
+	// newline, when set, is image_newline for Python's anyres layout: the
+	// counts then come from each image's Pixels.Layout.
+	newline []float32
 }
 
-// counts returns the visual tokens each image of px should give: the
+// imageCount is what one image puts into the prompt: slots image tokens,
+// of which visual carry the vision graph's (packed) rows; in Python's
+// layout the others are newline rows (layout's IsNewline).
+type imageCount struct {
+	visual, slots int
+	layout        *Anyres
+}
+
+// counts returns what each image of pxs puts into the prompt: the
 // squashed grid of every image (transformers.js's layout), or the image's
 // anyres layout (Python's, one image per prompt).
-func (p *prompter) counts(pxs []models.Pixels) ([]int, error) {
-	var n []int
+func (p *prompter) counts(pxs []models.Pixels) ([]imageCount, error) {
+	var n []imageCount
 	for _, px := range pxs {
-		if !p.python {
+		if p.newline == nil {
 			for range max(px.Images, 1) {
-				n = append(n, p.layout.Tokens())
+				n = append(n, imageCount{visual: p.layout.Tokens(), slots: p.layout.Tokens()})
 			}
 			continue
 		}
@@ -51,12 +61,48 @@ func (p *prompter) counts(pxs []models.Pixels) ([]int, error) {
 		if !ok {
 			return nil, fmt.Errorf("llavaonevision: an image without its anyres layout")
 		}
-		n = append(n, a.Tokens())
+		n = append(n, imageCount{visual: a.Visual(), slots: a.Tokens(), layout: &a})
 	}
-	if p.python && len(n) > 1 {
+	if p.newline != nil && len(n) > 1 {
 		return nil, fmt.Errorf("llavaonevision: %d images in one prompt: the Python layout is implemented for one image per prompt (Python gives each image of a multi-image prompt its base tokens and one newline instead, which vlmrun does not do)", len(n))
 	}
 	return n, nil
+}
+
+// place tokenizes an expanded prompt and finds its image slots: in order,
+// each image's slots are visual rows (Prompt.ImagePos) or, in Python's
+// layout, newline rows (Prompt.Fixed: image_newline, never pruned).
+func (p *prompter) place(text string, counts []imageCount) (models.Prompt, error) {
+	ids, err := p.tok.Encode(text, true)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("llavaonevision: prompt: %w", err)
+	}
+	var slots []int
+	for i, id := range ids {
+		if id == p.imageID {
+			slots = append(slots, i)
+		}
+	}
+	want := 0
+	for _, c := range counts {
+		want += c.slots
+	}
+	pr := models.Prompt{IDs: ids}
+	if len(slots) != want {
+		return pr, fmt.Errorf("llavaonevision: the prompt has %d %s tokens, want %d for %d images",
+			len(slots), p.layout.ImageToken, want, len(counts))
+	}
+	for _, c := range counts {
+		for k, pos := range slots[:c.slots] {
+			if c.layout != nil && c.layout.IsNewline(k) {
+				pr.Fixed = append(pr.Fixed, models.FixedRow{Pos: pos, Embed: p.newline})
+			} else {
+				pr.ImagePos = append(pr.ImagePos, pos)
+			}
+		}
+		slots = slots[c.slots:]
+	}
+	return pr, nil
 }
 
 // text returns the prompt string before expansion for images images: user
@@ -98,9 +144,9 @@ func Expand(text, imageToken string, n int) string {
 	return strings.ReplaceAll(text, imageToken, strings.Repeat(imageToken, n))
 }
 
-// build tokenizes the prompt for images images whose vision graph gave
-// nVisual features in all: one <image> per feature, each image's block in
-// prompt order.
+// build tokenizes the prompt for the images of px whose vision graph gave
+// nVisual features in all: each image's block of image tokens in prompt
+// order.
 func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Prompt, error) {
 	l := p.layout
 	if px.Images < 1 {
@@ -110,33 +156,19 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	images, want := len(counts), 0
-	for _, n := range counts {
-		want += n
+	want := 0
+	for _, c := range counts {
+		want += c.visual
 	}
 	if nVisual != want {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for %d images; each image should give %d (%d×%d patches of %d px)",
-			nVisual, images, counts[0], l.GridH, l.GridW, l.Patch)
+			nVisual, len(counts), counts[0].visual, l.GridH, l.GridW, l.Patch)
 	}
-	s, err := p.text(user, images)
+	s, err := p.text(user, len(counts))
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(Expand(s, l.ImageToken, counts[0]), true)
-	if err != nil {
-		return models.Prompt{}, fmt.Errorf("llavaonevision: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
-	}
-	if len(pr.ImagePos) != nVisual {
-		return pr, fmt.Errorf("llavaonevision: the prompt has %d %s tokens but the vision encoder gave %d features",
-			len(pr.ImagePos), l.ImageToken, nVisual)
-	}
-	return pr, nil
+	return p.place(Expand(s, l.ImageToken, counts[0].slots), counts)
 }
 
 // buildChat builds a conversation's prompt (models.Spec.BuildChat): the
@@ -152,14 +184,14 @@ func (p *prompter) buildChat(c models.Conversation, pxs []models.Pixels, nVisual
 	if len(nVisual) != c.Images() || len(pxs) != len(nVisual) {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: %d images, %d encoded (%d preprocessed)", c.Images(), len(nVisual), len(pxs))
 	}
-	want, err := p.counts(pxs)
+	counts, err := p.counts(pxs)
 	if err != nil {
 		return models.Prompt{}, err
 	}
 	for i, n := range nVisual {
-		if n != want[i] {
+		if n != counts[i].visual {
 			return models.Prompt{}, fmt.Errorf("llavaonevision: the vision encoder gave %d features for image %d; each image should give %d (%d×%d patches of %d px)",
-				n, i+1, want[i], l.GridH, l.GridW, l.Patch)
+				n, i+1, counts[i].visual, l.GridH, l.GridW, l.Patch)
 		}
 	}
 	if err := c.CheckText(l.ImageToken); err != nil {
@@ -169,10 +201,6 @@ func (p *prompter) buildChat(c models.Conversation, pxs []models.Pixels, nVisual
 	if err != nil {
 		return models.Prompt{}, fmt.Errorf("llavaonevision: %w", err)
 	}
-	s = models.ExpandEach(s, l.ImageToken, func(i int) string { return strings.Repeat(l.ImageToken, nVisual[i]) })
-	pr, err := models.PlaceImages(p.tok, s, p.imageID, nVisual)
-	if err != nil {
-		return pr, fmt.Errorf("llavaonevision: %w", err)
-	}
-	return pr, nil
+	s = models.ExpandEach(s, l.ImageToken, func(i int) string { return strings.Repeat(l.ImageToken, counts[i].slots) })
+	return p.place(s, counts)
 }

@@ -197,9 +197,12 @@ func (l *pyLayout) appendCHW(dst []float32, m *image.NRGBA, x0, y0, S int) []flo
 }
 
 // pack is Spec.PackVisual for the Python layout: the vision graph's rows
-// for the base and the crops become the image's anyres tokens. The
-// pruning extras (attention, keys, pre-projector rows) describe the
-// crops' raw rows, not the packed tokens, so they are refused here.
+// for the base and the crops become the image's anyres visual tokens
+// (base, then the unpadded, pooled map row by row); the newline rows
+// between map rows are the prompt's fixed rows (prompter.place), outside
+// pruning, as the papers' OneVision code keeps image_newline. The pruning
+// extras (attention, keys, pre-projector rows) describe the crops' raw
+// rows, not the packed tokens, so they are refused here.
 func (l *pyLayout) pack(px models.Pixels, v *pruning.Visual) (*pruning.Visual, error) {
 	a, ok := px.Layout.(Anyres)
 	if !ok {
@@ -210,9 +213,9 @@ func (l *pyLayout) pack(px models.Pixels, v *pruning.Visual) (*pruning.Visual, e
 			pruning.ErrMissingInput)
 	}
 	d := v.Features.Cols
-	data, err := a.Pack(v.Features.Data, d, l.newline)
+	data, err := a.Pack(v.Features.Data, d, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &pruning.Visual{Features: pruning.Matrix{Rows: a.Tokens(), Cols: d, Data: data}}, nil
+	return &pruning.Visual{Features: pruning.Matrix{Rows: a.Visual(), Cols: d, Data: data}}, nil
 }

@@ -148,15 +148,17 @@ func TestPythonLayoutBudget(t *testing.T) {
 	}
 }
 
-// Through the pipeline: the prompt holds the packed count of image tokens
-// and generation runs. Counts at the twin's sizes (70 px crops, 5×5
+// Through the pipeline: the prompt holds the packed count of image tokens,
+// of which the newline rows are fixed rows (not visual tokens: pruning
+// never sees them), and generation runs. Counts at the twin's sizes (70 px crops, 5×5
 // tokens), cross-checked locally against transformers'
 // _get_number_of_features: 140×70 → 80 (above); 70×70 → the 70×70
 // pinpoint, 25 + 5·5 + 5 = 55; 70×105 (w×h) → the 140×70 (h×w) pinpoint, a
 // 10×5 map, taller than the image (70/105 > 5/10): new_h = int(round(105 ·
 // 5/70, 7)) = 7, padding 1 row each side, 8×5 + 8 newlines: 25 + 48 = 73.
-// Pre-decoder methods prune the packed tokens (keep 1.0 reproduces the
-// unpruned ids) and in-decoder ones run; methods that read encoder extras
+// Pre-decoder methods prune the packed tokens, newlines left out (keep 1.0
+// reproduces the unpruned ids, a budget of 20 keeps 20 of 75) and
+// in-decoder ones run; methods that read encoder extras
 // are refused (the extras describe crop rows, not packed tokens), and so
 // is a conversation with two images.
 func TestPythonLayoutPipeline(t *testing.T) {
@@ -168,9 +170,9 @@ func TestPythonLayoutPipeline(t *testing.T) {
 	}
 	defer p.Close()
 	for _, c := range []struct {
-		image  string
-		tokens int
-	}{{"wide140x70", 80}, {"sq70", 55}, {"tall70x105", 73}} {
+		image        string
+		tokens, rows int
+	}{{"wide140x70", 80, 5}, {"sq70", 55, 5}, {"tall70x105", 73, 8}} {
 		res := caption(t, p, diffCase{Name: c.image, Images: []string{c.image}}, pipeline.Request{})
 		n := 0
 		for _, id := range res.PromptIDs {
@@ -178,8 +180,9 @@ func TestPythonLayoutPipeline(t *testing.T) {
 				n++
 			}
 		}
-		if res.Visual.Before != c.tokens || n != c.tokens || len(res.GeneratedIDs) == 0 {
-			t.Errorf("%s: %d visual tokens, %d image tokens in the prompt, ids %v; want %d", c.image, res.Visual.Before, n, res.GeneratedIDs, c.tokens)
+		if res.Visual.Before != c.tokens-c.rows || n != c.tokens || len(res.GeneratedIDs) == 0 {
+			t.Errorf("%s: %d visual tokens, %d image tokens in the prompt, ids %v; want %d and %d", c.image, res.Visual.Before, n, res.GeneratedIDs,
+				c.tokens-c.rows, c.tokens)
 		}
 		t.Logf("%s: %d tokens → %v", c.image, res.Visual.Before, res.GeneratedIDs)
 	}
@@ -190,16 +193,16 @@ func TestPythonLayoutPipeline(t *testing.T) {
 	for _, c := range []struct {
 		method, keep string
 		after        int
-	}{{"divprune", "1.0", 80}, {"random", "1.0", 80}, {"divprune", "20", 20}, {"fastv:k=1,r=0", "", 80}} {
+	}{{"divprune", "1.0", 75}, {"random", "1.0", 75}, {"divprune", "20", 20}, {"fastv:k=1,r=0", "", 75}} {
 		req := pipeline.Request{}
 		if err := (pipeline.PruneSpec{Method: c.method, Keep: c.keep}).Apply(&req); err != nil {
 			t.Fatal(err)
 		}
 		res := caption(t, p, wide, req)
-		if res.Visual.Before != 80 || (c.keep != "" && res.Visual.AfterPre != c.after) || len(res.GeneratedIDs) == 0 {
+		if res.Visual.Before != 75 || (c.keep != "" && res.Visual.AfterPre != c.after) || len(res.GeneratedIDs) == 0 {
 			t.Errorf("%s keep %s: %d → %d visual tokens, ids %v", c.method, c.keep, res.Visual.Before, res.Visual.AfterPre, res.GeneratedIDs)
 		}
-		if c.after == 80 && !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
+		if c.after == 75 && !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
 			t.Errorf("%s keep %s: ids %v, unpruned %v", c.method, c.keep, res.GeneratedIDs, base.GeneratedIDs)
 		}
 	}
@@ -289,12 +292,36 @@ func TestPythonLayoutEqualsReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Rows != r.Crops[0] || a.Cols != r.Crops[1] || got.Features.Rows != r.Tokens || got.Features.Cols != r.Dim {
-			t.Fatalf("%s: %d×%d crops, %d×%d tokens; reference %v, %d×%d", name, a.Rows, a.Cols, got.Features.Rows, got.Features.Cols, r.Crops, r.Tokens, r.Dim)
+		pr, err := spec.BuildImagePrompt("", px, got.Features.Rows)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if a.Rows != r.Crops[0] || a.Cols != r.Crops[1] || a.Tokens() != r.Tokens || got.Features.Cols != r.Dim ||
+			got.Features.Rows != r.Tokens-a.OutH || len(pr.ImagePos) != got.Features.Rows || len(pr.Fixed) != a.OutH {
+			t.Fatalf("%s: %d×%d crops, %d×%d visual tokens, prompt %d visual + %d fixed; reference %v, %d×%d",
+				name, a.Rows, a.Cols, got.Features.Rows, got.Features.Cols, len(pr.ImagePos), len(pr.Fixed), r.Crops, r.Tokens, r.Dim)
+		}
+		// The prompt's image slots in order, visual rows from the packed
+		// features and newline rows from the fixed rows, against the
+		// reference's rows.
+		first := min(pr.ImagePos[0], pr.Fixed[0].Pos)
+		vis, fixed := 0, 0
 		d := 0.0
-		for i := range want {
-			d = math.Max(d, math.Abs(float64(got.Features.Data[i]-want[i]))/math.Max(1, math.Abs(float64(want[i]))))
+		for k := 0; k < r.Tokens; k++ {
+			var row []float32
+			switch {
+			case vis < len(pr.ImagePos) && pr.ImagePos[vis] == first+k:
+				row = got.Features.Data[vis*r.Dim : (vis+1)*r.Dim]
+				vis++
+			case fixed < len(pr.Fixed) && pr.Fixed[fixed].Pos == first+k:
+				row = pr.Fixed[fixed].Embed
+				fixed++
+			default:
+				t.Fatalf("%s: image slot %d is neither a visual nor a fixed row", name, k)
+			}
+			for c, w := range want[k*r.Dim : (k+1)*r.Dim] {
+				d = math.Max(d, math.Abs(float64(row[c]-w))/math.Max(1, math.Abs(float64(w))))
+			}
 		}
 		t.Logf("%s: %d×%d crops, %d tokens (pooled %v), max difference %.2g", name, a.Rows, a.Cols, r.Tokens, a.Pooled(), d)
 		if d > 1e-4 {
