@@ -10,9 +10,12 @@ import "math"
 // minFrames, capped by that and by total, rounded down to a multiple of
 // factor; the indices torch.arange(0, total, total/count).int() (count =
 // ceil(total/step) values i·step, truncated after a float32 rounding, as
-// torch computes them). Where Python divides by zero (fewer than factor
-// frames, so the count is 0) every frame is taken; the processor then
-// pads the odd count.
+// torch computes them). Where Python divides by zero (the count is 0:
+// fewer than factor frames, or maxFrames below factor) min(total,
+// maxFrames) frames are taken by the same rule (all frames of a short
+// clip; never more than maxFrames); the processor then pads the odd
+// count. An index float32 rounds up to total (over 2^24 frames) is
+// clamped to the last frame.
 func QwenIndices(total int, videoFPS, fps float64, minFrames, maxFrames, factor int) []int {
 	if total < 1 {
 		return nil
@@ -26,17 +29,13 @@ func QwenIndices(total int, videoFPS, fps float64, minFrames, maxFrames, factor 
 	n = math.Min(math.Min(math.Max(n, float64(minFrames)), maxF), float64(total))
 	n = math.Floor(n/float64(factor)) * float64(factor)
 	if n <= 0 {
-		out := make([]int, total)
-		for i := range out {
-			out[i] = i
-		}
-		return out
+		n = float64(min(total, max(maxFrames, 1)))
 	}
 	step := float64(total) / n
 	count := int(math.Ceil(float64(total) / step))
 	out := make([]int, 0, count)
 	for i := range count {
-		out = append(out, int(float32(float64(i)*step)))
+		out = append(out, min(int(float32(float64(i)*step)), total-1))
 	}
 	return out
 }

@@ -34,6 +34,9 @@ func TestQwenIndices(t *testing.T) {
 		{4, 2, 2, 4, 768, []int{0, 1, 2, 3}},
 		// one frame: Python divides by zero; every frame
 		{1, 30, 2, 4, 768, []int{0}},
+		// max_frames below the factor: Python divides by zero; max_frames
+		// frames by the same rule, never every frame of a long video
+		{1000, 30, 2, 4, 1, []int{0}},
 	} {
 		if got := QwenIndices(c.total, c.videoFPS, c.fps, c.minF, c.maxF, 2); !slices.Equal(got, c.want) {
 			t.Errorf("%d frames at %v fps, %v fps, frames %d..%d: %v, want %v", c.total, c.videoFPS, c.fps, c.minF, c.maxF, got, c.want)
