@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -86,6 +87,10 @@ func ParseTuning(s string) (Tuning, error) {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" || v == "" {
 			return Tuning{}, fmt.Errorf("ortx: session option %q: want KEY=VALUE", part)
+		}
+		if strings.ContainsFunc(part, unicode.IsControl) {
+			// a NUL would cut the key or value short on its way to C
+			return Tuning{}, fmt.Errorf("ortx: session option %q has a control character", part)
 		}
 		if seen[k] {
 			return Tuning{}, fmt.Errorf("ortx: session option %q given twice", k)
