@@ -27,6 +27,11 @@
 // graph, their features unpadded, pooled (anyres_max_N) and given the
 // checkpoint's image_newline (read from the folder's safetensors) after
 // every row, in Go (Spec.PackVisual).
+//
+// Videos, which transformers.js 4.3.1 does not run for this model type,
+// follow Python transformers in either layout (video.go): frames through
+// the vision graph, each grid pooled 2×2 bilinearly, image_newline after
+// all frames.
 package llavaonevision
 
 import (
