@@ -266,7 +266,7 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 				dir, vp.PatchSize, vp.TemporalPatch, proc.PatchSize, proc.TemporalPatch)
 		}
 		spec.PreprocessVideo = func(frames []*image.NRGBA, v models.Video, o models.ImageOptions) (models.Pixels, error) {
-			return videoPixels(vp, frames, v, o, spec.Preprocess.Resizer, patchDim)
+			return videoPixels(vp, frames, v, o, patchDim)
 		}
 		spec.BuildVideoPrompt = func(user string, v models.Video, n int) (models.Prompt, error) {
 			if v.Pixels == nil || !v.Pixels.Video || len(v.Pixels.Grids) != 1 {
@@ -290,14 +290,13 @@ func grids(px models.Pixels) []Grid {
 // through the video processor, under o.MaxImageTokens visual tokens per
 // temporal patch (max_pixels lowered as for an image), with the seconds
 // per temporal patch (temporal_patch_size / fps, VideoFPS).
-func videoPixels(vp VideoProcessor, frames []*image.NRGBA, v models.Video, o models.ImageOptions, resizer string,
-	patchDim int) (models.Pixels, error) {
+func videoPixels(vp VideoProcessor, frames []*image.NRGBA, v models.Video, o models.ImageOptions, patchDim int) (models.Pixels, error) {
 	maxPx := 0
 	if o.MaxImageTokens > 0 {
 		f := vp.PatchSize * vp.Merge
 		maxPx = o.MaxImageTokens * f * f
 	}
-	data, g, err := vp.Process(frames, resizer, maxPx)
+	data, g, err := vp.Process(frames, maxPx)
 	if err != nil {
 		return models.Pixels{}, err
 	}

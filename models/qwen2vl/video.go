@@ -156,47 +156,122 @@ func PySmartResize(height, width, factor, minPixels, maxPixels int) (int, int, e
 
 // Process returns the video's pixel_values_videos (patches × C·T·P·P,
 // see VideoPatches) and its video_grid_thw for frames in time order, all
-// the same size. resizer picks vlmrun's resizer (Python resizes with
-// torchvision's bicubic; frames already at their smart_resize size are
-// not resized). maxPixels > 0 lowers max_pixels (a token budget per
-// temporal patch).
-func (p VideoProcessor) Process(frames []*image.NRGBA, resizer string, maxPixels int) ([]float32, Grid, error) {
+// the same size, as Python's Qwen2VLVideoProcessor computes them from
+// uint8 RGB frames (BaseImageProcessorFast.resize and
+// rescale_and_normalize):
+//
+//   - every frame is resized to the PySmartResize size with torchvision's
+//     resize of a uint8 tensor, antialias=True (encoder.ResizeTorchAA;
+//     the folder's resample, bicubic by default, LANCZOS taken as bicubic
+//     as the torch processors take it); a frame already at that size is
+//     not resized (torchvision returns it as it is);
+//   - then rescale and normalize fused as the torch processors fuse them:
+//     (v − mean/rescale_factor) / (std/rescale_factor) in float32 (the
+//     float32 mean and std times the Python float 1/rescale_factor), or
+//     v·rescale_factor in float32 when only rescaling, (v − mean)/std when
+//     only normalizing, v itself when neither.
+//
+// vlmrun's --resizer does not apply to video frames (it picks among the
+// image resizers that match transformers.js). maxPixels > 0 lowers
+// max_pixels (a token budget per temporal patch).
+func (p VideoProcessor) Process(frames []*image.NRGBA, maxPixels int) ([]float32, Grid, error) {
+	chws, nw, nh, err := p.Frames(frames, maxPixels)
+	if err != nil {
+		return nil, Grid{}, err
+	}
+	return VideoPatches(chws, nw, nh, p.PatchSize, p.Merge, p.TemporalPatch)
+}
+
+// Frames is Process before the patch layout: every frame resized and
+// normalized (C×H×W float32 each, in time order) and the common size.
+func (p VideoProcessor) Frames(frames []*image.NRGBA, maxPixels int) ([][]float32, int, int, error) {
 	if len(frames) == 0 {
-		return nil, Grid{}, fmt.Errorf("qwen2vl: a video without frames")
+		return nil, 0, 0, fmt.Errorf("qwen2vl: a video without frames")
 	}
 	if maxPixels > 0 && maxPixels < p.MaxPixels {
 		p.MaxPixels = maxPixels
 		p.MinPixels = min(p.MinPixels, maxPixels)
+	}
+	if frames[0] == nil || frames[0].Rect.Empty() {
+		return nil, 0, 0, fmt.Errorf("qwen2vl: video frame 0 is empty")
 	}
 	w, h := frames[0].Rect.Dx(), frames[0].Rect.Dy()
 	nw, nh := w, h
 	if p.DoResize {
 		var err error
 		if nw, nh, err = PySmartResize(h, w, p.PatchSize*p.Merge, p.MinPixels, p.MaxPixels); err != nil {
-			return nil, Grid{}, err
+			return nil, 0, 0, err
 		}
 	}
+	norm := p.fusedNorm()
 	chws := make([][]float32, len(frames))
 	for i, img := range frames {
 		if img == nil || img.Rect.Dx() != w || img.Rect.Dy() != h {
-			return nil, Grid{}, fmt.Errorf("qwen2vl: video frame %d is not %d×%d like frame 0", i, w, h)
+			return nil, 0, 0, fmt.Errorf("qwen2vl: video frame %d is not %d×%d like frame 0", i, w, h)
 		}
-		var err error
-		if nw != w || nh != h || img.Rect.Min != (image.Point{}) {
-			if img, err = encoder.ResizeNRGBA(img, nw, nh, p.Base.Resample, resizer); err != nil {
-				return nil, Grid{}, err
+		if nw != w || nh != h {
+			var err error
+			if img, err = encoder.ResizeTorchAA(img, nw, nh, p.Base.Resample); err != nil {
+				return nil, 0, 0, fmt.Errorf("qwen2vl: video frame %d: %w", i, err)
 			}
 		}
-		chw, cw, ch, err := p.Base.Process(img, resizer)
-		if err != nil {
-			return nil, Grid{}, err
-		}
-		if cw != nw || ch != nh {
-			return nil, Grid{}, fmt.Errorf("qwen2vl: frame %d became %d×%d, want %d×%d", i, cw, ch, nw, nh)
-		}
-		chws[i] = chw
+		chws[i] = norm.chw(img)
 	}
-	return VideoPatches(chws, nw, nh, p.PatchSize, p.Merge, p.TemporalPatch)
+	return chws, nw, nh, nil
+}
+
+// frameNorm is the video processor's per-channel float32 arithmetic on a
+// uint8 value: (v − sub)/div when div is set, else v·mul.
+type frameNorm struct {
+	sub, div  [3]float32
+	normalize bool
+	mul       float32
+}
+
+// fusedNorm is BaseImageProcessorFast._fuse_mean_std_and_rescale_factor
+// followed by rescale_and_normalize's choice (see Process).
+func (p VideoProcessor) fusedNorm() frameNorm {
+	b := p.Base
+	n := frameNorm{normalize: b.DoNormalize, mul: 1}
+	for c := range 3 {
+		n.sub[c], n.div[c] = float32(b.Mean[c]), float32(b.Std[c])
+		if b.DoRescale && b.DoNormalize {
+			inv := float32(1 / b.RescaleFactor)
+			n.sub[c] *= inv
+			n.div[c] *= inv
+		}
+	}
+	if b.DoRescale && !b.DoNormalize {
+		n.mul = float32(b.RescaleFactor)
+	}
+	return n
+}
+
+// chw is img's C×H×W values (alpha dropped).
+func (n frameNorm) chw(img *image.NRGBA) []float32 {
+	var lut [3][256]float32
+	for c := range lut {
+		for v := range lut[c] {
+			x := float32(v)
+			if n.normalize {
+				x = (x - n.sub[c]) / n.div[c]
+			} else {
+				x *= n.mul
+			}
+			lut[c][v] = x
+		}
+	}
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	out := make([]float32, 3*w*h)
+	for y := range h {
+		row := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):]
+		for x := range w {
+			for c := range 3 {
+				out[c*w*h+y*w+x] = lut[c][row[4*x+c]]
+			}
+		}
+	}
+	return out
 }
 
 // VideoPatches is Qwen2VLVideoProcessor's patch layout for one video

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/internal/testenv"
 	"github.com/vlmrun/vlmrun/internal/tjsref"
 	"github.com/vlmrun/vlmrun/models"
@@ -23,15 +24,25 @@ import (
 )
 
 // videoCase is one video differential case: frames synthetic frames of
-// w×h (sides multiples of 28 within the twin's pixel limits, so no
-// resize), spread over duration seconds.
+// w×h, spread over duration seconds. RW×RH is the frames' smart_resize
+// size when it differs from w×h (then torchvision's antialiased resize),
+// else 0.
 type videoCase struct {
 	Name     string
 	Twin     string
 	Frames   int
 	W, H     int
+	RW, RH   int
 	Duration float64
 	Prompt   string
+}
+
+// size is the frames' size after the video processor's resize.
+func (c videoCase) size() (int, int) {
+	if c.RW > 0 {
+		return c.RW, c.RH
+	}
+	return c.W, c.H
 }
 
 var videoCases = []videoCase{
@@ -43,6 +54,11 @@ var videoCases = []videoCase{
 	// time id per temporal patch, the layout transformers.js 4.3.1
 	// computes (it has no second_per_grid_ts), so the whole run compares.
 	{Name: "qwen2.5-video-6-frames-4fps", Twin: twin25, Frames: 6, W: 56, H: 84, Duration: 1.5},
+	// not at size: 70×42 → 56×56 (Python's round) through torchvision's
+	// antialiased bicubic; 3 frames, the last repeated
+	{Name: "video-3-frames-resized", Twin: twin, Frames: 3, W: 70, H: 42, RW: 56, RH: 56, Duration: 1.5},
+	// an upscale: 30×20 → 84×56 (below min_pixels)
+	{Name: "video-4-frames-upscaled", Twin: twin, Frames: 4, W: 30, H: 20, RW: 84, RH: 56, Duration: 2, Prompt: "What moves?"},
 }
 
 // videoRef is qwenvideo.js's record for one case.
@@ -199,8 +215,28 @@ func TestVideoDifferentialTransformersJS(t *testing.T) {
 			x := runs[c.Name]
 			g := x.px.Grids[0]
 			wantT := (c.Frames + 1) / 2
-			if g != [3]int{wantT, c.H / 14, c.W / 14} || !x.px.Video {
-				t.Errorf("video_grid_thw %v (video %v), want [%d %d %d]", g, x.px.Video, wantT, c.H/14, c.W/14)
+			rw, rh := c.size()
+			if g != [3]int{wantT, rh / 14, rw / 14} || !x.px.Video {
+				t.Errorf("video_grid_thw %v (video %v), want [%d %d %d]", g, x.px.Video, wantT, rh/14, rw/14)
+			}
+			if c.RW > 0 {
+				// the pipeline's pixel_values_videos are those of the frames
+				// resized by torchvision's antialiased bicubic first (a
+				// processor that then has nothing left to resize)
+				_, imgs := c.video(t)
+				vp, err := qwen2vl.ReadVideoProcessor(testdata(t, c.Twin))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, img := range imgs {
+					if imgs[i], err = encoder.ResizeTorchAA(img, rw, rh, encoder.ResampleBicubic); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, _, err := vp.Process(imgs, 0)
+				if err != nil || !slices.Equal(x.px.Data, want) {
+					t.Errorf("pixel_values_videos are not the torch-resized frames' (%v)", err)
+				}
 			}
 			n := g[0] * g[1] * g[2] / 4
 			if x.res.Visual.Before != n {
