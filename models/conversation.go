@@ -28,16 +28,22 @@ var ErrNeedsImage = errors.New("the model needs an image")
 // images than the model takes in one prompt.
 var ErrTooManyImages = errors.New("too many images")
 
-// Part is one piece of a message's content, in order: text, or an image
-// (Image set; Text is then empty).
+// Part is one piece of a message's content, in order: text, an image
+// (Image set; Text is then empty) or a video (Video set, for a family
+// whose chat format takes videos: Spec.ChatVideo).
 type Part struct {
 	Text  string
 	Image bool
+	Video bool
 }
 
-// TextPart and ImagePart build the two part kinds.
+// TextPart, ImagePart and VideoPart build the three part kinds.
 func TextPart(s string) Part { return Part{Text: s} }
 func ImagePart() Part        { return Part{Image: true} }
+func VideoPart() Part        { return Part{Video: true} }
+
+// visual reports whether the part is an image or a video.
+func (p Part) visual() bool { return p.Image || p.Video }
 
 // Message is one turn of a conversation.
 type Message struct {
@@ -88,8 +94,11 @@ func (c Conversation) Validate() error {
 			return fmt.Errorf("%w: messages[%d] (%s) has no content", ErrConversation, i, m.Role)
 		}
 		for _, p := range m.Parts {
-			if p.Image && m.Role != RoleUser {
-				return fmt.Errorf("%w: messages[%d] (%s) holds an image; images go in user messages", ErrConversation, i, m.Role)
+			if p.Image && p.Video {
+				return fmt.Errorf("%w: messages[%d] has a part that is both an image and a video", ErrConversation, i)
+			}
+			if p.visual() && m.Role != RoleUser {
+				return fmt.Errorf("%w: messages[%d] (%s) holds an image or a video; they go in user messages", ErrConversation, i, m.Role)
 			}
 		}
 	}
@@ -112,18 +121,35 @@ func (c Conversation) Images() int {
 	return n
 }
 
+// Videos counts the video parts.
+func (c Conversation) Videos() int {
+	n := 0
+	for _, m := range c {
+		for _, p := range m.Parts {
+			if p.Video {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Single reports whether the conversation is one user message, and
 // returns its text (the text parts joined by newlines, trimmed) and its
-// image count: the only shape a family without a chat format takes.
+// image count: the only shape a family without a chat format takes (a
+// video part is not: ok is false).
 func (c Conversation) Single() (text string, images int, ok bool) {
 	if len(c) != 1 || c[0].Role != RoleUser {
 		return "", 0, false
 	}
 	var texts []string
 	for _, p := range c[0].Parts {
-		if p.Image {
+		switch {
+		case p.Video:
+			return "", 0, false
+		case p.Image:
 			images++
-		} else {
+		default:
 			texts = append(texts, p.Text)
 		}
 	}
@@ -141,17 +167,17 @@ func (c Conversation) WithDefault(def string) Conversation {
 	last := c[len(c)-1]
 	hasImage := false
 	for _, p := range last.Parts {
-		if !p.Image && strings.TrimSpace(p.Text) != "" {
+		if !p.visual() && strings.TrimSpace(p.Text) != "" {
 			return c
 		}
-		hasImage = hasImage || p.Image
+		hasImage = hasImage || p.visual()
 	}
 	if !hasImage {
 		return c
 	}
 	m := Message{Role: last.Role}
 	for _, p := range last.Parts {
-		if p.Image {
+		if p.visual() {
 			m.Parts = append(m.Parts, p)
 		}
 	}
@@ -167,7 +193,7 @@ func (c Conversation) CheckText(tokens ...string) error {
 	for i, m := range c {
 		for _, p := range m.Parts {
 			for _, t := range tokens {
-				if !p.Image && strings.Contains(p.Text, t) {
+				if !p.visual() && strings.Contains(p.Text, t) {
 					return fmt.Errorf("%w: messages[%d]: the text holds %s; images are image parts", ErrConversation, i, t)
 				}
 			}
@@ -184,9 +210,12 @@ func (c Conversation) Template() []chattemplate.Message {
 	for i, m := range c {
 		parts := make([]chattemplate.Part, len(m.Parts))
 		for j, p := range m.Parts {
-			if p.Image {
+			switch {
+			case p.Image:
 				parts[j] = chattemplate.ImagePart()
-			} else {
+			case p.Video:
+				parts[j] = chattemplate.Part{Type: "video"}
+			default:
 				parts[j] = chattemplate.TextPart(p.Text)
 			}
 		}

@@ -25,6 +25,9 @@ func TestConversationValidate(t *testing.T) {
 		{"image in system", Conversation{{Role: RoleSystem, Parts: []Part{ImagePart()}}, u(TextPart("x"))}, "(system) holds an image"},
 		{"last not user", Conversation{u(TextPart("hi")), a}, "last message must be the user's"},
 		{"no content", Conversation{{Role: RoleUser}}, "has no content"},
+		{"image and video", Conversation{u(VideoPart(), ImagePart(), TextPart("hi"))}, ""},
+		{"video in assistant", Conversation{u(TextPart("hi")), {Role: RoleAssistant, Parts: []Part{VideoPart()}}, u(TextPart("x"))}, "(assistant) holds an image or a video"},
+		{"image and video at once", Conversation{u(Part{Image: true, Video: true})}, "both an image and a video"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.Validate()
@@ -56,6 +59,22 @@ func TestConversationHelpers(t *testing.T) {
 	}
 	if _, _, ok := UserTurn("sys", "a", 1).Single(); ok {
 		t.Errorf("Single accepted a system message")
+	}
+	mixed := Conversation{{Role: RoleUser, Parts: []Part{VideoPart(), TextPart(""), ImagePart()}}}
+	if got, want := mixed.WithDefault("Describe."), (Conversation{{Role: RoleUser, Parts: []Part{VideoPart(), ImagePart(), TextPart("Describe.")}}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("WithDefault with a video: %v", got)
+	}
+	if mixed.Videos() != 1 || mixed.Images() != 1 {
+		t.Errorf("%d videos, %d images, want 1 and 1", mixed.Videos(), mixed.Images())
+	}
+	if _, _, ok := mixed.Single(); ok {
+		t.Errorf("Single accepted a video part")
+	}
+	if tm := mixed.Template(); len(tm) != 1 || tm[0].Parts[0].Type != "video" || tm[0].Parts[2].Type != "image" {
+		t.Errorf("Template: %+v", tm)
+	}
+	if err := mixed.CheckText("<v>"); err != nil {
+		t.Errorf("CheckText on a video part: %v", err)
 	}
 	if got := ExpandEach("a<i>b<i>c", "<i>", func(i int) string { return strings.Repeat("<i>", i+1) }); got != "a<i>b<i><i>c" {
 		t.Errorf("ExpandEach: %q", got)

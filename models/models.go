@@ -71,6 +71,11 @@ type Pixels struct {
 	// (Qwen2.5-VL's second_per_grid_ts: temporal_patch_size / fps).
 	Video          bool
 	SecondsPerGrid float64
+	// GridVideo, when not nil, tells for each of Grids whether it is a
+	// video's (a conversation mixing images and videos, in prompt order),
+	// and GridSeconds its SecondsPerGrid; Video is then unset.
+	GridVideo   []bool
+	GridSeconds []float64
 	// Layout, when not nil, is the family's own description of how this
 	// image's tiles become visual tokens (LLaVA-OneVision's anyres
 	// layout), read by its PackVisual and prompt hooks.
@@ -199,6 +204,11 @@ type Spec struct {
 	// takes one user message only (Conversation.Single), through
 	// BuildPrompt or BuildImagePrompt.
 	BuildChat func(c Conversation, px []Pixels, nVisual []int) (Prompt, error)
+
+	// ChatVideo says that BuildChat also takes video parts: px[i] is then
+	// the video's (Pixels.Video, from PreprocessVideo), images and videos
+	// in conversation order (Qwen2-VL).
+	ChatVideo bool
 
 	// BuildVideoPrompt, when set, builds the prompt of one user message
 	// holding a video then the user's text (may be empty: the family's

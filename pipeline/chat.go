@@ -20,6 +20,10 @@ func CheckChat(spec *models.Spec, c models.Conversation) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if n := c.Videos(); n > 0 && (spec.BuildChat == nil || !spec.ChatVideo || spec.PreprocessVideo == nil) {
+		return fmt.Errorf("%w: model_type %s does not take a video inside a conversation (got %d)",
+			models.ErrConversation, spec.Family, n)
+	}
 	if spec.BuildChat != nil {
 		return nil
 	}
@@ -54,11 +58,26 @@ func CheckChat(spec *models.Spec, c models.Conversation) error {
 // prompt.
 func (p *Pipeline) Chat(ctx context.Context, c models.Conversation, images []Frame, req Request,
 	stream func(string) error) (*Result, error) {
+	return p.ChatVideo(ctx, c, images, nil, req, stream)
+}
+
+// ChatVideo is Chat for a conversation that may also hold video parts
+// (models.Part.Video; a family with models.Spec.ChatVideo): videos[i] is
+// the i-th video part's frames. Images and videos are preprocessed and
+// encoded one by one (each video as one vision input, as CaptionVideo
+// does) and their visual tokens concatenated in conversation order; with
+// more than one, pruning sees one token set without a grid or frames (as
+// for several images).
+func (p *Pipeline) ChatVideo(ctx context.Context, c models.Conversation, images []Frame, videos []Video, req Request,
+	stream func(string) error) (*Result, error) {
 	if err := CheckChat(p.Spec, c); err != nil {
 		return nil, err
 	}
 	if n := c.Images(); n != len(images) {
 		return nil, fmt.Errorf("pipeline: the conversation has %d images but %d were given", n, len(images))
+	}
+	if n := c.Videos(); n != len(videos) {
+		return nil, fmt.Errorf("pipeline: the conversation has %d videos but %d were given", n, len(videos))
 	}
 	if p.Spec.BuildChat == nil {
 		req.Prompt, _, _ = c.Single()
@@ -73,7 +92,14 @@ func (p *Pipeline) Chat(ctx context.Context, c models.Conversation, images []Fra
 	}
 	rec := newRecorder(p.sessions)
 	res := &Result{}
-	pxs, nVis, vis, err := p.encodeImages(rec, res, images, req)
+	var pxs []models.Pixels
+	var nVis []int
+	var vis *pruning.Visual
+	if len(videos) == 0 {
+		pxs, nVis, vis, err = p.encodeImages(rec, res, images, req)
+	} else {
+		pxs, nVis, vis, err = p.encodeMedia(rec, res, c, images, videos, req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +108,12 @@ func (p *Pipeline) Chat(ctx context.Context, c models.Conversation, images []Fra
 		all.Images += px.Images
 		all.Grids = append(all.Grids, px.Grids...)
 		all.PatchDim = px.PatchDim
+		if len(videos) > 0 {
+			for range px.Grids {
+				all.GridVideo = append(all.GridVideo, px.Video)
+				all.GridSeconds = append(all.GridSeconds, px.SecondsPerGrid)
+			}
+		}
 	}
 	if len(pxs) == 1 {
 		all = pxs[0]

@@ -48,6 +48,7 @@ func TestChatWithoutChatFormat(t *testing.T) {
 			{Role: models.RoleAssistant, Parts: []models.Part{models.TextPart("x")}}, u(models.TextPart("y"))}, 1, "no chat format"},
 		{"text only", models.UserTurn("", "hello", 0), 0, "cannot answer text alone"},
 		{"assistant last", models.Conversation{u(models.ImagePart()), {Role: models.RoleAssistant, Parts: []models.Part{models.TextPart("x")}}}, 1, "last message"},
+		{"video part", models.Conversation{u(models.ImagePart(), models.VideoPart())}, 1, "does not take a video inside a conversation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var fr []pipeline.Frame

@@ -228,6 +228,9 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 		return pr.build(user, grids(px), n)
 	}
 	spec.BuildChat = func(c models.Conversation, px []models.Pixels, n []int) (models.Prompt, error) {
+		if c.Videos() > 0 {
+			return pr.buildMixed(c, px, n)
+		}
 		var g []Grid
 		for _, q := range px {
 			g = append(g, grids(q)...)
@@ -241,7 +244,9 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 		var pos []int64
 		var next int64
 		var err error
-		if px.Video {
+		if px.GridVideo != nil {
+			pos, next, err = mixedPositions(p.IDs, px, rope)
+		} else if px.Video {
 			g := grids(px)
 			if len(g) != 1 {
 				return nil, 0, 0, fmt.Errorf("qwen2vl: a video with %d grids", len(g))
@@ -268,6 +273,7 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 		spec.PreprocessVideo = func(frames []*image.NRGBA, v models.Video, o models.ImageOptions) (models.Pixels, error) {
 			return videoPixels(vp, frames, v, o, patchDim)
 		}
+		spec.ChatVideo = true
 		spec.BuildVideoPrompt = func(user string, v models.Video, n int) (models.Prompt, error) {
 			if v.Pixels == nil || !v.Pixels.Video || len(v.Pixels.Grids) != 1 {
 				return models.Prompt{}, fmt.Errorf("qwen2vl: the video prompt needs the video's grid (Spec.PreprocessVideo)")

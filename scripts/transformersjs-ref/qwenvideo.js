@@ -17,6 +17,15 @@
 //     the same grid alike, so this is the computation Python runs for the
 //     video).
 //
+// A case may also hold one image beside the video (image_grid_thw,
+// image_pixels, image_first: Python's Qwen2VLProcessor takes both in one
+// prompt): the message is then image, video, text (or video, image,
+// text), get_rope_index gets both grids, and generate gets both inputs'
+// pixel values in prompt order as pixel_values with both grids as
+// image_grid_thw; the vision graph is run once per grid (as Qwen2-VL's
+// vision tower treats each grid on its own, cu_seqlens) and the features
+// concatenated.
+//
 // Usage: node qwenvideo.js CASES.json OUT_DIR
 // CASES.json: [{name, model, prompt, input_ids, video_grid_thw, pixels
 // (little-endian float32 file, patches × patch_dim), patch_dim, image_token_id,
@@ -51,32 +60,70 @@ async function main() {
       loaded.set(c.model, { processor, model });
     }
     const { processor, model } = loaded.get(c.model);
+    const mixed = Array.isArray(c.image_grid_thw);
+    let content = [{ type: 'video' }];
+    if (mixed) {
+      content = c.image_first ? [{ type: 'image' }, { type: 'video' }] : [{ type: 'video' }, { type: 'image' }];
+    }
     const text = processor.apply_chat_template(
-      [{ role: 'user', content: [{ type: 'video' }, { type: 'text', text: c.prompt }] }],
+      [{ role: 'user', content: [...content, { type: 'text', text: c.prompt }] }],
       { add_generation_prompt: true });
     const L = c.input_ids.length;
     const ids = new tjs.Tensor('int64', BigInt64Array.from(c.input_ids.map(BigInt)), [1, L]);
     const mask = new tjs.Tensor('int64', new BigInt64Array(L).fill(1n), [1, L]);
     const grid = new tjs.Tensor('int64', BigInt64Array.from(c.video_grid_thw.map(BigInt)), [1, 3]);
-    const [pos, delta] = model.get_rope_index(ids, null, grid, mask);
+    const igrid = mixed ? new tjs.Tensor('int64', BigInt64Array.from(c.image_grid_thw.map(BigInt)), [1, 3]) : null;
+    const [pos, delta] = model.get_rope_index(ids, igrid, grid, mask);
     const rec = {
       prompt_text: text,
       position_ids: Array.from(pos.data, Number),
       rope_delta: Array.from(delta.data, Number),
     };
     if (c.max_new_tokens > 0) {
-      const raw = fs.readFileSync(c.pixels);
-      const px = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      const read = (f) => {
+        const raw = fs.readFileSync(f);
+        return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      };
+      let px = read(c.pixels);
+      let grids = grid;
       const dim = c.patch_dim;
+      if (mixed) {
+        const ipx = read(c.image_pixels);
+        const [a, b] = c.image_first ? [ipx, px] : [px, ipx];
+        px = new Float32Array(a.length + b.length);
+        px.set(a);
+        px.set(b, a.length);
+        const g = c.image_first ? [...c.image_grid_thw, ...c.video_grid_thw] : [...c.video_grid_thw, ...c.image_grid_thw];
+        grids = new tjs.Tensor('int64', BigInt64Array.from(g.map(BigInt)), [2, 3]);
+      }
       const swapped = c.input_ids.map((x) => (x === c.video_token_id ? c.image_token_id : x));
+      const encode = model.encode_image.bind(model);
+      if (mixed) {
+        model.encode_image = async ({ pixel_values, image_grid_thw }) => {
+          const g = image_grid_thw.tolist();
+          const parts = [];
+          let at = 0;
+          for (const [t, h, w] of g) {
+            const n = Number(t * h * w);
+            const rows = pixel_values.data.slice(at * dim, (at + n) * dim);
+            parts.push(await encode({
+              pixel_values: new tjs.Tensor('float32', rows, [n, dim]),
+              image_grid_thw: new tjs.Tensor('int64', BigInt64Array.from([t, h, w].map(BigInt)), [1, 3]),
+            }));
+            at += n;
+          }
+          return tjs.cat(parts, 0);
+        };
+      }
       const out = await model.generate({
         input_ids: new tjs.Tensor('int64', BigInt64Array.from(swapped.map(BigInt)), [1, L]),
         attention_mask: mask,
         pixel_values: new tjs.Tensor('float32', px, [px.length / dim, dim]),
-        image_grid_thw: grid,
+        image_grid_thw: grids,
         max_new_tokens: c.max_new_tokens,
         do_sample: false,
       });
+      model.encode_image = encode;
       rec.generated_ids = Array.from(out.data, Number).slice(L);
     }
     fs.writeFileSync(path.join(outDir, `${c.name}.json`), JSON.stringify(rec) + '\n');
