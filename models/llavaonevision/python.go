@@ -125,7 +125,7 @@ func (l *pyLayout) layout(h, w, maxTokens int) (Anyres, error) {
 			}
 		}
 		if len(pins) == 0 {
-			return Anyres{}, fmt.Errorf("llavaonevision: a %d×%d image takes at least %d visual tokens in the Python layout (base + grid + newlines), more than --max-image-tokens %d",
+			return Anyres{}, fmt.Errorf("llavaonevision: a %d×%d image takes at least %d image tokens in the Python layout (base + map + newline rows), more than --max-image-tokens %d",
 				w, h, least, maxTokens)
 		}
 	}

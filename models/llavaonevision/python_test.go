@@ -139,7 +139,7 @@ func TestPythonLayoutBudget(t *testing.T) {
 		t.Logf("max %4d: %d×%d crops, %d tokens", max, a.Rows, a.Cols, a.Tokens())
 	}
 	if _, err := spec.PreprocessImageWith(img, models.ImageOptions{MaxImageTokens: 54}); err == nil ||
-		!strings.Contains(err.Error(), "at least 55 visual tokens") {
+		!strings.Contains(err.Error(), "at least 55 image tokens") {
 		t.Errorf("max 54: %v", err)
 	}
 	if _, err := spec.PreprocessImageWith(img, models.ImageOptions{NoSplit: true}); err == nil ||
