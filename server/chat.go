@@ -77,9 +77,18 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			fail(e)
 			return
 		}
-	} else if err := pipeline.CheckChat(s.spec, job.conv); err != nil {
-		fail(conversationError(err))
+	}
+	if job.mixed && !s.spec.ChatVideo {
+		fail(badRequest("unsupported_conversation", "messages",
+			"model_type %s: a request with a video_url is one user message holding the video and text (no image_url parts, no other messages)", s.spec.Family))
 		return
+	}
+	// (a video with text alone, one user message, goes to CaptionVideo)
+	if job.video == nil || job.mixed {
+		if err := pipeline.CheckChat(s.spec, job.conv); err != nil {
+			fail(conversationError(err))
+			return
+		}
 	}
 	req, pruneDesc, e := s.request(job)
 	if e != nil {
@@ -147,10 +156,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		frames[i] = pipeline.Frame{Name: fmt.Sprintf("image %d", i+1), R: bytes.NewReader(img)}
 	}
 	var res *pipeline.Result
-	if job.video != nil {
-		req.Prompt, _, _ = job.conv.Single()
+	switch {
+	case job.mixed:
+		res, err = p.ChatVideo(ctx, job.conv, frames, []pipeline.Video{vid}, req, c.piece)
+	case job.video != nil:
+		req.Prompt = job.text()
 		res, err = p.CaptionVideo(ctx, vid, req, c.piece)
-	} else {
+	default:
 		res, err = p.Chat(ctx, job.conv, frames, req, c.piece)
 	}
 	if err != nil {

@@ -23,10 +23,13 @@ type chatJob struct {
 	// conversation order.
 	conv   models.Conversation
 	images []imageRef
-	// video is the request's video_url (at most one; then conv is one user
-	// message of text and images is empty); fps and maxFrames are the
-	// request's sampling (0: the server's default).
+	// video is the request's video_url (at most one, a video part of conv);
+	// mixed says the request also has images or other messages (then only
+	// a family whose chat format takes videos answers it,
+	// models.Spec.ChatVideo); fps and maxFrames are the request's sampling
+	// (0: the server's default).
 	video     *imageRef
+	mixed     bool
 	fps       float64
 	maxFrames int
 	maxTokens int // 0 = the model's default
@@ -140,10 +143,7 @@ func (job *chatJob) messages(msgs []chatMessage, lim Limits) *apiError {
 		}
 		job.conv = append(job.conv, models.Message{Role: role, Parts: parts})
 	}
-	if job.video != nil && (len(msgs) != 1 || len(job.images) > 0) {
-		return badRequest("unsupported_conversation", "messages",
-			"a request with a video_url is one user message holding the video and text (no image_url parts, no other messages)")
-	}
+	job.mixed = job.video != nil && (len(msgs) != 1 || len(job.images) > 0)
 	if last := msgs[len(msgs)-1].Role; last != models.RoleUser {
 		return badRequest("invalid_role", "messages", "the last message must be from the user (got %q)", last)
 	}
@@ -161,7 +161,7 @@ func (job *chatJob) text() string {
 	var b strings.Builder
 	for _, m := range job.conv {
 		for _, p := range m.Parts {
-			if !p.Image {
+			if !p.Image && !p.Video {
 				b.WriteString(p.Text)
 				b.WriteByte('\n')
 			}
@@ -171,8 +171,8 @@ func (job *chatJob) text() string {
 }
 
 // parseContent reads a message's content into its parts, in order (an
-// image part for each image_url), the raw image_url values and the raw
-// video_url values (which add no part).
+// image part for each image_url, a video part for each video_url), the raw
+// image_url values and the raw video_url values.
 func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs, vids []json.RawMessage, e *apiError) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -203,6 +203,7 @@ func parseContent(i int, raw json.RawMessage) (parts []models.Part, imgs, vids [
 			if len(p.VideoURL) == 0 {
 				return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: video_url part without video_url", i, j)
 			}
+			parts = append(parts, models.VideoPart())
 			vids = append(vids, p.VideoURL)
 		default:
 			return nil, nil, nil, badRequest("invalid_content", "messages", "messages[%d].content[%d]: unsupported content part type %q (want text, image_url or video_url)", i, j, p.Type)
