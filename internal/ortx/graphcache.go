@@ -26,7 +26,8 @@ import (
 // written. An entry is two files: the graph (<prefix>-<key>.onnx, written
 // under a temporary name and renamed last) and its weights as external
 // data (<prefix>-<key>.data), which ORT maps instead of reading them into
-// memory. Prepacked weights are not part of a saved graph: ORT prepacks
+// memory; entries are written under a lock file per source
+// (<prefix>.lock, kept), never opened twice for writing. Prepacked weights are not part of a saved graph: ORT prepacks
 // again in every process.
 
 // graphCacheVersion changes when the entry layout changes.
@@ -108,26 +109,20 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := os.Stat(entry); err == nil {
-		cso, err := newOptions(o)
-		if err != nil {
-			return nil, false, err
-		}
-		defer cso.Destroy()
-		if err := cso.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
-			return nil, false, fmt.Errorf("ortx: graph cache: %w", err)
-		}
-		s, err := ort.NewDynamicAdvancedSession(entry, in, out, cso)
-		if err == nil {
-			now := time.Now()
-			os.Chtimes(entry, now, now) // last use, for pruneOld
-			return s, true, nil
-		}
-		// a damaged entry: drop it and rebuild it from the source
-		os.Remove(strings.TrimSuffix(entry, ".onnx") + ".data")
-		if rerr := os.Remove(entry); rerr != nil {
-			return nil, false, fmt.Errorf("ortx: graph cache: entry %s does not open (%v) and cannot be removed: %w", entry, err, rerr)
-		}
+	if s, err := openEntry(entry, in, out, o, false); s != nil || err != nil {
+		return s, s != nil, err
+	}
+	// one writer per source file at a time (processes, or sessions of one
+	// graph opened at once): a second writer would rewrite, truncating
+	// it first, the weights file of the entry the first has published,
+	// which a third process may have mapped already (SIGBUS there)
+	unlock, err := lockFile(filepath.Join(dir, prefix+".lock"))
+	if err != nil {
+		return nil, false, fmt.Errorf("ortx: graph cache %s: lock: %w (pass --ort-graph-cache=none to go without it)", dir, err)
+	}
+	defer unlock()
+	if s, err := openEntry(entry, in, out, o, true); s != nil || err != nil {
+		return s, s != nil, err // written while this one waited
 	}
 	f, err := os.CreateTemp(dir, prefix+"-*.tmp")
 	if err != nil {
@@ -171,6 +166,36 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 		}
 	}
 	return s, false, nil
+}
+
+// openEntry opens the cache entry when it exists and returns nil, nil when
+// it does not or, with drop, when it does not open (a damaged entry: then
+// it is deleted, to be written again).
+func openEntry(entry string, in, out []string, o Options, drop bool) (*ort.DynamicAdvancedSession, error) {
+	if _, err := os.Stat(entry); err != nil {
+		return nil, nil
+	}
+	cso, err := newOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	defer cso.Destroy()
+	if err := cso.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+		return nil, fmt.Errorf("ortx: graph cache: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSession(entry, in, out, cso)
+	if err == nil {
+		now := time.Now()
+		os.Chtimes(entry, now, now) // last use, for pruneOld
+		return s, nil
+	}
+	if drop {
+		os.Remove(strings.TrimSuffix(entry, ".onnx") + ".data")
+		if rerr := os.Remove(entry); rerr != nil {
+			return nil, fmt.Errorf("ortx: graph cache: entry %s does not open (%v) and cannot be removed: %w", entry, err, rerr)
+		}
+	}
+	return nil, nil
 }
 
 var (
