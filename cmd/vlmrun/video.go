@@ -101,6 +101,7 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintln(stderr, "       vlmrun video [flags] IMAGE IMAGE...  (the images are the frames, in order)")
 		fmt.Fprintln(stderr, "One prompt over the sampled frames (families that take several images, e.g. scenes-vqa and SmolVLM2; Qwen2-VL and Qwen2.5-VL take them as one video input; LLaVA-OneVision pools each frame's tokens 2×2 and ends the video with image_newline, read from the folder's safetensors).")
 		fmt.Fprintln(stderr, "Temporal pruning methods (dtd, dycoke, fastvid, prunevid, holitom) see the frames; a --keep budget covers all frames.")
+		fmt.Fprintln(stderr, "--image FILE puts images in the same prompt as the video, before it (after it with --video-first): Qwen2-VL and Qwen2.5-VL, as Python's Qwen2VLProcessor takes both.")
 		fmt.Fprintln(stderr, "exit status: 0 done, 1 the video or the model failed, 2 a usage error (bad flag or value)")
 	})
 	var mf modelFlags
@@ -114,6 +115,8 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	extract := fs.String("extract", "", "write the sampled frames as DIR/frame-NNNN.png, print them, and stop (no model)")
 	asJSON := fs.Bool("json", false, "print one JSON object (frames with timestamps, frame extraction time, visual tokens per frame, the caption result)")
 	quiet := fs.BoolP("quiet", "q", false, "do not print timings on stderr")
+	withImages := fs.StringArray("image", nil, "an image in the same prompt as the video (repeatable; families whose chat format takes videos: Qwen2-VL, Qwen2.5-VL)")
+	videoFirst := fs.Bool("video-first", false, "with --image: the video before the images in the prompt")
 	if code, done := parseCommand(fs, args); done {
 		return code
 	}
@@ -121,6 +124,12 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	files := fs.Args()
 	if len(files) == 0 {
 		return fail(usagef("no video given (usage: vlmrun video [flags] VIDEO | IMAGE IMAGE...; see --help)"))
+	}
+	if len(*withImages) > 0 && (len(files) != 1 || *extract != "") {
+		return fail(usagef("--image goes with one video file (not frames given as images, nor --extract)"))
+	}
+	if *videoFirst && len(*withImages) == 0 {
+		return fail(usagef("--video-first needs --image"))
 	}
 	req, err := gf.request()
 	if err == nil {
@@ -177,9 +186,23 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		stream = func(s string) error { _, err := io.WriteString(stdout, s); return err }
 	}
 	var res *pipeline.Result
-	if fr.isVideo {
+	switch {
+	case len(*withImages) > 0:
+		if !fr.isVideo {
+			return fail(usagef("--image goes with one video file"))
+		}
+		var imgs []pipeline.Frame
+		for _, f := range *withImages {
+			data, err := readCapped(f, 256<<20)
+			if err != nil {
+				return fail(err)
+			}
+			imgs = append(imgs, pipeline.Frame{Name: f, R: bytes.NewReader(data)})
+		}
+		res, err = p.ChatVideo(ctx, videoConversation(len(imgs), *videoFirst, req.Prompt), imgs, []pipeline.Video{fr.video}, req, stream)
+	case fr.isVideo:
 		res, err = p.CaptionVideo(ctx, fr.video, req, stream) // the family's video prompt, where it has one
-	} else {
+	default:
 		res, err = p.CaptionFrames(ctx, fr.video.Frames, req, stream)
 	}
 	if err != nil {
@@ -201,6 +224,25 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		printTimings(stderr, res)
 	}
 	return 0
+}
+
+// videoConversation is one user message holding n images and a video
+// (the video first when videoFirst) then text (none when empty: the
+// family's default question).
+func videoConversation(n int, videoFirst bool, text string) models.Conversation {
+	var parts []models.Part
+	for range n {
+		parts = append(parts, models.ImagePart())
+	}
+	if videoFirst {
+		parts = append([]models.Part{models.VideoPart()}, parts...)
+	} else {
+		parts = append(parts, models.VideoPart())
+	}
+	if text != "" {
+		parts = append(parts, models.TextPart(text))
+	}
+	return models.Conversation{{Role: models.RoleUser, Parts: parts}}
 }
 
 // loadedFrames are the frames of one video file (isVideo) or of images

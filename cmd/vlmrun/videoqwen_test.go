@@ -71,3 +71,61 @@ func TestVideoQwen2VL(t *testing.T) {
 		}
 	}
 }
+
+// vlmrun video --image on the Qwen2-VL twin: the image (56×56: 4 tokens)
+// and the video (24 tokens) in one prompt, the image's tokens before the
+// video's, or after them with --video-first; a family whose chat format
+// takes no video refuses --image.
+func TestVideoWithImageQwen2VL(t *testing.T) {
+	testenv.ORT(t)
+	dir := filepath.Join(testenv.Repo(t), "models", "qwen2vl", "testdata", "qwen2vl-twin")
+	clip := writeGIF(t, t.TempDir(), 8)
+	img := filepath.Join(testenv.Repo(t), "models", "qwen2vl", "testdata", "images", "sq56.png")
+	spec, err := models.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageID := spec.ImageTokenID
+	videoID, ok := spec.Tokenizer.TokenID("<|video_pad|>")
+	if !ok {
+		t.Fatal("no <|video_pad|> in the twin's tokenizer")
+	}
+	for _, first := range []bool{false, true} {
+		args := []string{"video", "--model", dir, "--json", "--max-new-tokens", "3", "--threads", "1", "--image", img}
+		if first {
+			args = append(args, "--video-first")
+		}
+		code, stdout, stderr := runCLI(t, nil, append(args, clip)...)
+		if code != 0 {
+			t.Fatalf("video first %v: exit %d: %s", first, code, stderr)
+		}
+		var rec struct {
+			PromptIDs []int `json:"prompt_ids"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rec); err != nil {
+			t.Fatal(err)
+		}
+		var kinds []int // the visual tokens' ids in prompt order, runs collapsed
+		n := map[int]int{}
+		for _, id := range rec.PromptIDs {
+			if id == imageID || id == videoID {
+				n[id]++
+				if len(kinds) == 0 || kinds[len(kinds)-1] != id {
+					kinds = append(kinds, id)
+				}
+			}
+		}
+		want := []int{imageID, videoID}
+		if first {
+			want = []int{videoID, imageID}
+		}
+		if n[imageID] != 4 || n[videoID] != 24 || len(kinds) != 2 || kinds[0] != want[0] || kinds[1] != want[1] {
+			t.Errorf("video first %v: %d image and %d video tokens in runs %v; want 4 and 24 in order %v", first, n[imageID], n[videoID], kinds, want)
+		}
+	}
+	smol := filepath.Join(testenv.Repo(t), "models", "smolvlm", "testdata", "smolvlm-twin")
+	code, _, stderr := runCLI(t, nil, "video", "--model", smol, "--max-new-tokens", "2", "--image", img, clip)
+	if code == 0 || !strings.Contains(stderr, "does not take a video inside a conversation") {
+		t.Errorf("SmolVLM with --image: exit %d: %s", code, stderr)
+	}
+}
