@@ -39,9 +39,12 @@ func TestSmartResizeExtremes(t *testing.T) {
 		w, h, err = SmartResize(c.h, c.w, f, lo, hi)
 		checkSize(t, "SmartResize", c.h, c.w, f, w, h, err)
 	}
-	for _, hw := range [][2]int{{0, 5}, {5, 0}, {-1, 5}} {
+	for _, hw := range [][2]int{{0, 5}, {5, 0}, {-1, 5}, {1, -48}} {
 		if _, _, err := PySmartResize(hw[0], hw[1], f, lo, hi); err == nil {
 			t.Errorf("PySmartResize(%d, %d): no error", hw[0], hw[1])
+		}
+		if _, _, err := SmartResize(hw[0], hw[1], f, lo, hi); err == nil {
+			t.Errorf("SmartResize(%d, %d): no error", hw[0], hw[1])
 		}
 	}
 }

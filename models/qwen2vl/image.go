@@ -123,6 +123,9 @@ func jsRound(x float64) float64 { return math.Floor(x + 0.5) }
 // [minPixels, maxPixels], the aspect ratio kept as far as that allows. It
 // returns width first, as transformers.js does.
 func SmartResize(height, width, factor, minPixels, maxPixels int) (int, int, error) {
+	if height <= 0 || width <= 0 || factor <= 0 {
+		return 0, 0, fmt.Errorf("qwen2vl: smart_resize of a %d×%d image with factor %d", width, height, factor)
+	}
 	h, w := float64(height), float64(width)
 	f := float64(factor)
 	if h < f || w < f {

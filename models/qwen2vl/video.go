@@ -134,8 +134,8 @@ func ReadVideoProcessor(dir string) (VideoProcessor, error) {
 // of sides under factor first. It returns width first.
 func PySmartResize(height, width, factor, minPixels, maxPixels int) (int, int, error) {
 	h, w, f := float64(height), float64(width), float64(factor)
-	if height <= 0 || width <= 0 {
-		return 0, 0, fmt.Errorf("qwen2vl: a %d×%d frame", width, height)
+	if height <= 0 || width <= 0 || factor <= 0 {
+		return 0, 0, fmt.Errorf("qwen2vl: a %d×%d frame, factor %d", width, height, factor)
 	}
 	if math.Max(h, w)/math.Min(h, w) > 200 {
 		return 0, 0, fmt.Errorf("qwen2vl: absolute aspect ratio must be smaller than 200, got %v", math.Max(h, w)/math.Min(h, w))
