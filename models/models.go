@@ -205,6 +205,12 @@ type Spec struct {
 	// BuildPrompt or BuildImagePrompt.
 	BuildChat func(c Conversation, px []Pixels, nVisual []int) (Prompt, error)
 
+	// VideoFramePixels, when set, recovers from a video's PreprocessVideo
+	// pixels the frames DTD's pixel mode compares, one per frame the
+	// pruning methods see (Qwen2-VL: a temporal patch's first and last raw
+	// frames, pruning.FramePixels.Last), with the token grid gh × gw.
+	VideoFramePixels func(px Pixels, gh, gw int) (*pruning.FramePixels, error)
+
 	// ChatVideo says that BuildChat also takes video parts: px[i] is then
 	// the video's (Pixels.Video, from PreprocessVideo), images and videos
 	// in conversation order (Qwen2-VL).

@@ -144,6 +144,13 @@ func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, 
 		}
 		if t > 1 {
 			vis.Frames = t
+			if p.Spec.VideoFramePixels != nil && vis.GridH > 0 {
+				// DTD's pixel mode: each temporal patch's first and last
+				// raw frames, recovered from the patches
+				if vis.FramePixels, err = p.Spec.VideoFramePixels(px, vis.GridH, vis.GridW); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	rec.mark(&rec.t.Encode)

@@ -34,8 +34,10 @@ import (
 // absolute mode drops iff diff < Tau (a higher pixel threshold drops more),
 // relative mode drops the int(n·Tau) smallest diffs. The reference compares
 // Qwen2.5-VL temporal groups of 2 raw frames (quirk: the last raw frame of
-// a group with the first of the previous group); vlmrun's frames are single
-// images, so consecutive frames are compared. The reference scripts give no
+// a group with the first of the previous group); so does vlmrun where the
+// frames are such groups (FramePixels.Last: Qwen2-VL / Qwen2.5-VL video,
+// one frame per temporal patch); where they are single images consecutive
+// frames are compared. The reference scripts give no
 // pixel threshold: vlmrun's default (Tau unset, NaN) is 0.1 for pixels,
 // 0.5 for features.
 //

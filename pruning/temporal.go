@@ -303,11 +303,19 @@ type FramePixels struct {
 	// GridH × GridW is a frame's token grid: token (r, c) covers pixel rows
 	// [r·H/GridH, (r+1)·H/GridH) and columns [c·W/GridW, (c+1)·W/GridW).
 	GridH, GridW int
+	// Last, when not nil, says each frame is a group of raw frames (a
+	// Qwen2-VL temporal patch): Data[f] is group f's first raw frame and
+	// Last[f] its last, and frame f is compared by its last raw frame
+	// against the previous group's first (DTD's reference compares
+	// pixel_values_videos so: raw frames temporal_patch_size+1 apart).
+	Last [][]float32
 }
 
 // pixelDiffs returns, for frames 1..F−1, each token's mean absolute [0, 1]
 // pixel difference to the same token of the previous frame, over channels
-// and the token's pixels ((F−1)·n values).
+// and the token's pixels ((F−1)·n values); for grouped frames
+// (FramePixels.Last) the last raw frame of group f against the first of
+// group f−1.
 func pixelDiffs(name string, fp *FramePixels, F, n int) ([]float64, error) {
 	if fp == nil {
 		return nil, fmt.Errorf("pruning: %s: pixel mode needs the frames' pixels, which the runner does not provide: %w", name, ErrMissingInput)
@@ -317,7 +325,10 @@ func pixelDiffs(name string, fp *FramePixels, F, n int) ([]float64, error) {
 		return nil, fmt.Errorf("pruning: %s: frame pixels (%d frames, %d×%d×%d, token grid %d×%d) do not match %d frames of %d tokens: %w",
 			name, len(fp.Data), C, H, W, gh, gw, F, n, ErrBadInput)
 	}
-	for _, d := range fp.Data {
+	if fp.Last != nil && len(fp.Last) != F {
+		return nil, fmt.Errorf("pruning: %s: %d last raw frames for %d frames: %w", name, len(fp.Last), F, ErrBadInput)
+	}
+	for _, d := range append(slices.Clip(fp.Data), fp.Last...) {
 		if len(d) != C*H*W || !allFinite(d) {
 			return nil, fmt.Errorf("pruning: %s: a frame's pixels are not %d finite values: %w", name, C*H*W, ErrBadInput)
 		}
@@ -325,6 +336,9 @@ func pixelDiffs(name string, fp *FramePixels, F, n int) ([]float64, error) {
 	out := make([]float64, 0, (F-1)*n)
 	for f := 1; f < F; f++ {
 		a, b := fp.Data[f-1], fp.Data[f]
+		if fp.Last != nil {
+			b = fp.Last[f]
+		}
 		for r := range gh {
 			y0, y1 := r*H/gh, (r+1)*H/gh
 			for c := range gw {

@@ -73,6 +73,27 @@ func TestDTDPixels(t *testing.T) {
 	if err != nil || !near(d[0], 1.2/8, 1e-7) || d[1] != 0 || d[3] != 0 {
 		t.Errorf("diffs %v %v", d, err)
 	}
+	// grouped frames (Qwen2-VL temporal patches of 2 raw frames): group f's
+	// last raw frame against group f−1's first. Groups 0, 1, 2 have first
+	// frames 0, A, A and last frames B, 0, A with A = [.05 .5 0 .2] and
+	// B = [.9 .9 .9 .9]: group 1 compares 0 with group 0's first 0 (all
+	// dropped, though its first frame A differs), group 2 compares A with
+	// group 1's first A (all dropped); consecutive raw frames would differ.
+	A, Z, B := []float32{.05, .5, 0, .2}, []float32{0, 0, 0, 0}, []float32{.9, .9, .9, .9}
+	v.FramePixels = &FramePixels{Data: [][]float32{Z, A, A}, Last: [][]float32{B, Z, A}, C: 1, H: 2, W: 2, Scale: []float32{1}, GridH: 2, GridW: 2}
+	if r, err := m.Apply(v, 12); err != nil || !slices.Equal(r.Source, []int{0, 1, 2, 3}) {
+		t.Errorf("grouped = %v, %v", r.Source, err)
+	}
+	// group 1's last raw frame differs from group 0's first at token 1
+	// (0.5 ≥ 0.1: kept, sequence index 4+1); group 2 still compares A with A
+	v.FramePixels.Last[1] = []float32{0, .5, 0, 0}
+	if r, err := m.Apply(v, 12); err != nil || !slices.Equal(r.Source, []int{0, 1, 2, 3, 5}) {
+		t.Errorf("grouped, token 5 changed = %v, %v", r.Source, err)
+	}
+	v.FramePixels.Last = v.FramePixels.Last[:2]
+	if _, err := m.Apply(v, 12); !errors.Is(err, ErrBadInput) {
+		t.Errorf("2 last frames for 3: %v", err)
+	}
 	v.FramePixels = nil
 	if _, err := m.Apply(v, 12); !errors.Is(err, ErrMissingInput) {
 		t.Errorf("no pixels: %v", err)

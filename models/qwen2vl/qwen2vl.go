@@ -31,6 +31,7 @@ import (
 	"github.com/vlmrun/vlmrun/chattemplate"
 	"github.com/vlmrun/vlmrun/encoder"
 	"github.com/vlmrun/vlmrun/models"
+	"github.com/vlmrun/vlmrun/pruning"
 	"github.com/vlmrun/vlmrun/tokenizer"
 )
 
@@ -274,6 +275,9 @@ func load(dir string, raw []byte, o models.LoadOptions, text *models.Text) (*mod
 			return videoPixels(vp, frames, v, o, patchDim)
 		}
 		spec.ChatVideo = true
+		spec.VideoFramePixels = func(px models.Pixels, gh, gw int) (*pruning.FramePixels, error) {
+			return VideoFramePixels(px, vp, gh, gw)
+		}
 		spec.BuildVideoPrompt = func(user string, v models.Video, n int) (models.Prompt, error) {
 			if v.Pixels == nil || !v.Pixels.Video || len(v.Pixels.Grids) != 1 {
 				return models.Prompt{}, fmt.Errorf("qwen2vl: the video prompt needs the video's grid (Spec.PreprocessVideo)")
