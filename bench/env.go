@@ -25,6 +25,7 @@ type Env struct {
 	Inter        int    `json:"ort_inter_op_threads,omitempty"`
 	SpinningStop bool   `json:"ort_spinning_stop,omitempty"` // --ort-spinning-stop
 	ORTOptions   string `json:"ort_options"`                 // --ort-options, canonical ("default": ORT's own)
+	GraphCache   string `json:"ort_graph_cache,omitempty"`   // --ort-graph-cache folder ("": none)
 	Started      string `json:"started"`
 	MemTotal     int64  `json:"mem_total_bytes,omitempty"`
 	LoadAvg1m    string `json:"load_avg_1m,omitempty"`
@@ -44,7 +45,7 @@ func NewEnv(version string, o ortx.Options) Env {
 	e := Env{Vlmrun: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		CPU: cpuModel(), CPUs: runtime.NumCPU(), ORT: ortx.Version(), ORTLib: ortx.LibraryPath(),
 		Provider: provider, Device: o.Device, Threads: o.Threads, Inter: o.InterThreads,
-		SpinningStop: o.SpinningStop, ORTOptions: o.Tune.String()}
+		SpinningStop: o.SpinningStop, ORTOptions: o.Tune.String(), GraphCache: o.GraphCache}
 	if e.Device == "" {
 		e.Device = "cpu"
 	}
