@@ -190,56 +190,18 @@ func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, erro
 		i := (crop*s*s + (y%s)*s + x%s) * d
 		return grid[i : i+d]
 	}
-	if !a.Pooled() {
-		for y := 0; y < a.OutH; y++ {
-			for x := 0; x < a.OutW; x++ {
-				out = append(out, at(a.Top+y, a.Left+x)...)
-			}
-			nl()
-		}
-		return out, nil
+	// m reads the packed map: the unpadded map, or interpolate(mode=
+	// "bilinear") of it (Bilinear) when pooled.
+	m := func(y, x int) []float32 { return at(a.Top+y, a.Left+x) }
+	if a.Pooled() {
+		pooled := Bilinear(make([]float32, 0, a.OutH*a.OutW*d), m, a.UnpadH, a.UnpadW, a.OutH, a.OutW, d)
+		m = func(y, x int) []float32 { return pooled[(y*a.OutW+x)*d : (y*a.OutW+x+1)*d] }
 	}
-	ys, xs := bilinearTaps(a.UnpadH, a.OutH), bilinearTaps(a.UnpadW, a.OutW)
-	row := make([]float32, d)
-	for _, ty := range ys {
-		for _, tx := range xs {
-			p00, p01 := at(a.Top+ty.i0, a.Left+tx.i0), at(a.Top+ty.i0, a.Left+tx.i1)
-			p10, p11 := at(a.Top+ty.i1, a.Left+tx.i0), at(a.Top+ty.i1, a.Left+tx.i1)
-			for c := range row {
-				row[c] = ty.l0*(tx.l0*p00[c]+tx.l1*p01[c]) + ty.l1*(tx.l0*p10[c]+tx.l1*p11[c])
-			}
-			out = append(out, row...)
+	for y := 0; y < a.OutH; y++ {
+		for x := 0; x < a.OutW; x++ {
+			out = append(out, m(y, x)...)
 		}
 		nl()
 	}
 	return out, nil
-}
-
-// tap is one output index of a bilinear resize: the two source indices
-// and their weights.
-type tap struct {
-	i0, i1 int
-	l0, l1 float32
-}
-
-// bilinearTaps are torch's upsample_bilinear2d source indices and weights
-// along one axis (align_corners false, no antialias, no scale factor):
-// src = (o + 0.5)·in/out − 0.5 in float32, clamped at 0.
-func bilinearTaps(in, out int) []tap {
-	scale := float32(in) / float32(out)
-	t := make([]tap, out)
-	for o := range t {
-		src := scale*(float32(o)+0.5) - 0.5
-		if src < 0 {
-			src = 0
-		}
-		i0 := int(src)
-		i1 := i0
-		if i0 < in-1 {
-			i1 = i0 + 1
-		}
-		l1 := src - float32(i0)
-		t[o] = tap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
-	}
-	return t
 }

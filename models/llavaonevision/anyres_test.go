@@ -170,8 +170,8 @@ func TestPackOrder(t *testing.T) {
 // 0, between its neighbours. A 420×420 image at the twin's sizes (70 px
 // crops, 5×5 tokens) takes the 6×6 pinpoint: a 30×30 map, ratio
 // sqrt(900/225) = 2, pooled to 15×15. (Locally, Pack also equalled
-// transformers' pack_image_features with torch 1.13's interpolate on this
-// case and on 1920×1080 at 384 px: largest difference 2.4e-7.)
+// transformers' pack_image_features with torch 1.13's interpolate bit for
+// bit on this case and at 384 px; see TestPackPooledTorchIndex.)
 func TestPackPooled(t *testing.T) {
 	a, err := NewAnyres(420, 420, 70, 5, pinpoints(70), 9)
 	if err != nil {
@@ -243,6 +243,49 @@ func TestPythonNumerics(t *testing.T) {
 	for _, bad := range []string{"anyres", "anyres_max_0", "max_9", ""} {
 		if _, err := MaxPatches(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// Pack pools with torch's source index in double (Bilinear), not float32:
+// a 3000×1000 image at the real sizes takes the 2×6 pinpoint, a 54×162
+// map pooled to 46×140. Along y, scale = float32(54/46) = 1.1739130020141602
+// and output row 11's source index is 11.5·scale − 0.5 = 12.999999523 in
+// double (rows 12 and 13, λ1 = float32(0.999999523) = 0.9999995) where a
+// float32 index rounds to 13.0 (row 13 alone). With map values y − 12
+// (constant along x) pooled row 11 is λ1 (1.0 under the float32 rule) and
+// row 0 (index 0.0869565, rows 0 and 1) is −11.9130435. (Locally, Pack equalled transformers'
+// pack_image_features with torch 1.13's interpolate bit for bit on random
+// features of 1920×1080, 640×480, 1500×2000 and this image; the float32
+// index differed by up to 4.3e-5.)
+func TestPackPooledTorchIndex(t *testing.T) {
+	a, err := NewAnyres(1000, 3000, 384, 27, pinpoints(384), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rows != 2 || a.Cols != 6 || a.UnpadH != 54 || a.UnpadW != 162 || a.OutH != 46 || a.OutW != 140 {
+		t.Fatalf("layout %+v", a)
+	}
+	feats := make([]float32, (1+a.Crops())*729)
+	for y := 0; y < 54; y++ {
+		for x := 0; x < 162; x++ {
+			crop := (y/27)*a.Cols + x/27
+			feats[729+crop*729+(y%27)*27+x%27] = float32(y - 12)
+		}
+	}
+	got, err := a.Pack(feats, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		row  int
+		want float64
+	}{{11, float64(float32(0.999999523162842))}, {0, 0.5*1.1739130020141602 - 0.5 - 12}} {
+		for x := 0; x < a.OutW; x++ {
+			g := float64(got[729+c.row*a.OutW+x])
+			if math.Abs(g-c.want) > 3e-7*math.Max(1, math.Abs(c.want)) {
+				t.Fatalf("pooled row %d column %d = %.9g, want %.9g", c.row, x, g, c.want)
+			}
 		}
 	}
 }

@@ -60,60 +60,19 @@ func VideoTokens(frames, side int) int {
 	return frames*s*s + 1
 }
 
-// torchTaps are upsample_bilinear2d's source indices and weights along one
-// axis (align_corners=False, an output size and no scale factor) as torch
-// 1.13's CPU kernel computes them: scale = (float)in/out, the source index
-// scale·(d+0.5)−0.5 in double (its accumulate type), clamped at 0, i0 its
-// floor, i1 = i0+1 unless i0 is the last index, λ1 = (float)(index−i0),
-// λ0 = 1−λ1 in float. (anyres.go's bilinearTaps rounds the index to float
-// first; that moves some weights by an ulp: up to 3.6e-6 in the pooled
-// values at 27→14.)
-func torchTaps(in, out int) []tap {
-	scale := float64(float32(in) / float32(out))
-	t := make([]tap, out)
-	for d := range t {
-		src := max(scale*(float64(d)+0.5)-0.5, 0)
-		i0 := int(src)
-		i1 := i0
-		if i0 < in-1 {
-			i1 = i0 + 1
-		}
-		l1 := float32(src - float64(i0))
-		t[d] = tap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
-	}
-	return t
-}
-
-// fma32 is a·b+c rounded once to float32 (the product is exact in float64).
-func fma32(a, b, c float32) float32 { return float32(float64(a)*float64(b) + float64(c)) }
-
 // PoolFrames is apply_pooling: data holds frames grids of h×w rows of d
 // values (raster order); each grid is bilinearly interpolated to
-// ceil(h/2)×ceil(w/2) (torch's interpolate, mode "bilinear",
-// align_corners=False; torchTaps), each value as torch 1.13's CPU kernel
-// gives it, whose build fuses the multiply-adds: top = fma(x00, w0,
-// x01·w1), bottom likewise, out = fma(top, h0, bottom·h1).
+// ceil(h/2)×ceil(w/2) by Bilinear (torch's interpolate, mode "bilinear",
+// align_corners=False, bit for bit).
 func PoolFrames(data []float32, frames, h, w, d int) ([]float32, int, int, error) {
 	if frames < 1 || h < 1 || w < 1 || d < 1 || len(data) != frames*h*w*d {
 		return nil, 0, 0, fmt.Errorf("llavaonevision: pool %d values as %d frames of %d×%d×%d", len(data), frames, h, w, d)
 	}
 	oh, ow := PooledSide(h), PooledSide(w)
-	th, tw := torchTaps(h, oh), torchTaps(w, ow)
 	out := make([]float32, 0, frames*oh*ow*d)
 	for f := range frames {
 		g := data[f*h*w*d : (f+1)*h*w*d]
-		row := func(y, x int) []float32 { return g[(y*w+x)*d : (y*w+x+1)*d] }
-		for _, ty := range th {
-			for _, tx := range tw {
-				a, b := row(ty.i0, tx.i0), row(ty.i0, tx.i1)
-				c, e := row(ty.i1, tx.i0), row(ty.i1, tx.i1)
-				for k := range d {
-					top := fma32(a[k], tx.l0, b[k]*tx.l1)
-					bot := fma32(c[k], tx.l0, e[k]*tx.l1)
-					out = append(out, fma32(top, ty.l0, bot*ty.l1))
-				}
-			}
-		}
+		out = Bilinear(out, func(y, x int) []float32 { return g[(y*w+x)*d : (y*w+x+1)*d] }, h, w, oh, ow, d)
 	}
 	return out, oh, ow, nil
 }

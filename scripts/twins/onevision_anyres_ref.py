@@ -117,7 +117,10 @@ def pack(feats, rows, cols, h, w, nl):
     mh, mw = m.shape[:2]
     r = math.sqrt(mh * mw / (MAXP * SIDE * SIDE))
     if r > 1.1:
-        m = torch.nn.functional.interpolate(m.permute(2, 0, 1)[None], [int(mh // r), int(mw // r)],
+        # a contiguous (d, h, w) map, as pack_image_features interpolates
+        # it (torch's channels-first kernel; a permuted view would take the
+        # channels-last one, whose sums round differently)
+        m = torch.nn.functional.interpolate(m.permute(2, 0, 1).contiguous()[None], [int(mh // r), int(mw // r)],
                                             mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
     m = torch.cat([m, nl.expand(m.shape[0], 1, d)], dim=1).reshape(-1, d)
     return torch.cat([feats[0], m])
