@@ -146,9 +146,9 @@ func (s *VideoStream) append(ctx context.Context, ids []int, emb []float32, drop
 	var x []float32
 	var pos []int64
 	var kept []int
+	next := s.next
 	for i, id := range ids {
 		if drop[i] {
-			s.orig++
 			continue
 		}
 		if f, ok := feats[i]; ok {
@@ -156,17 +156,16 @@ func (s *VideoStream) append(ctx context.Context, ids []int, emb []float32, drop
 		} else {
 			x = append(x, emb[i*h:(i+1)*h]...)
 		}
-		pos = append(pos, s.next)
-		s.next++
-		s.orig++
+		pos = append(pos, next)
+		next++
 		kept = append(kept, id)
 	}
-	if len(pos) == 0 {
-		return 0, nil
+	if len(pos) > 0 {
+		if _, err := s.dec.Append(ctx, x, pos); err != nil {
+			return 0, err // the positions stay unspent: the stream is as it was
+		}
 	}
-	if _, err := s.dec.Append(ctx, x, pos); err != nil {
-		return 0, err
-	}
+	s.next, s.orig = next, s.orig+int64(len(ids))
 	s.ids = append(s.ids, kept...)
 	return len(kept), nil
 }
