@@ -120,6 +120,11 @@ func NewAnyres(h, w, size, side int, pins []Resolution, maxPatches int) (Anyres,
 	ratio := math.Sqrt(float64(ch*cw) / float64(maxPatches*side*side))
 	if ratio > 1.1 {
 		a.OutH, a.OutW = int(pyFloorDiv(float64(ch), ratio)), int(pyFloorDiv(float64(cw), ratio))
+		if a.OutH < 1 || a.OutW < 1 {
+			// Python's interpolate refuses an empty output size
+			return a, fmt.Errorf("llavaonevision: a %d×%d image's %d×%d unpadded tokens pool to %d×%d (anyres_max_%d)",
+				h, w, ch, cw, a.OutH, a.OutW, maxPatches)
+		}
 	}
 	return a, nil
 }
