@@ -103,7 +103,7 @@ func pruneOld(dir string, cutoff time.Time) {
 func openCached(path string, in, out []string, o Options, so *ort.SessionOptions) (*ort.DynamicAdvancedSession, bool, error) {
 	dir := o.GraphCache
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, false, fmt.Errorf("ortx: graph cache %s: %w (pass --ort-graph-cache=none to go without it)", dir, err)
+		return nil, false, fmt.Errorf("ortx: graph cache %s: %w (pass --ort-graph-cache=off to go without it)", dir, err)
 	}
 	entry, prefix, err := cacheEntry(dir, path, o)
 	if err != nil {
@@ -118,7 +118,7 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 	// which a third process may have mapped already (SIGBUS there)
 	unlock, err := lockFile(filepath.Join(dir, prefix+".lock"))
 	if err != nil {
-		return nil, false, fmt.Errorf("ortx: graph cache %s: lock: %w (pass --ort-graph-cache=none to go without it)", dir, err)
+		return nil, false, fmt.Errorf("ortx: graph cache %s: lock: %w (pass --ort-graph-cache=off to go without it)", dir, err)
 	}
 	defer unlock()
 	if s, err := openEntry(entry, in, out, o, true); s != nil || err != nil {
@@ -126,7 +126,7 @@ func openCached(path string, in, out []string, o Options, so *ort.SessionOptions
 	}
 	f, err := os.CreateTemp(dir, prefix+"-*.tmp")
 	if err != nil {
-		return nil, false, fmt.Errorf("ortx: graph cache %s: %w (pass --ort-graph-cache=none to go without it)", dir, err)
+		return nil, false, fmt.Errorf("ortx: graph cache %s: %w (pass --ort-graph-cache=off to go without it)", dir, err)
 	}
 	tmp := f.Name()
 	f.Close()
