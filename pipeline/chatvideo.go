@@ -60,7 +60,9 @@ func (p *Pipeline) encodeMedia(rec *recorder, res *Result, c models.Conversation
 
 // encodeChatVideo decodes one video's frames, preprocesses them into the
 // family's video input and encodes it (CaptionVideo's steps for a family
-// with models.Spec.PreprocessVideo, without a PackVideo).
+// with models.Spec.PreprocessVideo, without a PackVideo): a video alone in
+// a conversation gives the temporal methods its temporal patches as
+// frames, as CaptionVideo does.
 func (p *Pipeline) encodeChatVideo(rec *recorder, res *Result, v Video, req Request, first bool) (models.Pixels, *pruning.Visual, error) {
 	if p.Spec.PackVideo != nil {
 		return models.Pixels{}, nil, fmt.Errorf("pipeline: %s packs its video tokens; a video inside a conversation is not supported", p.Spec.Family)
@@ -89,6 +91,9 @@ func (p *Pipeline) encodeChatVideo(rec *recorder, res *Result, v Video, req Requ
 	}
 	rec.t.Preprocess += rec.since()
 	vis, err := p.encodeFor(rec, px, req)
+	if err == nil {
+		err = p.videoFrames(vis, px) // (cleared again when other inputs join it)
+	}
 	if err != nil {
 		return models.Pixels{}, nil, err
 	}

@@ -134,29 +134,44 @@ func (p *Pipeline) captionVideoInput(ctx context.Context, v Video, req Request, 
 		// frames encoded as a batch of images (LLaVA-OneVision); the
 		// family's PackVideo sets the frames and their token grid
 		rec.t.TilesEncoded = px.Images
-	} else if g := px.Grids[0]; g[0] > 0 && vis.Features.Rows%g[0] == 0 {
-		t, per := g[0], vis.Features.Rows/g[0]
-		for m := 1; m <= 8; m++ { // the token grid of one temporal patch
-			if g[1]%m == 0 && g[2]%m == 0 && (g[1]/m)*(g[2]/m) == per {
-				vis.GridH, vis.GridW = g[1]/m, g[2]/m
-				break
-			}
-		}
-		if t > 1 {
-			vis.Frames = t
-			if p.Spec.VideoFramePixels != nil && vis.GridH > 0 {
-				// DTD's pixel mode: each temporal patch's first and last
-				// raw frames, recovered from the patches
-				if vis.FramePixels, err = p.Spec.VideoFramePixels(px, vis.GridH, vis.GridW); err != nil {
-					return nil, err
-				}
-			}
-		}
+	} else if err := p.videoFrames(vis, px); err != nil {
+		return nil, err
 	}
 	rec.mark(&rec.t.Encode)
 	info.Pixels = &px
 	build := func(n int) (models.Prompt, error) { return p.Spec.BuildVideoPrompt(req.Prompt, info, n) }
 	return p.answer(ctx, rec, res, px, vis, build, req, stream, alone, start)
+}
+
+// videoFrames describes a video encoded as one vision input (px, one
+// grid) to the temporal methods: each temporal patch a frame (Frames = t)
+// with its token grid, and, where the family recovers them
+// (models.Spec.VideoFramePixels), the frames' pixels for DTD's pixel mode.
+func (p *Pipeline) videoFrames(vis *pruning.Visual, px models.Pixels) error {
+	g := px.Grids[0]
+	if g[0] <= 0 || vis.Features.Rows%g[0] != 0 {
+		return nil
+	}
+	t, per := g[0], vis.Features.Rows/g[0]
+	for m := 1; m <= 8; m++ { // the token grid of one temporal patch
+		if g[1]%m == 0 && g[2]%m == 0 && (g[1]/m)*(g[2]/m) == per {
+			vis.GridH, vis.GridW = g[1]/m, g[2]/m
+			break
+		}
+	}
+	if t > 1 {
+		vis.Frames = t
+		if p.Spec.VideoFramePixels != nil && vis.GridH > 0 {
+			// DTD's pixel mode: each temporal patch's first and last raw
+			// frames, recovered from the patches
+			fp, err := p.Spec.VideoFramePixels(px, vis.GridH, vis.GridW)
+			if err != nil {
+				return err
+			}
+			vis.FramePixels = fp
+		}
+	}
+	return nil
 }
 
 // CheckVideo reports whether the model takes a video (CaptionVideo): a

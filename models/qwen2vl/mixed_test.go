@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -234,5 +235,37 @@ func TestMixedPrunedAndRefused(t *testing.T) {
 	bad[0].Parts = append(bad[0].Parts, models.TextPart("see "+qwen2vl.VideoToken))
 	if _, err := run(bad, 1, pipeline.PruneSpec{}); err == nil {
 		t.Error("text holding the video token: no error")
+	}
+}
+
+// TestChatVideoAloneIsCaptionVideo: a conversation of one user message
+// holding a video then text gives CaptionVideo's prompt, visual tokens and
+// ids, unpruned and under temporal methods (which see the temporal
+// patches as frames in both, DTD's pixel mode included).
+func TestChatVideoAloneIsCaptionVideo(t *testing.T) {
+	testenv.ORT(t)
+	c := videoCases[0]
+	p := openFolder(t, c.Twin, "", "")
+	for _, method := range []string{"", "dycoke", "dtd:input=pixel,tau=0.05", "prunevid"} {
+		req := pipeline.Request{Prompt: c.Prompt, MaxNewTokens: 6}
+		if method != "" {
+			if err := (pipeline.PruneSpec{Method: method, Keep: "0.5"}).Apply(&req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, _ := c.video(t)
+		want, err := p.CaptionVideo(context.Background(), v, req, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		v, _ = c.video(t)
+		conv := models.Conversation{{Role: models.RoleUser, Parts: []models.Part{models.VideoPart(), models.TextPart(c.Prompt)}}}
+		got, err := p.ChatVideo(context.Background(), conv, nil, []pipeline.Video{v}, req, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		if !slices.Equal(got.PromptIDs, want.PromptIDs) || !slices.Equal(got.GeneratedIDs, want.GeneratedIDs) || !reflect.DeepEqual(got.Visual, want.Visual) {
+			t.Errorf("%q: chat %v %+v, caption %v %+v", method, got.GeneratedIDs, got.Visual, want.GeneratedIDs, want.Visual)
+		}
 	}
 }
