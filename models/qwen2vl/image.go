@@ -149,6 +149,16 @@ func SmartResize(height, width, factor, minPixels, maxPixels int) (int, int, err
 	return int(wBar), int(hBar), nil
 }
 
+// checkTarget refuses a resize target over encoder.DefaultLimits'
+// pixels (a folder's min_pixels can ask for any size; Qwen2-VL's own
+// max_pixels is 12.8 Mpx).
+func checkTarget(w, h int) error {
+	if int64(w)*int64(h) > encoder.DefaultLimits.MaxPixels {
+		return fmt.Errorf("qwen2vl: the processor's min_pixels/max_pixels resize to %d×%d, over %d pixels", w, h, encoder.DefaultLimits.MaxPixels)
+	}
+	return nil
+}
+
 // Size is the pixel_values size (width, height) for a w×h image.
 func (p Processor) Size(w, h int) (int, int, error) {
 	if !p.DoResize {
@@ -179,6 +189,9 @@ func (p Processor) Process(img *image.NRGBA, resizer string, maxPixels int) ([]f
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	nw, nh, err := p.Size(w, h)
 	if err != nil {
+		return nil, Grid{}, err
+	}
+	if err := checkTarget(nw, nh); err != nil {
 		return nil, Grid{}, err
 	}
 	if nw != w || nh != h || img.Rect.Min != (image.Point{}) {

@@ -203,6 +203,9 @@ func (p VideoProcessor) Frames(frames []*image.NRGBA, maxPixels int) ([][]float3
 			return nil, 0, 0, err
 		}
 	}
+	if err := checkTarget(nw, nh); err != nil {
+		return nil, 0, 0, err
+	}
 	norm := p.fusedNorm()
 	chws := make([][]float32, len(frames))
 	for i, img := range frames {

@@ -38,6 +38,14 @@ func TestVideoProcessExtremes(t *testing.T) {
 	if _, _, err := p.Process(mixed, 0); err == nil {
 		t.Error("frames of two sizes: no error")
 	}
+	big := p
+	big.MinPixels, big.MaxPixels = 1<<40, 1<<40 // a folder asking for a terapixel
+	if _, _, err := big.Process(mixed[:1], 0); err == nil {
+		t.Error("min_pixels 2^40: no error")
+	}
+	if _, _, err := big.Processor.Process(mixed[0], "", 0); err == nil {
+		t.Error("an image at min_pixels 2^40: no error")
+	}
 	p.DoResize = false
 	if _, _, err := p.Process(mixed[:1], 0); err == nil {
 		t.Error("a 4×4 frame without resizing: no error")
