@@ -69,10 +69,12 @@ func cacheable(o Options, external bool) bool {
 }
 
 // removeStale deletes source's other entries (a changed source file or
-// changed options leave the old ones behind).
+// changed options leave the old ones behind) and the temporary graphs of
+// writers that died before renaming theirs (called under the source's
+// lock, so no live writer has one).
 func removeStale(dir, prefix, keep string) {
 	keepData := strings.TrimSuffix(keep, ".onnx") + ".data"
-	for _, pat := range []string{"-*.onnx", "-*.data"} {
+	for _, pat := range []string{"-*.onnx", "-*.data", "-*.tmp"} {
 		old, _ := filepath.Glob(filepath.Join(dir, prefix+pat))
 		for _, p := range old {
 			if p != keep && p != keepData {

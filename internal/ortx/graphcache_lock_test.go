@@ -1,6 +1,7 @@
 package ortx
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -9,13 +10,25 @@ import (
 // Sessions of one graph opened at once on a cold cache: one writes the
 // entry, the others wait for it and open it (before the lock every one of
 // them wrote the same weights file, truncating it first); one entry is
-// left.
+// left, and no temporary graph of a writer that died earlier.
 func TestGraphCacheConcurrentWriters(t *testing.T) {
 	if _, err := Setup(""); err != nil {
 		t.Skipf("no ONNX Runtime library: %v", err)
 	}
 	src := tinyGraph(t)
 	dir := filepath.Join(t.TempDir(), "graphs")
+	// what a writer killed before its rename leaves behind
+	_, prefix, err := cacheEntry(dir, src, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(dir, prefix+"-123.tmp")
+	if err := os.WriteFile(dead, []byte("half a graph"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const n = 6
 	sess := make([]*Session, n)
 	errs := make([]error, n)
@@ -43,5 +56,8 @@ func TestGraphCacheConcurrentWriters(t *testing.T) {
 	}
 	if es, _ := filepath.Glob(filepath.Join(dir, "*.onnx")); len(es) != 1 {
 		t.Errorf("cache holds %v, want one entry", es)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("a dead writer's temporary graph is left: %v", err)
 	}
 }
