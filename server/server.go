@@ -3,7 +3,9 @@
 //	POST /v1/chat/completions   chat completions with image_url parts (data: URIs,
 //	                            local files under an allowed folder, or http(s)
 //	                            URLs when enabled) or one video_url (sampled to
-//	                            frames as vlmrun video does), streaming as
+//	                            frames as vlmrun video does; beside images and
+//	                            other messages only where the family's chat
+//	                            format takes videos, Qwen2-VL), streaming as
 //	                            server-sent events
 //	GET  /v1/models             the served model
 //	GET  /health                200 while serving, 503 while draining
