@@ -95,6 +95,11 @@ type ImageOptions struct {
 	// video processor resizes it as that processor does (SmolVLM2's
 	// SmolVLMVideoProcessor); others treat it as NoSplit.
 	VideoFrame bool
+	// PromptImages is the number of images of the prompt (conversation)
+	// the image belongs to; 0 or 1: it is alone. A family whose layout
+	// depends on it reads it (LLaVA-OneVision's Python layout gives each
+	// of several images its base only, as Python's batch_num_images does).
+	PromptImages int
 }
 
 // VisionOutputs names the vision graph's outputs. Features is required;

@@ -153,7 +153,9 @@ func (p *Pipeline) encodeImages(rec *recorder, res *Result, images []Frame, req 
 			res.Image = info
 		}
 		rec.t.ImageDecode += rec.since()
-		px, err := p.preprocess(img, req.Image)
+		o := req.Image
+		o.PromptImages = len(images) // the conversation's images (Python's batch_num_images)
+		px, err := p.preprocess(img, o)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("encoder: preprocess %s: %w", f.Name, err)
 		}

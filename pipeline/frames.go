@@ -78,6 +78,8 @@ func (p *Pipeline) captionFrames(ctx context.Context, frames []Frame, req Reques
 	if build != nil {
 		// CaptionVideo: the frames are a video's (SmolVLM2's video processor)
 		req.Image.VideoFrame = true
+	} else {
+		req.Image.PromptImages = len(frames) // several images in one prompt
 	}
 	alone := p.active.Add(1) == 1
 	start := p.starts.Add(1)

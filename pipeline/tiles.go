@@ -9,10 +9,11 @@ import (
 )
 
 // preprocess turns the decoded image into the vision graph's input: one
-// tensor, or the family's tiles, under the image budget o.
+// tensor, or the family's tiles, under the image budget o (and, for a
+// family whose layout depends on it, o.PromptImages).
 func (p *Pipeline) preprocess(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
 	spec := p.Spec
-	budget := o.MaxImageTokens > 0 || o.MaxTiles > 0 || o.NoSplit
+	budget := o.MaxImageTokens > 0 || o.MaxTiles > 0 || o.NoSplit || o.PromptImages > 1
 	switch {
 	case budget && spec.PreprocessImageWith != nil:
 		return spec.PreprocessImageWith(img, o)

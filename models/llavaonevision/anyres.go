@@ -20,6 +20,11 @@ import (
 // (anyres_max_9: 9) crops' worth of tokens by more than 10 %, and followed
 // by the learned image_newline vector after every row. Prompt order: base
 // tokens, then the map row by row, each row ending with its newline.
+//
+// Each of several images in one prompt (the processor's batch_num_images
+// > 1, one conversation's images) is its base alone (BaseOnly): the image
+// padded to a square with the mean colour, squashed, side² tokens and one
+// image_newline.
 
 // Resolution is one of image_grid_pinpoints, (height, width) in pixels.
 type Resolution struct{ H, W int }
@@ -56,7 +61,8 @@ func PatchOutputSize(h, w int, target Resolution) (nh, nw int) {
 	return target.H, min(int(math.Ceil(float64(w)*sh)), target.W)
 }
 
-// Anyres is the token layout of one image alone in a prompt.
+// Anyres is the token layout of one image alone in a prompt, or (Rows =
+// Cols = 0, BaseOnly) of an image among several.
 type Anyres struct {
 	Side           int        // base tokens per side (size / patch)
 	Best           Resolution // the chosen pinpoint
@@ -65,6 +71,17 @@ type Anyres struct {
 	UnpadH, UnpadW int        // the unpadded feature map
 	OutH, OutW     int        // after the anyres_max pooling (= Unpad* when none)
 }
+
+// BaseOnly is the layout of an image that shares its prompt with other
+// images (Python's batch_num_images > 1: need_patching false): the base
+// image alone — padded to a square, then squashed to size×size — its
+// side² tokens and one image_newline after them (side² + 1 slots:
+// LlavaOnevisionProcessor counts num_image_tokens + 1, and
+// pack_image_features appends the newline to a one-crop image).
+func BaseOnly(side int) Anyres { return Anyres{Side: side, OutH: 1} }
+
+// Several reports whether the layout is BaseOnly's.
+func (a Anyres) Several() bool { return a.Rows == 0 && a.Cols == 0 }
 
 // Crops is the number of size×size crops after the base image.
 func (a Anyres) Crops() int { return a.Rows * a.Cols }
@@ -86,7 +103,9 @@ func (a Anyres) IsNewline(k int) bool {
 }
 
 // Pooled reports whether the map is shrunk (anyres_max).
-func (a Anyres) Pooled() bool { return a.OutH != a.UnpadH || a.OutW != a.UnpadW }
+func (a Anyres) Pooled() bool {
+	return !a.Several() && (a.OutH != a.UnpadH || a.OutW != a.UnpadW)
+}
 
 // NewAnyres returns the layout of an h×w image (h, w: the decoded image's
 // pixels) for crops of size px, side tokens per crop side, the folder's
@@ -188,6 +207,12 @@ func (a Anyres) Pack(feats []float32, d int, newline []float32) ([]float32, erro
 	// nl appends the newline row, if any.
 	nl := func() { out = append(out, newline...) }
 	out = append(out, feats[:s*s*d]...)
+	if a.Several() {
+		if newline != nil {
+			nl()
+		}
+		return out, nil
+	}
 	grid := feats[s*s*d:]
 	// at returns the map's row (y, x) of the full (Rows·s)×(Cols·s) map.
 	at := func(y, x int) []float32 {

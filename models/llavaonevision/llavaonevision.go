@@ -22,11 +22,13 @@
 // (images in prompt order, each image's patches row-major).
 //
 // A folder whose vlmrun_config.json says {"image_layout": "python"} runs
-// Python transformers' anyres layout instead (Anyres; one image per
-// prompt): base image + crops of the best pinpoint through the same vision
-// graph, their features unpadded, pooled (anyres_max_N) and given the
-// checkpoint's image_newline (read from the folder's safetensors) after
-// every row, in Go (Spec.PackVisual).
+// Python transformers' anyres layout instead (Anyres): for an image alone
+// in its prompt, base image + crops of the best pinpoint through the same
+// vision graph, their features unpadded, pooled (anyres_max_N) and given
+// the checkpoint's image_newline (read from the folder's safetensors)
+// after every row, in Go (Spec.PackVisual); each of several images in one
+// prompt is its base alone (padded to a square) and one image_newline
+// (BaseOnly), as Python's processor does for a conversation's images.
 //
 // Videos, which transformers.js 4.3.1 does not run for this model type,
 // follow Python transformers in either layout (video.go): frames through
@@ -270,17 +272,23 @@ func setPrompts(spec *models.Spec, pr *prompter) {
 
 // usePython sets spec up for Python's anyres layout: the image processor's
 // crops (resized with Pillow's resampling, as Python's processor does,
-// unless --resizer says otherwise), the packing of their features, one
-// image per prompt, and --max-image-tokens as a bound on the pinpoint
-// chosen.
+// unless --resizer says otherwise) for an image alone in its prompt, the
+// padded base alone for each of several (models.ImageOptions.PromptImages
+// > 1), the packing of their features, and --max-image-tokens as a bound
+// on the pinpoint chosen.
 func usePython(spec *models.Spec, py *pyLayout, pr *prompter) {
 	spec.Preprocess.Resizer = encoder.ResizerPIL
 	spec.PreprocessImage = func(img *image.NRGBA) (models.Pixels, error) {
 		return py.preprocess(img, 0, spec.Preprocess.Resizer)
 	}
 	spec.PreprocessImageWith = func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
-		if o.NoSplit || o.VideoFrame {
-			return models.Pixels{}, fmt.Errorf("llavaonevision: the Python image layout is implemented for one image per prompt, not for several images or video frames")
+		switch {
+		case o.VideoFrame:
+			return models.Pixels{}, fmt.Errorf("llavaonevision: the Python image layout takes a video through its video path (PreprocessVideo), not as frames")
+		case o.PromptImages > 1:
+			return py.preprocessSeveral(img, o.MaxImageTokens, spec.Preprocess.Resizer)
+		case o.NoSplit:
+			return models.Pixels{}, fmt.Errorf("llavaonevision: the Python image layout needs to know how many images share the prompt (an unsplit image alone is not one of its layouts)")
 		}
 		return py.preprocess(img, o.MaxImageTokens, spec.Preprocess.Resizer)
 	}

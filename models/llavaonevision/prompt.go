@@ -46,8 +46,10 @@ type imageCount struct {
 }
 
 // counts returns what each image of pxs puts into the prompt: the
-// squashed grid of every image (transformers.js's layout), or the image's
-// anyres layout (Python's, one image per prompt).
+// squashed grid of every image (transformers.js's layout), or each image's
+// anyres layout (Python's: the full layout for an image alone, BaseOnly for
+// each of several). A Pixels of several images without a layout
+// (pipeline.CaptionFrames' concatenation) is that many BaseOnly images.
 func (p *prompter) counts(pxs []models.Pixels) ([]imageCount, error) {
 	var n []imageCount
 	for _, px := range pxs {
@@ -58,13 +60,23 @@ func (p *prompter) counts(pxs []models.Pixels) ([]imageCount, error) {
 			continue
 		}
 		a, ok := px.Layout.(Anyres)
-		if !ok {
+		switch {
+		case !ok && px.Layout == nil && px.Images > 1:
+			a = BaseOnly(p.layout.GridH)
+			for range px.Images {
+				n = append(n, imageCount{visual: a.Visual(), slots: a.Tokens(), layout: &a})
+			}
+			continue
+		case !ok:
 			return nil, fmt.Errorf("llavaonevision: an image without its anyres layout")
 		}
 		n = append(n, imageCount{visual: a.Visual(), slots: a.Tokens(), layout: &a})
 	}
-	if p.newline != nil && len(n) > 1 {
-		return nil, fmt.Errorf("llavaonevision: %d images in one prompt: the Python layout is implemented for one image per prompt (Python gives each image of a multi-image prompt its base tokens and one newline instead, which vlmrun does not do)", len(n))
+	for _, c := range n {
+		if p.newline != nil && c.layout.Several() != (len(n) > 1) {
+			return nil, fmt.Errorf("llavaonevision: %d images in the prompt, but an image was preprocessed for %s (Python's layout differs: the full anyres layout for an image alone, the base and one newline for each of several)",
+				len(n), map[bool]string{true: "a prompt of several", false: "a prompt of its own"}[c.layout.Several()])
+		}
 	}
 	return n, nil
 }
@@ -168,7 +180,7 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	return p.place(Expand(s, l.ImageToken, counts[0].slots), counts)
+	return p.place(models.ExpandEach(s, l.ImageToken, func(i int) string { return strings.Repeat(l.ImageToken, counts[i].slots) }), counts)
 }
 
 // buildChat builds a conversation's prompt (models.Spec.BuildChat): the

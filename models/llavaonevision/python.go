@@ -17,8 +17,9 @@ const (
 	// LayoutTJS is transformers.js 4.3.1's: one squashed image, side²
 	// tokens (the default).
 	LayoutTJS = "transformers.js"
-	// LayoutPython is Python transformers' anyres layout (Anyres) for an
-	// image alone in its prompt; it needs the checkpoint's image_newline.
+	// LayoutPython is Python transformers' anyres layout (Anyres; BaseOnly
+	// for each of several images in a prompt); it needs the checkpoint's
+	// image_newline.
 	LayoutPython = "python"
 )
 
@@ -51,6 +52,7 @@ type pyLayout struct {
 	newline    []float32
 	ip         models.ImageProcessor
 	lut        [3][256]float32 // rescale + normalize per channel value
+	background [3]uint8        // pad_to_square's fill: int(mean·255)
 }
 
 // newPyLayout reads what the Python layout needs: the pinpoints (config.json,
@@ -90,6 +92,7 @@ func newPyLayout(dir string, c config, ip models.ImageProcessor, size, side, hid
 	// Python's rescale (a float64 product stored as float32) and normalize
 	// ((x − mean) / std in float32).
 	for ch := range l.lut {
+		l.background[ch] = uint8(max(0, min(255, int(ip.Mean[ch]*255))))
 		for v := range l.lut[ch] {
 			x := float32(float64(v) * ip.RescaleFactor)
 			if !ip.DoRescale {
@@ -130,6 +133,52 @@ func (l *pyLayout) layout(h, w, maxTokens int) (Anyres, error) {
 		}
 	}
 	return NewAnyres(h, w, l.size, l.side, pins, l.maxPatches)
+}
+
+// preprocessSeveral is LlavaOnevisionImageProcessor for an image that
+// shares its prompt with others (need_patching false): the image padded to
+// a square (centred, the rest filled with tuple(int(x·255) for x in
+// image_mean)), squashed to size×size, rescaled and normalized; one vision
+// input, laid out as BaseOnly. maxTokens (0: none) bounds its side² + 1
+// image tokens.
+func (l *pyLayout) preprocessSeveral(img *image.NRGBA, maxTokens int, resizer string) (models.Pixels, error) {
+	if img == nil || img.Rect.Empty() {
+		return models.Pixels{}, fmt.Errorf("llavaonevision: empty image")
+	}
+	a := BaseOnly(l.side)
+	if maxTokens > 0 && a.Tokens() > maxTokens {
+		return models.Pixels{}, fmt.Errorf("llavaonevision: an image among several takes %d image tokens in the Python layout (its base and one newline), more than --max-image-tokens %d",
+			a.Tokens(), maxTokens)
+	}
+	sq := padSquare(img, l.background)
+	base, err := l.resize(sq, l.size, l.size, resizer)
+	if err != nil {
+		return models.Pixels{}, err
+	}
+	px := models.Pixels{Images: 1, Layout: a}
+	px.Data = l.appendCHW(make([]float32, 0, 3*l.size*l.size), base, 0, 0, l.size)
+	return px, nil
+}
+
+// padSquare is pad_to_square: img centred on a max(w, h) square filled
+// with bg ((max − side) // 2 rows or columns before it); a square image is
+// returned as is.
+func padSquare(img *image.NRGBA, bg [3]uint8) *image.NRGBA {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	if w == h {
+		return img
+	}
+	n := max(w, h)
+	sq := image.NewNRGBA(image.Rect(0, 0, n, n))
+	for i := 0; i < len(sq.Pix); i += 4 {
+		sq.Pix[i], sq.Pix[i+1], sq.Pix[i+2], sq.Pix[i+3] = bg[0], bg[1], bg[2], 255
+	}
+	x0, y0 := (n-w)/2, (n-h)/2
+	for y := 0; y < h; y++ {
+		i := img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y)
+		copy(sq.Pix[(y0+y)*sq.Stride+4*x0:], img.Pix[i:i+4*w])
+	}
+	return sq
 }
 
 // preprocess is LlavaOnevisionImageProcessor for one image alone in its

@@ -23,9 +23,16 @@ pack_image_features, as this script states them (no transformers code):
      image_newline vector (model.safetensors) after every row; the base
      tokens first.
 
+An image sharing its prompt with others (the processor's
+batch_num_images > 1) gets no crops: it is padded to a square (centred;
+the rest filled with int(mean·255) = 127 per channel), squashed to 70×70
+(Pillow bicubic), rescaled and normalized as above; its tokens are the
+vision module's 25 rows, then image_newline once.
+
 Usage: scripts/twins/onevision_anyres_ref.py
 (writes models/llavaonevision/testdata/anyres-features.json: per image the
 crop grid, the token count and the tokens as base64 little-endian float32;
+anyres-several.json: the tokens of three images in one prompt, in order;
 and the test image images/grad440x410.png)
 
 Needs Debian's python3-torch (1.13), numpy and PIL: /usr/bin/python3.
@@ -43,6 +50,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import qwen25_vision  # noqa: E402,F401  (first: it and qwen2vl import each other)
 from vision_extras_onevision import vision_module  # noqa: E402
 
 SIZE, SIDE, MAXP = 70, 5, 9
@@ -92,6 +100,17 @@ def crops(img):
         for c in range(pw // SIZE):
             out.append(normalize(canvas[r * SIZE:(r + 1) * SIZE, c * SIZE:(c + 1) * SIZE]))
     return np.stack(out), ph // SIZE, pw // SIZE
+
+
+def pad_square(img, fill=127):
+    h, w = img.shape[:2]
+    if h == w:
+        return img
+    n = max(h, w)
+    sq = np.full((n, n, 3), fill, dtype=np.uint8)
+    y0, x0 = (n - h) // 2, (n - w) // 2
+    sq[y0:y0 + h, x0:x0 + w] = img
+    return sq
 
 
 def newline():
@@ -150,6 +169,19 @@ def main():
     with open(os.path.join(TESTDATA, "anyres-features.json"), "w") as f:
         json.dump(out, f)
         f.write("\n")
+    names = ["wide140x70", "tall70x105", "sq70"]
+    rows = []
+    for name in names:
+        img = np.asarray(Image.open(os.path.join(TESTDATA, "images", name + ".png")).convert("RGB"))
+        px = normalize(resize(pad_square(img), SIZE, SIZE))[None]
+        with torch.no_grad():
+            rows += [vis(torch.from_numpy(px))[0], nl[None]]
+    tokens = torch.cat(rows)
+    with open(os.path.join(TESTDATA, "anyres-several.json"), "w") as f:
+        json.dump({"images": names, "tokens": int(tokens.shape[0]), "dim": int(tokens.shape[1]),
+                   "features_f32le": base64.b64encode(tokens.numpy().astype("<f4").tobytes()).decode()}, f)
+        f.write("\n")
+    print("several", names, tuple(tokens.shape))
 
 
 if __name__ == "__main__":
