@@ -33,11 +33,17 @@ type videoRecord struct {
 	Path           string       `json:"path"`
 	Frames         []videoFrame `json:"frames"`
 	FrameExtractMs float64      `json:"frame_extract_ms"`
-	TokensPerFrame struct {
-		Before float64 `json:"before"`
-		After  float64 `json:"after"`
-	} `json:"visual_tokens_per_frame"`
+	// TokensPerFrame is absent when images share the prompt (--image):
+	// pruning then sees one token set, so no count belongs to the frames.
+	TokensPerFrame *tokensPerFrame `json:"visual_tokens_per_frame,omitempty"`
 	*pipeline.Result
+}
+
+// tokensPerFrame is the video's visual tokens divided by its frames,
+// before and after the pre-decoder stage.
+type tokensPerFrame struct {
+	Before float64 `json:"before"`
+	After  float64 `json:"after"`
 }
 
 // videoFlags are the frame-sampling flags of vlmrun video and vlmrun bench
@@ -209,8 +215,12 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fail(err)
 	}
 	rec := videoRecord{Path: strings.Join(files, " "), Frames: meta, FrameExtractMs: extractMs, Result: res}
-	rec.TokensPerFrame.Before = float64(res.Visual.Before) / float64(len(meta))
-	rec.TokensPerFrame.After = float64(res.Visual.AfterPre) / float64(len(meta))
+	if len(*withImages) == 0 {
+		rec.TokensPerFrame = &tokensPerFrame{
+			Before: float64(res.Visual.Before) / float64(len(meta)),
+			After:  float64(res.Visual.AfterPre) / float64(len(meta)),
+		}
+	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(rec); err != nil {
 			return fail(err)
@@ -219,8 +229,13 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintln(stdout)
 	if !*quiet {
-		fmt.Fprintf(stderr, "  %d frames (%s) | frame extraction %.1f ms | visual tokens per frame %.1f -> %.1f\n",
-			len(meta), frameTimes(meta), extractMs, rec.TokensPerFrame.Before, rec.TokensPerFrame.After)
+		if tpf := rec.TokensPerFrame; tpf != nil {
+			fmt.Fprintf(stderr, "  %d frames (%s) | frame extraction %.1f ms | visual tokens per frame %.1f -> %.1f\n",
+				len(meta), frameTimes(meta), extractMs, tpf.Before, tpf.After)
+		} else {
+			fmt.Fprintf(stderr, "  %d frames (%s) | frame extraction %.1f ms | visual tokens of the images and the video %d -> %d\n",
+				len(meta), frameTimes(meta), extractMs, res.Visual.Before, res.Visual.AfterPre)
+		}
 		printTimings(stderr, res)
 	}
 	return 0

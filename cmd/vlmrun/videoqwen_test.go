@@ -100,10 +100,14 @@ func TestVideoWithImageQwen2VL(t *testing.T) {
 			t.Fatalf("video first %v: exit %d: %s", first, code, stderr)
 		}
 		var rec struct {
-			PromptIDs []int `json:"prompt_ids"`
+			PromptIDs      []int           `json:"prompt_ids"`
+			TokensPerFrame json.RawMessage `json:"visual_tokens_per_frame"`
 		}
 		if err := json.Unmarshal([]byte(stdout), &rec); err != nil {
 			t.Fatal(err)
+		}
+		if rec.TokensPerFrame != nil { // the image's tokens are not the frames'
+			t.Errorf("video first %v: visual_tokens_per_frame %s reported with --image", first, rec.TokensPerFrame)
 		}
 		var kinds []int // the visual tokens' ids in prompt order, runs collapsed
 		n := map[int]int{}
