@@ -124,6 +124,7 @@ func openInstrumented(g VisionGraph, in Instrument, opts visinstr.Options, cache
 	if err != nil {
 		return nil, info, cached, err
 	}
+	v.oneImage = true // the extras are derived for a batch of one image
 	return v, info, cached, nil
 }
 

@@ -57,6 +57,11 @@ type Vision struct {
 	// peers are more sessions of the same graph (OpenVisionN): EncodeChunks
 	// runs chunks of tiles on v and its peers at once.
 	peers []*Vision
+	// oneImage says that the graph's extras are computed for a batch of
+	// one image (an instrumented graph, OpenInstrumented: its attention
+	// and keys are averaged over batch·heads), so EncodeChunks runs it
+	// image by image.
+	oneImage bool
 }
 
 // OpenVision opens the vision graph and checks its inputs and outputs. The
@@ -341,8 +346,10 @@ func (v *Vision) Encode(pixels []float32) (*pruning.Visual, error) {
 // EncodeChunks runs n images or tiles in ORT calls of at most batch each
 // (batch ≤ 0 or ≥ n: one call) and concatenates their features in order.
 // Only the features output is kept across chunks, so a graph with extra
-// outputs (pre-projector features, attention, keys) runs in one call. With
-// n > 1 the result's Views is n (GlobalCom² reads the tile layout from it).
+// outputs (pre-projector features, attention, keys) runs in one call —
+// except an instrumented graph, whose extras hold for one image: it runs
+// image by image, features and extras joined in order. With n > 1 the
+// result's Views is n (GlobalCom² reads the tile layout from it).
 //
 // With peers (OpenVisionN) the chunks run on all sessions at once; batch ≤ 0
 // then splits the images evenly across the sessions.
@@ -350,6 +357,21 @@ func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, 
 	extras := v.g.PreProj != "" || v.g.CLSAttn != "" || v.g.Keys != ""
 	if len(v.peers) > 0 && n > 1 && !extras && batch <= 0 {
 		batch = ceilDiv(n, 1+len(v.peers))
+	}
+	if extras && v.oneImage && n > 1 {
+		per := 3 * v.g.Width * v.g.Height
+		if len(pixels) != n*per {
+			return nil, fmt.Errorf("encoder: pixel tensor has %d values, want %d (%d images)", len(pixels), n*per, n)
+		}
+		parts := make([]*pruning.Visual, n)
+		for i := range parts {
+			vis, err := v.EncodeBatch(pixels[i*per:(i+1)*per], 1)
+			if err != nil {
+				return nil, fmt.Errorf("%w (image %d of %d)", err, i+1, n)
+			}
+			parts[i] = vis
+		}
+		return joinChunks(parts, n)
 	}
 	if batch <= 0 || batch >= n || extras {
 		vis, err := v.EncodeBatch(pixels, n)
@@ -382,7 +404,9 @@ func (v *Vision) EncodeChunks(pixels []float32, n, batch int) (*pruning.Visual, 
 }
 
 // joinChunks concatenates the features of the chunks of n images, in
-// order, into the first chunk's Visual.
+// order, into the first chunk's Visual, and their attention, keys and
+// pre-projector rows when the chunks have them (an instrumented graph run
+// image by image).
 func joinChunks(parts []*pruning.Visual, n int) (*pruning.Visual, error) {
 	out := parts[0]
 	rows := 0
@@ -390,12 +414,20 @@ func joinChunks(parts []*pruning.Visual, n int) (*pruning.Visual, error) {
 		rows += len(p.Features.Data)
 	}
 	out.Features.Data = append(make([]float32, 0, rows), out.Features.Data...)
+	out.CLSAttn = slices.Clone(out.CLSAttn)
+	out.Keys.Data, out.PreProj.Data = slices.Clone(out.Keys.Data), slices.Clone(out.PreProj.Data)
 	for _, vis := range parts[1:] {
-		if vis.Features.Cols != out.Features.Cols {
-			return nil, fmt.Errorf("encoder: feature width changed between batches (%d, %d)", out.Features.Cols, vis.Features.Cols)
+		if vis.Features.Cols != out.Features.Cols || vis.Keys.Cols != out.Keys.Cols || vis.PreProj.Cols != out.PreProj.Cols ||
+			(len(vis.CLSAttn) > 0) != (len(out.CLSAttn) > 0) {
+			return nil, fmt.Errorf("encoder: feature or extras width changed between batches (features %d, %d)", out.Features.Cols, vis.Features.Cols)
 		}
 		out.Features.Data = append(out.Features.Data, vis.Features.Data...)
 		out.Features.Rows += vis.Features.Rows
+		out.CLSAttn = append(out.CLSAttn, vis.CLSAttn...)
+		for _, m := range []struct{ dst, src *pruning.Matrix }{{&out.Keys, &vis.Keys}, {&out.PreProj, &vis.PreProj}} {
+			m.dst.Data = append(m.dst.Data, m.src.Data...)
+			m.dst.Rows += m.src.Rows
+		}
 	}
 	if out.GridH*out.GridW != out.Features.Rows {
 		out.GridH, out.GridW = 0, 0

@@ -23,15 +23,12 @@ func init() { models.RegisterExtras(extras, ModelType) }
 // feature row: no CLS row to drop, no merger (strategy "full", checked
 // when the folder loads).
 //
-// A folder set to Python's anyres layout is refused: its visual tokens are
-// packed from the crops' rows (unpadded, pooled, newline rows), which the
-// extras of the raw rows do not describe.
+// In Python's anyres layout the same graph runs on the base and the crops,
+// one extras row per crop row; the layout's PackVisual (pyLayout.pack)
+// carries them to the packed tokens.
 func extras(dir string, raw []byte) (encoder.Instrument, error) {
-	switch layout, err := readLayout(dir); {
-	case err != nil:
+	if _, err := readLayout(dir); err != nil {
 		return encoder.Instrument{}, fmt.Errorf("llavaonevision: %s: %w", dir, err)
-	case layout == LayoutPython:
-		return encoder.Instrument{}, fmt.Errorf("llavaonevision: %s: the Python image layout packs the features only (unpadded, pooled, newline rows); the encoder extras of the crops' rows do not describe its tokens", dir)
 	}
 	in, err := models.TowerExtras(dir, raw, -1)
 	if err != nil {

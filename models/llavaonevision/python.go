@@ -249,22 +249,53 @@ func (l *pyLayout) appendCHW(dst []float32, m *image.NRGBA, x0, y0, S int) []flo
 // for the base and the crops become the image's anyres visual tokens
 // (base, then the unpadded, pooled map row by row); the newline rows
 // between map rows are the prompt's fixed rows (prompter.place), outside
-// pruning, as the papers' OneVision code keeps image_newline. The pruning
-// extras (attention, keys, pre-projector rows) describe the crops' raw
-// rows, not the packed tokens, so they are refused here.
+// pruning, as the papers' OneVision code keeps image_newline.
+//
+// The pruning extras (received attention, keys, pre-projector rows; one per
+// raw row) go with their rows: when the packing only selects rows (the
+// base, the unpadded map, or BaseOnly), each packed token keeps its own
+// row's extras — as FasterVLM's and VisionZip's LLaVA-NeXT code score each
+// crop token by its own row before the unpadded layout is assembled
+// (pruning-methods.md §1.6). A pooled map (anyres_max_N) mixes four rows
+// per token, for which the methods' code has no rule on images (HoliTom
+// pools attention like the features on video frames only, which vlmrun's
+// video path does not follow either), so the extras methods are refused
+// there.
 func (l *pyLayout) pack(px models.Pixels, v *pruning.Visual) (*pruning.Visual, error) {
 	a, ok := px.Layout.(Anyres)
 	if !ok {
 		return nil, fmt.Errorf("llavaonevision: pixels without their anyres layout")
-	}
-	if len(v.CLSAttn) > 0 || v.Keys.Rows > 0 || v.PreProj.Rows > 0 {
-		return nil, fmt.Errorf("llavaonevision: the Python image layout packs the features only (unpadded, pooled, newline rows); methods that read encoder attention, keys or pre-projector features do not run on it: %w",
-			pruning.ErrMissingInput)
 	}
 	d := v.Features.Cols
 	data, err := a.Pack(v.Features.Data, d, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &pruning.Visual{Features: pruning.Matrix{Rows: a.Visual(), Cols: d, Data: data}}, nil
+	out := &pruning.Visual{Features: pruning.Matrix{Rows: a.Visual(), Cols: d, Data: data}}
+	if len(v.CLSAttn) == 0 && v.Keys.Rows == 0 && v.PreProj.Rows == 0 {
+		return out, nil
+	}
+	if a.Pooled() {
+		return nil, fmt.Errorf("llavaonevision: the Python image layout shrank this image's %d×%d map to %d×%d (anyres_max_%d), mixing rows; methods that read encoder attention, keys or pre-projector features run only on images whose tokens are rows of the crops (--max-image-tokens can pick a grid that is not shrunk): %w",
+			a.UnpadH, a.UnpadW, a.OutH, a.OutW, l.maxPatches, pruning.ErrMissingInput)
+	}
+	if len(v.CLSAttn) > 0 {
+		if out.CLSAttn, err = a.Pack(v.CLSAttn, 1, nil); err != nil {
+			return nil, fmt.Errorf("llavaonevision: encoder attention: %w", err)
+		}
+	}
+	for _, m := range []struct {
+		src *pruning.Matrix
+		dst *pruning.Matrix
+	}{{&v.Keys, &out.Keys}, {&v.PreProj, &out.PreProj}} {
+		if m.src.Rows == 0 {
+			continue
+		}
+		rows, err := a.Pack(m.src.Data, m.src.Cols, nil)
+		if err != nil {
+			return nil, fmt.Errorf("llavaonevision: encoder extras: %w", err)
+		}
+		*m.dst = pruning.Matrix{Rows: a.Visual(), Cols: m.src.Cols, Data: rows}
+	}
+	return out, nil
 }

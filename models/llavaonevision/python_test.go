@@ -158,8 +158,8 @@ func TestPythonLayoutBudget(t *testing.T) {
 // 5/70, 7)) = 7, padding 1 row each side, 8×5 + 8 newlines: 25 + 48 = 73.
 // Pre-decoder methods prune the packed tokens, newlines left out (keep 1.0
 // reproduces the unpruned ids, a budget of 20 keeps 20 of 75) and
-// in-decoder ones run; methods that read encoder extras
-// are refused (the extras describe crop rows, not packed tokens).
+// in-decoder ones run; so do the methods that read encoder extras, except
+// on a pooled map.
 func TestPythonLayoutPipeline(t *testing.T) {
 	testenv.ORT(t)
 	dir := pythonTwin(t)
@@ -205,12 +205,42 @@ func TestPythonLayoutPipeline(t *testing.T) {
 			t.Errorf("%s keep %s: ids %v, unpruned %v", c.method, c.keep, res.GeneratedIDs, base.GeneratedIDs)
 		}
 	}
+	// The encoder-extras methods on the packed tokens (each token's own
+	// crop row's extras): keep 1.0 reproduces the unpruned ids, keep 20
+	// keeps 20 of 75; mustdrop-merge and fopru's row strategy need one
+	// token grid to prune, which the packed tokens do not form; a pooled map
+	// (440×410: 28×30 → 14×15) refuses the extras methods.
+	for _, m := range []string{"fastervlm", "fopru", "visionzip", "flowcut", "adaptive:mass=1", "fopru:strategy=row", "mustdrop-merge"} {
+		for _, keep := range []string{"1.0", "20"} {
+			req := pipeline.Request{}
+			if err := (pipeline.PruneSpec{Method: m, Keep: keep}).Apply(&req); err != nil {
+				t.Fatal(err)
+			}
+			res, err := captionErr(t, p, wide, req)
+			if (m == "fopru:strategy=row" || m == "mustdrop-merge") && keep != "1.0" {
+				if err == nil {
+					t.Errorf("%s on packed tokens: %d kept", m, res.Visual.AfterPre)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s keep %s: %v", m, keep, err)
+			}
+			if keep == "1.0" && (res.Visual.AfterPre != 75 || !slices.Equal(res.GeneratedIDs, base.GeneratedIDs)) {
+				t.Errorf("%s keep 1.0: %d kept, ids %v, unpruned %v", m, res.Visual.AfterPre, res.GeneratedIDs, base.GeneratedIDs)
+			}
+			if keep == "20" && (m != "adaptive:mass=1" && res.Visual.AfterPre != 20 || res.Visual.AfterPre > 20) {
+				t.Errorf("%s keep 20: %d kept", m, res.Visual.AfterPre)
+			}
+		}
+	}
 	req := pipeline.Request{}
 	if err := (pipeline.PruneSpec{Method: "fastervlm", Keep: "0.5"}).Apply(&req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := captionErr(t, p, byName(t, "square"), req); err == nil || !strings.Contains(err.Error(), "Python image layout") {
-		t.Errorf("fastervlm on the Python layout: %v", err)
+	if _, err := captionErr(t, p, diffCase{Name: "grad", Images: []string{"grad440x410"}}, req); err == nil ||
+		!strings.Contains(err.Error(), "anyres_max_9") {
+		t.Errorf("fastervlm on a pooled map: %v", err)
 	}
 }
 

@@ -200,7 +200,8 @@ func TestSeveralEqualsReference(t *testing.T) {
 // prompt (CaptionFrames: vlmrun video IMAGE IMAGE) give the same prompt
 // (2×26 image tokens: 50 visual, 2 fixed newline rows) and ids; a budget
 // covers both images (keep 1.0 reproduces the unpruned ids, 20 keeps 20 of
-// 50, fastv r=0 keeps all); --max-image-tokens 25 is refused, 26 runs.
+// 50, fastv r=0 keeps all; so do the encoder-extras methods);
+// --max-image-tokens 25 is refused, 26 runs.
 func TestSeveralPipeline(t *testing.T) {
 	testenv.ORT(t)
 	p, err := pipeline.Open(pythonTwin(t), pipeline.Options{ORT: ortx.Options{Threads: 1}})
@@ -259,12 +260,73 @@ func TestSeveralPipeline(t *testing.T) {
 	if res, err := chat(req); err != nil || !slices.Equal(res.GeneratedIDs, base.GeneratedIDs) {
 		t.Errorf("max 26: %v, %v", res, err)
 	}
-	// the extras methods stay refused (encoder extras of the raw rows)
-	req = pipeline.Request{}
-	if err := (pipeline.PruneSpec{Method: "fastervlm", Keep: "0.5"}).Apply(&req); err != nil {
+	// the encoder-extras methods: each base token keeps its own row's
+	// extras (keep 1.0 reproduces the unpruned ids; 20 of 50 across both)
+	for _, m := range []string{"fastervlm", "visionzip", "flowcut"} {
+		for _, keep := range []string{"1.0", "20"} {
+			req := pipeline.Request{}
+			if err := (pipeline.PruneSpec{Method: m, Keep: keep}).Apply(&req); err != nil {
+				t.Fatal(err)
+			}
+			res, err := chat(req)
+			if err != nil {
+				t.Fatalf("%s keep %s: %v", m, keep, err)
+			}
+			if want := map[string]int{"1.0": 50, "20": 20}[keep]; res.Visual.AfterPre != want ||
+				(keep == "1.0" && !slices.Equal(res.GeneratedIDs, base.GeneratedIDs)) {
+				t.Errorf("%s keep %s: %d kept, ids %v, unpruned %v", m, keep, res.Visual.AfterPre, res.GeneratedIDs, base.GeneratedIDs)
+			}
+		}
+	}
+}
+
+// The instrumented vision graph computes its extras for one image (its
+// attention and keys average over batch·heads), so the base and crops of
+// an anyres image run through it one by one: for a 140×70 image's three
+// inputs, the extras of one EncodeChunks call equal those of the three
+// inputs encoded alone, in order, and each input's received attention sums
+// to 1 (a mean of softmax rows).
+func TestInstrumentedCropsOneByOne(t *testing.T) {
+	testenv.ORT(t)
+	spec, err := models.Load(pythonTwin(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chat(req); err == nil || !strings.Contains(err.Error(), "Python image layout") {
-		t.Errorf("fastervlm: %v", err)
+	in, err := models.VisionExtras(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := encoder.OpenInstrumented(encoder.VisionGraph{Path: spec.Files.Vision, Width: 70, Height: 70, Features: "image_features"},
+		in, "", ortx.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Destroy()
+	px, err := spec.PreprocessImage(decode(t, "wide140x70"))
+	if err != nil || px.Images != 3 {
+		t.Fatalf("%d inputs, %v", px.Images, err)
+	}
+	all, err := x.EncodeChunks(px.Data, px.Images, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.CLSAttn) != 75 || all.Keys.Rows != 75 || all.PreProj.Rows != 75 || all.Features.Rows != 75 {
+		t.Fatalf("%d features, %d attention, %d keys, %d pre-projector rows; want 75", all.Features.Rows, len(all.CLSAttn), all.Keys.Rows, all.PreProj.Rows)
+	}
+	per := 3 * 70 * 70
+	for i := 0; i < 3; i++ {
+		one, err := x.EncodeChunks(px.Data[i*per:(i+1)*per], 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := 0.0
+		for _, a := range one.CLSAttn {
+			sum += float64(a)
+		}
+		k, p := one.Keys.Cols, one.PreProj.Cols
+		if !slices.Equal(one.CLSAttn, all.CLSAttn[25*i:25*(i+1)]) || !slices.Equal(one.Keys.Data, all.Keys.Data[25*i*k:25*(i+1)*k]) ||
+			!slices.Equal(one.PreProj.Data, all.PreProj.Data[25*i*p:25*(i+1)*p]) || math.Abs(sum-1) > 1e-5 {
+			t.Errorf("input %d: extras differ from its own run (attention sum %v)", i, sum)
+		}
 	}
 }
