@@ -18,20 +18,21 @@ import (
 // (after its graph transformations) to the cache the first time vlmrun
 // opens the file with given options (SetOptimizedModelFilePath), and later
 // processes open that graph with optimizations off instead of optimizing
-// the original again. Entries are keyed by the source file's absolute
-// path, size and modification time, the session options that shape the
-// graph, the ORT version and this CPU (an optimized graph may hold layouts
-// for this CPU's instruction set), so any change opens (and writes) a new
-// entry; the entry a source file had before is deleted when its new one is
-// written. An entry is two files: the graph (<prefix>-<key>.onnx, written
-// under a temporary name and renamed last) and its weights as external
-// data (<prefix>-<key>.data), which ORT maps instead of reading them into
-// memory; entries are written under a lock file per source
-// (<prefix>.lock, kept), never opened twice for writing. Prepacked weights are not part of a saved graph: ORT prepacks
-// again in every process.
+// the original again. An entry is named <prefix>-<version>-<options>:
+// prefix hashes the source file's absolute path (links resolved); version
+// its size and modification time, the ORT version and this CPU (an
+// optimized graph may hold layouts for this CPU's instruction set);
+// options the device and the session options that shape the graph. A new
+// version's first write deletes the file's entries of older versions;
+// entries of other options stay. An entry is two files: the graph (.onnx,
+// written under a temporary name and renamed last) and its weights as
+// external data (.data), which ORT maps instead of reading them into
+// memory; entries are written under a lock file per source (<prefix>.lock,
+// kept), never opened twice for writing. Prepacked weights are not part of
+// a saved graph: ORT prepacks again in every process.
 
 // graphCacheVersion changes when the entry layout changes.
-const graphCacheVersion = "1"
+const graphCacheVersion = "2"
 
 // cacheEntry returns the path of source's entry in dir for options o, and
 // the prefix every entry of source shares.
@@ -51,11 +52,16 @@ func cacheEntry(dir, source string, o Options) (entry, prefix string, err error)
 	}
 	ph := sha256.Sum256([]byte(abs))
 	prefix = hex.EncodeToString(ph[:8])
+	// the version part: what makes every older entry of the file useless
+	v := sha256.New()
+	fmt.Fprintf(v, "vlmrun graph cache %s\nsource %s\nsize %d\nmtime %d\nort %s\ncpu %s\n",
+		graphCacheVersion, abs, st.Size(), st.ModTime().UnixNano(), Version(), cpuIdentity())
+	// the options part: entries of other options stay (A/B runs, commands
+	// with different settings)
 	k := sha256.New()
-	fmt.Fprintf(k, "vlmrun graph cache %s\nsource %s\nsize %d\nmtime %d\nort %s\ncpu %s\ndevice %s\noptions %s\n",
-		graphCacheVersion, abs, st.Size(), st.ModTime().UnixNano(), Version(), cpuIdentity(),
-		o.Device, o.Tune.String())
-	return filepath.Join(dir, prefix+"-"+hex.EncodeToString(k.Sum(nil)[:12])+".onnx"), prefix, nil
+	fmt.Fprintf(k, "device %s\noptions %s\n", o.Device, o.Tune.String())
+	name := prefix + "-" + hex.EncodeToString(v.Sum(nil)[:6]) + "-" + hex.EncodeToString(k.Sum(nil)[:8]) + ".onnx"
+	return filepath.Join(dir, name), prefix, nil
 }
 
 // cacheable reports whether a session with options o on a graph with or
@@ -68,16 +74,17 @@ func cacheable(o Options, external bool) bool {
 	return err == nil && dev == "cpu" && o.Tune.Opt != "disable" && !external
 }
 
-// removeStale deletes source's other entries (a changed source file or
-// changed options leave the old ones behind) and the temporary graphs of
-// writers that died before renaming theirs (called under the source's
-// lock, so no live writer has one).
+// removeStale deletes source's entries of other versions (a changed source
+// file, another ORT or CPU), keeping those of other options, and the
+// temporary graphs of writers that died before renaming theirs (called
+// under the source's lock, so no live writer has one).
 func removeStale(dir, prefix, keep string) {
-	keepData := strings.TrimSuffix(keep, ".onnx") + ".data"
+	base := filepath.Base(keep)
+	ver := base[:strings.LastIndexByte(base, '-')+1] // prefix-version-
 	for _, pat := range []string{"-*.onnx", "-*.data", "-*.tmp"} {
 		old, _ := filepath.Glob(filepath.Join(dir, prefix+pat))
 		for _, p := range old {
-			if p != keep && p != keepData {
+			if strings.HasSuffix(p, ".tmp") || !strings.HasPrefix(filepath.Base(p), ver) {
 				os.Remove(p)
 			}
 		}

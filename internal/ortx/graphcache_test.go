@@ -214,3 +214,50 @@ func TestGraphCache(t *testing.T) {
 		t.Fatalf("unusable cache folder: error %v", err)
 	}
 }
+
+// Entries of other options stay when a file gets a new one (no thrashing
+// between two settings); a changed file's new entry deletes all its older
+// ones.
+func TestGraphCacheOptionsCoexist(t *testing.T) {
+	if _, err := Setup(""); err != nil {
+		t.Skipf("no ONNX Runtime library: %v", err)
+	}
+	src := tinyGraph(t)
+	dir := t.TempDir()
+	open := func(opt string) bool {
+		t.Helper()
+		tu, err := ParseTuning(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(src, []Port{Int64("input_ids")}, []Port{Float("inputs_embeds")}, Options{Threads: 1, GraphCache: dir, Tune: tu})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Destroy()
+		return s.FromCache
+	}
+	count := func() int {
+		es, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+		return len(es)
+	}
+	for _, want := range []bool{false, true} {
+		for _, opt := range []string{"default", "opt=basic"} {
+			if got := open(opt); got != want {
+				t.Fatalf("%s: from cache %v, want %v", opt, got, want)
+			}
+		}
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d entries for two option sets, want 2", n)
+	}
+	if err := os.Chtimes(src, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if open("default") {
+		t.Fatal("a changed file was served from the cache")
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d entries after the file changed, want 1 (the older version's two gone)", n)
+	}
+}
