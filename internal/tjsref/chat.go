@@ -26,6 +26,7 @@ type ChatCase struct {
 	TextOnly     string           `json:"text_only,omitempty"`
 	PythonRope   bool             `json:"python_rope,omitempty"`
 	ExpandToken  string           `json:"expand_token,omitempty"`
+	Compose      string           `json:"compose,omitempty"`
 	MaxNew       int              `json:"max_new_tokens"`
 }
 
@@ -34,6 +35,13 @@ type ChatResult struct {
 	PromptText   string `json:"prompt_text"`
 	InputIDs     []int  `json:"input_ids"`
 	GeneratedIDs []int  `json:"generated_ids"`
+	// Set by the compose path only (ChatCase.Compose).
+	PixelShape       []int    `json:"pixel_shape,omitempty"`
+	PixelSHA256      string   `json:"pixel_sha256,omitempty"`
+	FeaturesPerImage []int    `json:"features_per_image,omitempty"`
+	ImageGridTHW     [][3]int `json:"image_grid_thw,omitempty"`
+	PositionIDs      []int64  `json:"position_ids,omitempty"`
+	RopeDelta        []int64  `json:"rope_delta,omitempty"`
 }
 
 // Messages is c as apply_chat_template's messages: every content a list
