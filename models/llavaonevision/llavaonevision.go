@@ -241,8 +241,8 @@ func (family) LoadWithOptions(dir string, raw []byte, o models.LoadOptions) (*mo
 	}
 	spec.PreprocessImage = pre
 	// Every image gives the same grid (transformers.js has no anyres), so a
-	// token budget either fits or is refused; NoSplit (several images in one
-	// prompt) changes nothing.
+	// token budget either fits or is refused; NoSplit and PromptImages
+	// (several images in one prompt) change nothing.
 	spec.PreprocessImageWith = func(img *image.NRGBA, o models.ImageOptions) (models.Pixels, error) {
 		if o.MaxImageTokens > 0 && lay.Tokens() > o.MaxImageTokens {
 			return models.Pixels{}, fmt.Errorf("llavaonevision: every image gives %d visual tokens (%d×%d patches of %d×%d pixels; transformers.js 4.3.1 has no anyres grid to choose), more than --max-image-tokens %d",
