@@ -24,7 +24,7 @@ type Options struct {
 	// so spinning workers of one session compete with the next session's
 	// Run and with Go's image work for the same cores. On 2 cores it made
 	// a 512 px SmolVLM caption ~5 % faster but was neutral to ~3 % slower
-	// at 2048 px (README, "Realistic-size SmolVLM"), so it is opt-in.
+	// at 2048 px (docs/smolvlm-realistic.md, "ORT thread spinning"), so it is opt-in.
 	SpinningStop bool
 	// Tune holds the other session options (graph optimization level,
 	// spinning, arena, memory pattern, prepacking, config entries).
