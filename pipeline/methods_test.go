@@ -23,7 +23,7 @@ var modelParams = map[string]string{
 }
 
 // keepAllParams are the methods for which --keep 1.0 does not mean "keep
-// every token", and the parameters that do. The README lists the same
+// every token", and the parameters that do. docs/measured.md lists the same
 // methods: adaptive (--keep is only its upper bound; its attention-mass
 // criterion picks fewer), adaptive-fastv and zipvl (their counts come from
 // their parameters; --keep is refused), prunevid (static-token merging and
