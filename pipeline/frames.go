@@ -28,10 +28,14 @@ type Frame struct {
 // budget applies across all frames, not per frame. One frame is the same as
 // Caption.
 //
-// Only families that set BuildImagePrompt take several frames; a tiling
-// family (SmolVLM) must have PreprocessImageWith, and each frame is then one
-// unsplit image (models.ImageOptions.NoSplit). Tile pruning does not apply
-// here.
+// Families that set BuildImagePrompt take several frames this way; a
+// tiling family (SmolVLM) must have PreprocessImageWith, and each frame is
+// then one unsplit image (models.ImageOptions.NoSplit). Tile pruning does
+// not apply here. A family that fails CheckFrames but has a chat format
+// (LLaVA-1.5, Qwen2-VL: their processors expand each image on its own)
+// takes the frames as one user message holding the images, then the
+// prompt (Chat on models.UserTurn): Python's processor layout, the same
+// prompt and ids as that conversation.
 func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Request,
 	stream func(string) error) (*Result, error) {
 	if len(frames) == 0 {
@@ -41,7 +45,10 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 		return p.Caption(ctx, frames[0].Name, frames[0].R, req, stream)
 	}
 	if err := p.CheckFrames(); err != nil {
-		return nil, err
+		if p.Spec.BuildChat == nil || p.s2s != nil {
+			return nil, err
+		}
+		return p.Chat(ctx, models.UserTurn("", req.Prompt, len(frames)), frames, req, stream)
 	}
 	return p.captionFrames(ctx, frames, req, stream, nil)
 }

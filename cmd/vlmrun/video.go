@@ -105,7 +105,7 @@ func cmdVideo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := newFlagSet("video", stderr, func(fs *pflag.FlagSet) {
 		fmt.Fprintln(stderr, "usage: vlmrun video [flags] VIDEO          (GIF in pure Go; MP4, WebM, MOV, MKV, APNG, ... through ffmpeg)")
 		fmt.Fprintln(stderr, "       vlmrun video [flags] IMAGE IMAGE...  (the images are the frames, in order)")
-		fmt.Fprintln(stderr, "One prompt over the sampled frames (families that take several images, e.g. scenes-vqa and SmolVLM2; Qwen2-VL and Qwen2.5-VL take them as one video input; LLaVA-OneVision pools each frame's tokens 2×2 and ends the video with image_newline, read from the folder's safetensors).")
+		fmt.Fprintln(stderr, "One prompt over the sampled frames (families that take several images, e.g. scenes-vqa and SmolVLM2; Qwen2-VL and Qwen2.5-VL take them as one video input; LLaVA-OneVision pools each frame's tokens 2×2 and ends the video with image_newline, read from the folder's safetensors). IMAGE IMAGE... on LLaVA-1.5, Qwen2-VL and Qwen2.5-VL is one user message holding the images, then the prompt, as their chat template and Python's processor lay several images out.")
 		fmt.Fprintln(stderr, "Temporal pruning methods (dtd, dycoke, fastvid, prunevid, holitom) see the frames; a --keep budget covers all frames.")
 		fmt.Fprintln(stderr, "--image FILE puts images in the same prompt as the video, before it (after it with --video-first): Qwen2-VL and Qwen2.5-VL, as Python's Qwen2VLProcessor takes both.")
 		fmt.Fprintln(stderr, "exit status: 0 done, 1 the video or the model failed, 2 a usage error (bad flag or value)")

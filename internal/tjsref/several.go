@@ -176,3 +176,59 @@ func pixelsOf(t *testing.T, p *pipeline.Pipeline, paths []string) models.Pixels 
 func base(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
+
+// SeveralPipeline checks two images in one prompt through the pipeline on
+// the twin in dir: CaptionFrames (vlmrun video IMAGE IMAGE) gives the
+// prompt and ids of Chat on one user message holding both images then the
+// text; a pre-decoder budget covers both images' tokens together (half of
+// them kept in all, where one budget per image would keep twice as many);
+// keep 1.0 reproduces the unpruned ids (divprune, random).
+func SeveralPipeline(t *testing.T, dir string, images [2]string) {
+	testenv.ORT(t)
+	p, err := pipeline.Open(dir, pipeline.Options{ORT: ortx.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const text = "Compare the two pictures."
+	chat := func(req pipeline.Request) (*pipeline.Result, error) {
+		req.MaxNewTokens = 12
+		return p.Chat(context.Background(), models.UserTurn("", text, 2), frames(t, images[:]), req, nil)
+	}
+	base, err := chat(pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nBefore := base.Visual.Before
+	if nBefore < 4 || base.Visual.AfterPre != nBefore || len(base.GeneratedIDs) == 0 {
+		t.Fatalf("unpruned: %d → %d visual tokens, ids %v", nBefore, base.Visual.AfterPre, base.GeneratedIDs)
+	}
+	fr, err := p.CaptionFrames(context.Background(), frames(t, images[:]), pipeline.Request{Prompt: text, MaxNewTokens: 12}, nil)
+	if err != nil {
+		t.Fatalf("CaptionFrames: %v", err)
+	}
+	if !slices.Equal(fr.PromptIDs, base.PromptIDs) || !slices.Equal(fr.GeneratedIDs, base.GeneratedIDs) {
+		t.Errorf("CaptionFrames and Chat differ:\n frames %v → %v\n chat   %v → %v", fr.PromptIDs, fr.GeneratedIDs, base.PromptIDs, base.GeneratedIDs)
+	}
+	half := nBefore / 2
+	for _, c := range []struct {
+		method, keep string
+		after        int
+	}{{"divprune", "1.0", nBefore}, {"random", "1.0", nBefore}, {"divprune", fmt.Sprint(half), half}, {"random", "0.5", half}} {
+		req := pipeline.Request{}
+		if err := (pipeline.PruneSpec{Method: c.method, Keep: c.keep}).Apply(&req); err != nil {
+			t.Fatal(err)
+		}
+		res, err := chat(req)
+		if err != nil {
+			t.Fatalf("%s keep %s: %v", c.method, c.keep, err)
+		}
+		if res.Visual.Before != nBefore || res.Visual.AfterPre != c.after || len(res.GeneratedIDs) == 0 {
+			t.Errorf("%s keep %s: %d → %d visual tokens (want %d → %d), ids %v", c.method, c.keep,
+				res.Visual.Before, res.Visual.AfterPre, nBefore, c.after, res.GeneratedIDs)
+		}
+		if c.after == nBefore && (!slices.Equal(res.GeneratedIDs, base.GeneratedIDs) || !slices.Equal(res.PromptIDs, base.PromptIDs)) {
+			t.Errorf("%s keep %s: ids %v, unpruned %v", c.method, c.keep, res.GeneratedIDs, base.GeneratedIDs)
+		}
+	}
+}

@@ -26,3 +26,10 @@ func TestSeveralDifferentialTransformersJS(t *testing.T) {
 		Name: twin, Dir: testdata(t, twin), Compose: "llava", ChatTemplate: c.Default,
 		Pairs: [][2]string{{img("sq56"), img("wide112x56")}, {img("tall56x84"), img("tiny20x14")}}}})
 }
+
+// Two images through the pipeline: vlmrun video IMAGE IMAGE (CaptionFrames)
+// equals the conversation; the budget covers both images; keep 1.0
+// reproduces the unpruned ids.
+func TestSeveralPipeline(t *testing.T) {
+	tjsref.SeveralPipeline(t, testdata(t, twin), [2]string{testdata(t, "images", "sq56.png"), testdata(t, "images", "wide112x56.png")})
+}

@@ -25,3 +25,14 @@ func TestSeveralDifferentialTransformersJS(t *testing.T) {
 	}
 	tjsref.SeveralDiff(t, testdata(t, "several_golden.json"), *update, twins)
 }
+
+// Two images through the pipeline on both twins: vlmrun video IMAGE IMAGE
+// (CaptionFrames) equals the conversation; the budget covers both
+// images; keep 1.0 reproduces the unpruned ids.
+func TestSeveralPipeline(t *testing.T) {
+	for _, name := range []string{twin, twin25} {
+		t.Run(name, func(t *testing.T) {
+			tjsref.SeveralPipeline(t, testdata(t, name), [2]string{testdata(t, "images", "tall56x84.png"), testdata(t, "images", "wide112x56.png")})
+		})
+	}
+}
