@@ -57,15 +57,16 @@ func (p *Pipeline) CaptionFrames(ctx context.Context, frames []Frame, req Reques
 // CheckFrames for a model that does not take several frames in one prompt.
 var ErrNoFrames = errors.New("the model does not take frame sequences")
 
-// CheckFrames reports whether the model takes several frames (images) in
-// one prompt, as CaptionFrames and CaptionVideo need: its family builds
-// multi-image prompts (models.Spec.BuildImagePrompt), a tiling family can
-// keep a frame unsplit, and it is neither an encoder-decoder nor a
-// patch-sequence model (Qwen2-VL's processor takes one image per prompt).
-// Its errors wrap ErrNoFrames.
+// CheckFrames reports whether the model takes several frames in one
+// prompt through BuildImagePrompt, as CaptionVideo's frame path needs: its
+// family builds multi-image prompts (models.Spec.BuildImagePrompt), a
+// tiling family can keep a frame unsplit, and it is neither an
+// encoder-decoder nor a patch-sequence model (Qwen2-VL's frames need their
+// grids; its several images go through Chat, as CaptionFrames does for a
+// chat-format family that fails this check). Its errors wrap ErrNoFrames.
 func (p *Pipeline) CheckFrames() error {
 	if p.Spec.BuildImagePrompt == nil || (p.Spec.PreprocessImage != nil && p.Spec.PreprocessImageWith == nil) || p.s2s != nil ||
-		p.vision.Patches() { // Qwen2-VL: one image per prompt (its processor takes one)
+		p.vision.Patches() { // Qwen2-VL: BuildImagePrompt places one image's grid
 		return fmt.Errorf("pipeline: %s (model_type %s) does not take several images in one prompt: %w", p.Spec.Dir, p.Spec.Family, ErrNoFrames)
 	}
 	return nil

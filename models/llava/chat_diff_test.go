@@ -16,8 +16,9 @@ import (
 // the twin. transformers.js does not read chat_template.json, so the
 // folder's template text is passed to apply_chat_template; LlavaProcessor
 // cannot be called without images, so text-only prompts are compared with
-// its tokenizer's ids; it expands only the first <image> of a text, so no
-// two-image conversation is compared.
+// its tokenizer's ids; it expands only the first <image> of a text, so
+// two-image conversations are compared with transformers.js composed as
+// Python's processor expands them (several_diff_test.go).
 func TestChatDifferentialTransformersJS(t *testing.T) {
 	c, err := chattemplate.Load(testdata(t, twin))
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 // (model-formats.md §5.3), so text-only generated ids are compared with
 // transformers.js run with Python's rope_delta, and with unmodified
 // transformers.js only the first token (from the prefill) must agree.
-// Qwen2VLProcessor fails on two images in one call: no two-image case.
+// Qwen2VLProcessor fails on two images in one call: two images are
+// compared with transformers.js composed as Python's processor lays them
+// out (several_diff_test.go).
 func TestChatDifferentialTransformersJS(t *testing.T) {
 	var twins []tjsref.ChatTwin
 	for _, name := range []string{twin, twin25} {
