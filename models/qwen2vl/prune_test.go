@@ -140,26 +140,6 @@ func TestInDecoderFastVOnQwen2VLTwin(t *testing.T) {
 	}
 }
 
-// Several images in one prompt (video frames) are refused: transformers.js
-// 4.3.1's Qwen2VLProcessor takes one image per call.
-func TestFramesRefused(t *testing.T) {
-	testenv.ORT(t)
-	p := openTwin(t, "", "")
-	var frames []pipeline.Frame
-	for _, name := range []string{"sq56", "sq84"} {
-		f, err := os.Open(testdata(t, "images", name+".png"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		frames = append(frames, pipeline.Frame{Name: name, R: f})
-	}
-	_, err := p.CaptionFrames(context.Background(), frames, pipeline.Request{MaxNewTokens: 4}, nil)
-	if err == nil || !strings.Contains(err.Error(), "several images") {
-		t.Errorf("two frames: %v, want a refusal", err)
-	}
-}
-
 // Every in-decoder method runs on the twin's staged M-RoPE decoder (DART,
 // AIM and SparseVLM at half of the 12 tokens) and cuts the KV cache of the
 // layers after its boundaries; under settings that drop nothing it
