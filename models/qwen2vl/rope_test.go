@@ -34,6 +34,24 @@ func TestRopeIndexHandComputed(t *testing.T) {
 	if want := []int64{0, 1, 1, 1, 1, 0, 1, 1, 2, 2, 0, 1, 2, 1, 2}; !slices.Equal(pos, want) || next != 3 {
 		t.Errorf("image at the end: got %v next %d, want %v next 3", pos, next, want)
 	}
+	// Two images: text 0, <|vision_start|> 1; the first image (grid
+	// (1, 4, 4): 2×2 tokens) at offset 2: t = 2, h = 2 + row, w = 2 +
+	// column; <|vision_end|> at max + 1 = 4, <|vision_start|> 5; the second
+	// (grid (1, 2, 4): 1×2 tokens) at offset 6; <|vision_end|> 8, text 9;
+	// generation from 10 (rope_delta 10 − 12 = −2).
+	ids = []int{7, vs, img, img, img, img, ve, vs, img, img, ve, 9}
+	pos, next, err = RopeIndex(ids, []Grid{{1, 4, 4}, {1, 2, 4}}, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []int64{
+		0, 1, 2, 2, 2, 2, 4, 5, 6, 6, 8, 9, // t
+		0, 1, 2, 2, 3, 3, 4, 5, 6, 6, 8, 9, // h
+		0, 1, 2, 3, 2, 3, 4, 5, 6, 7, 8, 9, // w
+	}
+	if !slices.Equal(pos, want) || next != 10 {
+		t.Errorf("two images: got %v next %d,\nwant %v next 10", pos, next, want)
+	}
 	// Text only: 0..L−1 on every row.
 	pos, next, err = RopeIndex([]int{7, 8, 9}, nil, tk)
 	if err != nil || !slices.Equal(pos, []int64{0, 1, 2, 0, 1, 2, 0, 1, 2}) || next != 3 {
