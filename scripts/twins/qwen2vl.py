@@ -57,7 +57,6 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import make_images  # noqa: E402
-import qwen25_vision  # noqa: E402
 import onnx_rewrite  # noqa: E402
 import tokenizer_twin  # noqa: E402
 import torch_llama  # noqa: E402
@@ -489,6 +488,8 @@ def make_25(src, out):
     stores them once); the vision graph is Qwen2.5-VL's own structure
     (qwen25_vision.py: window reorder, windowed and full attention blocks,
     RMSNorm, gated MLP, reverse reorder), with its own weights."""
+    import qwen25_vision  # here, not at the top: it imports this module (a cycle when this one is imported first)
+
     if os.path.exists(out):
         shutil.rmtree(out)
     shutil.copytree(src, out)
