@@ -18,13 +18,15 @@ import (
 // (after its graph transformations) to the cache the first time vlmrun
 // opens the file with given options (SetOptimizedModelFilePath), and later
 // processes open that graph with optimizations off instead of optimizing
-// the original again. An entry is named <prefix>-<version>-<options>:
-// prefix hashes the source file's absolute path (links resolved); version
-// its size and modification time, the ORT version and this CPU (an
-// optimized graph may hold layouts for this CPU's instruction set);
-// options the device and the session options that shape the graph. A new
-// version's first write deletes the file's entries of older versions;
-// entries of other options stay. An entry is two files: the graph (.onnx,
+// the original again. An entry is named
+// <prefix>-<file>-<runtime>-<options>: prefix hashes the source file's
+// absolute path (links resolved); file its size and modification time;
+// runtime the ORT version and this CPU (an optimized graph may hold
+// layouts for this CPU's instruction set); options the device and the
+// session options that shape the graph. A changed file's first write
+// deletes the entries of its older contents; entries of other runtimes
+// (another ORT library, as --ort-lib picks) and of other options stay, so
+// processes that alternate between them do not evict each other's. An entry is two files: the graph (.onnx,
 // written under a temporary name and renamed last) and its weights as
 // external data (.data), which ORT maps instead of reading them into
 // memory; entries are written under a lock file per source (<prefix>.lock,
@@ -32,7 +34,7 @@ import (
 // a saved graph: ORT prepacks again in every process.
 
 // graphCacheVersion changes when the entry layout changes.
-const graphCacheVersion = "2"
+const graphCacheVersion = "3"
 
 // cacheEntry returns the path of source's entry in dir for options o, and
 // the prefix every entry of source shares.
@@ -52,15 +54,20 @@ func cacheEntry(dir, source string, o Options) (entry, prefix string, err error)
 	}
 	ph := sha256.Sum256([]byte(abs))
 	prefix = hex.EncodeToString(ph[:8])
-	// the version part: what makes every older entry of the file useless
+	// the file part: what makes every older entry of the file useless
 	v := sha256.New()
-	fmt.Fprintf(v, "vlmrun graph cache %s\nsource %s\nsize %d\nmtime %d\nort %s\ncpu %s\n",
-		graphCacheVersion, abs, st.Size(), st.ModTime().UnixNano(), Version(), cpuIdentity())
+	fmt.Fprintf(v, "vlmrun graph cache %s\nsource %s\nsize %d\nmtime %d\n",
+		graphCacheVersion, abs, st.Size(), st.ModTime().UnixNano())
+	// the runtime part: entries of another ORT library or CPU stay (they
+	// are still right for that runtime)
+	r := sha256.New()
+	fmt.Fprintf(r, "ort %s\ncpu %s\n", Version(), cpuIdentity())
 	// the options part: entries of other options stay (A/B runs, commands
 	// with different settings)
 	k := sha256.New()
 	fmt.Fprintf(k, "device %s\noptions %s\n", o.Device, o.Tune.String())
-	name := prefix + "-" + hex.EncodeToString(v.Sum(nil)[:6]) + "-" + hex.EncodeToString(k.Sum(nil)[:8]) + ".onnx"
+	name := prefix + "-" + hex.EncodeToString(v.Sum(nil)[:6]) + "-" + hex.EncodeToString(r.Sum(nil)[:4]) +
+		"-" + hex.EncodeToString(k.Sum(nil)[:8]) + ".onnx"
 	return filepath.Join(dir, name), prefix, nil
 }
 
@@ -74,13 +81,13 @@ func cacheable(o Options, external bool) bool {
 	return err == nil && dev == "cpu" && o.Tune.Opt != "disable" && !external
 }
 
-// removeStale deletes source's entries of other versions (a changed source
-// file, another ORT or CPU), keeping those of other options, and the
+// removeStale deletes source's entries of its older contents (a changed
+// source file), keeping those of other runtimes and options, and the
 // temporary graphs of writers that died before renaming theirs (called
 // under the source's lock, so no live writer has one).
 func removeStale(dir, prefix, keep string) {
 	base := filepath.Base(keep)
-	ver := base[:strings.LastIndexByte(base, '-')+1] // prefix-version-
+	ver := base[:len(prefix)+1+12+1] // prefix-file-
 	for _, pat := range []string{"-*.onnx", "-*.data", "-*.tmp"} {
 		old, _ := filepath.Glob(filepath.Join(dir, prefix+pat))
 		for _, p := range old {

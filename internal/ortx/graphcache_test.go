@@ -261,3 +261,55 @@ func TestGraphCacheOptionsCoexist(t *testing.T) {
 		t.Fatalf("%d entries after the file changed, want 1 (the older version's two gone)", n)
 	}
 }
+
+// TestGraphCacheRuntimesCoexist: an entry another ORT library wrote for
+// the same file (the same prefix and file part, another runtime part)
+// stays when this one writes its own, so processes alternating between
+// two libraries (--ort-lib) do not evict each other's entries on every
+// start; a changed file still removes it.
+func TestGraphCacheRuntimesCoexist(t *testing.T) {
+	if _, err := Setup(""); err != nil {
+		t.Skipf("no ONNX Runtime library: %v", err)
+	}
+	src := tinyGraph(t)
+	dir := t.TempDir()
+	mine, prefix, err := cacheEntry(dir, src, Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// prefix-file-runtime-options.onnx: swap the runtime part
+	parts := strings.Split(strings.TrimSuffix(filepath.Base(mine), ".onnx"), "-")
+	if len(parts) != 4 || parts[0] != prefix {
+		t.Fatalf("entry name %s: want prefix-file-runtime-options", filepath.Base(mine))
+	}
+	other := filepath.Join(dir, strings.Join([]string{parts[0], parts[1], "00000000", parts[3]}, "-"))
+	for _, ext := range []string{".onnx", ".data"} {
+		if err := os.WriteFile(other+ext, []byte("another runtime's entry"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(src, []Port{Int64("input_ids")}, []Port{Float("inputs_embeds")}, Options{Threads: 1, GraphCache: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Destroy()
+	if _, err := os.Stat(mine); err != nil {
+		t.Fatalf("this runtime's entry was not written: %v", err)
+	}
+	for _, ext := range []string{".onnx", ".data"} {
+		if _, err := os.Stat(other + ext); err != nil {
+			t.Errorf("another runtime's entry %s was deleted by this one's write: %v", ext, err)
+		}
+	}
+	if err := os.Chtimes(src, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(src, []Port{Int64("input_ids")}, []Port{Float("inputs_embeds")}, Options{Threads: 1, GraphCache: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Destroy()
+	if _, err := os.Stat(other + ".onnx"); !os.IsNotExist(err) {
+		t.Errorf("another runtime's entry of the file's older contents stayed (%v)", err)
+	}
+}
