@@ -109,25 +109,30 @@ func newPyLayout(dir string, c config, ip models.ImageProcessor, size, side, hid
 
 // layout returns an h×w image's layout under a budget of maxTokens visual
 // tokens (0: none): the pinpoints whose layout exceeds it are left out of
-// the choice, and an image no pinpoint fits is refused.
+// the choice, and an image no pinpoint fits is refused. A pinpoint that
+// gives this image no layout (its unpadded map would be empty) stays in
+// the choice, so that a budget every pinpoint fits chooses as no budget
+// does (and fails only where that would).
 func (l *pyLayout) layout(h, w, maxTokens int) (Anyres, error) {
 	pins := l.pins
 	if maxTokens > 0 {
 		pins = nil
-		least := 0
+		least, fits := 0, 0
 		for _, p := range l.pins {
 			a, err := NewAnyres(h, w, l.size, l.side, []Resolution{p}, l.maxPatches)
 			if err != nil {
-				return a, err
+				pins = append(pins, p)
+				continue
 			}
 			if a.Tokens() <= maxTokens {
 				pins = append(pins, p)
+				fits++
 			}
 			if least == 0 || a.Tokens() < least {
 				least = a.Tokens()
 			}
 		}
-		if len(pins) == 0 {
+		if fits == 0 && least > 0 {
 			return Anyres{}, fmt.Errorf("llavaonevision: a %d×%d image takes at least %d image tokens in the Python layout (base + map + newline rows), more than --max-image-tokens %d",
 				w, h, least, maxTokens)
 		}
