@@ -155,6 +155,12 @@ func (l *pyLayout) preprocessSeveral(img *image.NRGBA, maxTokens int, resizer st
 		return models.Pixels{}, fmt.Errorf("llavaonevision: an image among several takes %d image tokens in the Python layout (its base and one newline), more than --max-image-tokens %d",
 			a.Tokens(), maxTokens)
 	}
+	// the square is materialized (Pillow resizes it as one image): a long
+	// strip would make a huge one
+	if n := int64(max(img.Rect.Dx(), img.Rect.Dy())); n*n > encoder.DefaultLimits.MaxPixels {
+		return models.Pixels{}, fmt.Errorf("llavaonevision: a %d×%d image among several pads to a square of %d×%d, over %d pixels",
+			img.Rect.Dx(), img.Rect.Dy(), n, n, encoder.DefaultLimits.MaxPixels)
+	}
 	sq := padSquare(img, l.background)
 	base, err := l.resize(sq, l.size, l.size, resizer)
 	if err != nil {
