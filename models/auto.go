@@ -19,19 +19,21 @@ const (
 
 // AutoOrder is --dtype auto's preference, fastest first, per CPU class and
 // file role (Role); the first variant the folder has is chosen. The
-// int8-dot orders are the medians of README "Dtypes measured"
-// (realistic-size SmolVLM at 512 px, ONNX Runtime 1.24.3, 2 threads, an
-// AMX-INT8 Xeon): vision encode q8 < q4 < fp16 < fp32 and decode tok/s
-// and prefill q8 > q4 > fp16 > fp32; the embedding (a Gather of the prompt's
-// rows, no measurable time) prefers q8 for its 4× smaller table. The
-// plain orders were not measured (no CPU without int8 units was at hand)
-// and keep fp32 first.
+// int8-dot orders are the medians of README "dtypes" (realistic-size
+// SmolVLM, ONNX Runtime 1.24.3, 2 threads, an AMX-INT8 Xeon, quiet
+// machine): vision encode q8 < fp32 ≈ fp16 < q4 at 512 px (487 / 1,023 /
+// 1,047 / 1,118 ms) and 2048 px (8.5 / 17.1 / 18.6 / 19.1 s); decoder q8
+// and q4 decode alike (61.5 / 62.8 tok/s) but q8 prefills in half q4's
+// time (69 / 152 ms), then fp32 ≈ fp16 (32 tok/s, 163 ms; fp32 ahead at
+// 2048 px). The embedding (a Gather of the prompt's rows, no measurable
+// time) prefers q8 for its 4× smaller table. The plain orders were not
+// measured (no CPU without int8 units was at hand) and keep fp32 first.
 var AutoOrder = map[string]map[string][]string{
 	CPUInt8Dot: {
-		"vision":  {"q8", "q4", "fp16", "fp32"},
-		"encoder": {"q8", "q4", "fp16", "fp32"},
+		"vision":  {"q8", "fp32", "fp16", "q4"},
+		"encoder": {"q8", "fp32", "fp16", "q4"},
 		"embed":   {"q8", "fp32", "fp16", "q4"},
-		"decoder": {"q8", "q4", "fp16", "fp32"},
+		"decoder": {"q8", "q4", "fp32", "fp16"},
 	},
 	CPUPlain: {
 		"vision":  {"fp32", "q8", "q4", "fp16"},
