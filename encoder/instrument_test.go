@@ -11,6 +11,7 @@ import (
 	"github.com/vlmrun/vlmrun/internal/graphcache"
 	"github.com/vlmrun/vlmrun/internal/ortx"
 	"github.com/vlmrun/vlmrun/internal/testenv"
+	"github.com/vlmrun/vlmrun/onnx"
 	"github.com/vlmrun/vlmrun/onnx/visinstr"
 	"github.com/vlmrun/vlmrun/pruning"
 )
@@ -101,6 +102,30 @@ func TestInstrumentMatchesExportedExtras(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(cache, "*.onnx"))
 	if len(files) != 1 {
 		t.Fatalf("cache holds %v", files)
+	}
+	// The entry holds no copy of the weights: the initializers of 4 KiB or
+	// more are external data in the source file, which ORT maps.
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := onnx.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for _, init := range dm.Graph.Initializers {
+		switch {
+		case init.External != nil && init.External["location"] != filepath.Base(path):
+			t.Errorf("initializer %q is external data in %q, want %q", init.Name, init.External["location"], filepath.Base(path))
+		case init.External != nil:
+			refs++
+		case len(init.Raw) >= 4096:
+			t.Errorf("initializer %q holds its %d bytes (a copy of the weights)", init.Name, len(init.Raw))
+		}
+	}
+	if refs == 0 {
+		t.Error("no initializer of the instrumented graph refers to the source file")
 	}
 	if err := os.WriteFile(files[0], []byte("damaged"), 0o644); err != nil {
 		t.Fatal(err)
