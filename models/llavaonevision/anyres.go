@@ -112,8 +112,8 @@ func (a Anyres) Pooled() bool {
 // pinpoints and maxPatches (anyres_max_N's N).
 func NewAnyres(h, w, size, side int, pins []Resolution, maxPatches int) (Anyres, error) {
 	if h <= 0 || w <= 0 || size <= 0 || side <= 0 || maxPatches <= 0 || len(pins) == 0 {
-		return Anyres{}, fmt.Errorf("llavaonevision: anyres of a %d×%d image with size %d, %d tokens a side, %d pinpoints, max %d",
-			h, w, size, side, len(pins), maxPatches)
+		return Anyres{}, fmt.Errorf("llavaonevision: anyres of a %d×%d (w×h) image with size %d, %d tokens a side, %d pinpoints, max %d",
+			w, h, size, side, len(pins), maxPatches)
 	}
 	a := Anyres{Side: side, Best: SelectBestResolution(h, w, pins)}
 	a.Rows, a.Cols = a.Best.H/size, a.Best.W/size
@@ -133,7 +133,7 @@ func NewAnyres(h, w, size, side int, pins []Resolution, maxPatches int) (Anyres,
 		cw -= 2 * a.Left
 	}
 	if ch <= 0 || cw <= 0 {
-		return a, fmt.Errorf("llavaonevision: a %d×%d image unpads to %d×%d tokens", h, w, ch, cw)
+		return a, fmt.Errorf("llavaonevision: a %d×%d (w×h) image unpads to %d×%d tokens (rows×columns)", w, h, ch, cw)
 	}
 	a.UnpadH, a.UnpadW, a.OutH, a.OutW = ch, cw, ch, cw
 	ratio := math.Sqrt(float64(ch*cw) / float64(maxPatches*side*side))
@@ -141,8 +141,8 @@ func NewAnyres(h, w, size, side int, pins []Resolution, maxPatches int) (Anyres,
 		a.OutH, a.OutW = int(pyFloorDiv(float64(ch), ratio)), int(pyFloorDiv(float64(cw), ratio))
 		if a.OutH < 1 || a.OutW < 1 {
 			// Python's interpolate refuses an empty output size
-			return a, fmt.Errorf("llavaonevision: a %d×%d image's %d×%d unpadded tokens pool to %d×%d (anyres_max_%d)",
-				h, w, ch, cw, a.OutH, a.OutW, maxPatches)
+			return a, fmt.Errorf("llavaonevision: a %d×%d (w×h) image's %d×%d unpadded tokens (rows×columns) pool to %d×%d (anyres_max_%d)",
+				w, h, ch, cw, a.OutH, a.OutW, maxPatches)
 		}
 	}
 	return a, nil

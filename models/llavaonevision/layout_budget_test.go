@@ -45,3 +45,23 @@ func TestLayoutBudgetTooSmall(t *testing.T) {
 		t.Errorf("max 729 (no layout under %d tokens): %v", free.Tokens(), err)
 	}
 }
+
+// NewAnyres takes the height first, but its errors name the image as
+// every other message does, width × height (they said 43×9957 of a
+// 9957-wide strip), and the token maps as rows × columns.
+func TestAnyresErrorsNameWidthFirst(t *testing.T) {
+	for _, c := range []struct {
+		size, side int
+		pins       []Resolution
+		max        int
+		want       string
+	}{
+		{384, 27, []Resolution{{768, 384}}, 9, "a 9957×43 (w×h) image unpads to 0×27 tokens (rows×columns)"},
+		{70, 5, []Resolution{{70, 700}}, 1, "a 9957×43 (w×h) image's 1×50 unpadded tokens (rows×columns) pool to 0×35"},
+	} {
+		_, err := NewAnyres(43, 9957, c.size, c.side, c.pins, c.max)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("pins %v: %v, want %q", c.pins, err, c.want)
+		}
+	}
+}
