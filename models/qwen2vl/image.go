@@ -149,6 +149,25 @@ func SmartResize(height, width, factor, minPixels, maxPixels int) (int, int, err
 	return int(wBar), int(hBar), nil
 }
 
+// underBudget is a smart_resize (size, given min_pixels) under a token
+// budget of maxPixels: min_pixels is lowered to maxPixels, then one
+// token's area (factor²) at a time while the result still exceeds
+// maxPixels, as the min_pixels branch rounds a small image up past the
+// budget (the twin's min of 4 tokens turns a 20×14 image into 56×84, 6
+// tokens, under a budget of 4 that 28×28 fits). What remains over
+// maxPixels at one token's min_pixels (a long strip) is the caller's
+// refusal.
+func underBudget(minPixels, maxPixels, factor int, size func(minPixels int) (int, int, error)) (int, int, error) {
+	minPixels = min(minPixels, maxPixels)
+	for {
+		w, h, err := size(minPixels)
+		if err != nil || w*h <= maxPixels || minPixels <= factor*factor {
+			return w, h, err
+		}
+		minPixels = max(factor*factor, minPixels-factor*factor)
+	}
+}
+
 // checkTarget refuses a resize target over encoder.DefaultLimits'
 // pixels (a folder's min_pixels can ask for any size; Qwen2-VL's own
 // max_pixels is 12.8 Mpx).
@@ -182,12 +201,13 @@ func (p Processor) Process(img *image.NRGBA, resizer string, maxPixels int) ([]f
 	if img == nil || img.Rect.Empty() {
 		return nil, Grid{}, fmt.Errorf("qwen2vl: empty image")
 	}
-	if maxPixels > 0 && maxPixels < p.MaxPixels {
-		p.MaxPixels = maxPixels
-		p.MinPixels = min(p.MinPixels, maxPixels)
-	}
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	nw, nh, err := p.Size(w, h)
+	if maxPixels > 0 && maxPixels < p.MaxPixels && p.DoResize {
+		nw, nh, err = underBudget(p.MinPixels, maxPixels, p.PatchSize*p.Merge, func(minPixels int) (int, int, error) {
+			return SmartResize(h, w, p.PatchSize*p.Merge, minPixels, maxPixels)
+		})
+	}
 	if err != nil {
 		return nil, Grid{}, err
 	}

@@ -188,10 +188,6 @@ func (p VideoProcessor) Frames(frames []*image.NRGBA, maxPixels int) ([][]float3
 	if len(frames) == 0 {
 		return nil, 0, 0, fmt.Errorf("qwen2vl: a video without frames")
 	}
-	if maxPixels > 0 && maxPixels < p.MaxPixels {
-		p.MaxPixels = maxPixels
-		p.MinPixels = min(p.MinPixels, maxPixels)
-	}
 	if frames[0] == nil || frames[0].Rect.Empty() {
 		return nil, 0, 0, fmt.Errorf("qwen2vl: video frame 0 is empty")
 	}
@@ -199,7 +195,14 @@ func (p VideoProcessor) Frames(frames []*image.NRGBA, maxPixels int) ([][]float3
 	nw, nh := w, h
 	if p.DoResize {
 		var err error
-		if nw, nh, err = PySmartResize(h, w, p.PatchSize*p.Merge, p.MinPixels, p.MaxPixels); err != nil {
+		if maxPixels > 0 && maxPixels < p.MaxPixels {
+			nw, nh, err = underBudget(p.MinPixels, maxPixels, p.PatchSize*p.Merge, func(minPixels int) (int, int, error) {
+				return PySmartResize(h, w, p.PatchSize*p.Merge, minPixels, maxPixels)
+			})
+		} else {
+			nw, nh, err = PySmartResize(h, w, p.PatchSize*p.Merge, p.MinPixels, p.MaxPixels)
+		}
+		if err != nil {
 			return nil, 0, 0, err
 		}
 	}
