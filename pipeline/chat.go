@@ -48,7 +48,10 @@ func CheckChat(spec *models.Spec, c models.Conversation) error {
 // image is decoded, preprocessed (split into tiles where the family does),
 // tile-pruned and encoded on its own, and their visual tokens are
 // concatenated in conversation order, so that pre-decoder pruning and its
-// budget see all images' tokens at once. A conversation without images is
+// budget see all images' tokens at once. Several images that are one
+// encoder image each with the same number of tokens are also the temporal
+// methods' frames, in order (pruning.Visual.Frames), as CaptionFrames
+// gives a frame-sequence family's images; others are one token set. A conversation without images is
 // a text-only prompt: nothing to prune, so the request's methods are not
 // run (Result.Visual names none). Timings add up over the images;
 // Result.Image is the first image's.
@@ -66,8 +69,8 @@ func (p *Pipeline) Chat(ctx context.Context, c models.Conversation, images []Fra
 // the i-th video part's frames. Images and videos are preprocessed and
 // encoded one by one (each video as one vision input, as CaptionVideo
 // does) and their visual tokens concatenated in conversation order; with
-// more than one, pruning sees one token set without a grid or frames (as
-// for several images).
+// a video and anything else, pruning sees one token set without a grid or
+// frames.
 func (p *Pipeline) ChatVideo(ctx context.Context, c models.Conversation, images []Frame, videos []Video, req Request,
 	stream func(string) error) (*Result, error) {
 	if err := CheckChat(p.Spec, c); err != nil {
@@ -186,6 +189,23 @@ func (p *Pipeline) encodeImages(rec *recorder, res *Result, images []Frame, req 
 		// several images: no single token grid nor tile layout
 		vis.GridH, vis.GridW = 0, 0
 		vis.Views, vis.TileRows, vis.TileCols = 0, 0, 0
+		if asFrames(pxs, nVis) {
+			vis.Frames = len(images) // the temporal methods see them as frames in order
+		}
 	}
 	return pxs, nVis, vis, nil
+}
+
+// asFrames reports whether several images can be the temporal methods'
+// frames (pruning.Visual.Frames): each one encoder image (not split into
+// tiles) giving the same number of visual tokens, as frames of one video
+// do. Images of different sizes (Qwen2-VL's grids follow each image) or
+// split into tiles stay one token set.
+func asFrames(pxs []models.Pixels, nVis []int) bool {
+	for i, px := range pxs {
+		if px.Images > 1 || nVis[i] == 0 || nVis[i] != nVis[0] {
+			return false
+		}
+	}
+	return len(pxs) > 1
 }
