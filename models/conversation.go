@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vlmrun/vlmrun/chattemplate"
@@ -251,20 +252,34 @@ func ExpandEach(s, token string, expand func(i int) string) string {
 	return b.String()
 }
 
-// PlaceImages tokenizes a rendered, expanded prompt and records where the
-// image tokens (id imageID) are; it checks that they number sum(nVisual).
-func PlaceImages(tok interface {
+// Encoder tokenizes text (special tokens added when asked).
+type Encoder interface {
 	Encode(string, bool) ([]int, error)
-}, text string, imageID int, nVisual []int) (Prompt, error) {
+}
+
+// TokenizePrompt tokenizes a rendered, expanded prompt (special tokens
+// added) and records in ImagePos where the visual-token ids (any of
+// visualIDs) are, in order; the caller checks their number.
+func TokenizePrompt(tok Encoder, text string, visualIDs ...int) (Prompt, error) {
 	ids, err := tok.Encode(text, true)
 	if err != nil {
 		return Prompt{}, fmt.Errorf("prompt: %w", err)
 	}
 	pr := Prompt{IDs: ids}
 	for i, id := range ids {
-		if id == imageID {
+		if slices.Contains(visualIDs, id) {
 			pr.ImagePos = append(pr.ImagePos, i)
 		}
+	}
+	return pr, nil
+}
+
+// PlaceImages tokenizes a rendered, expanded prompt and records where the
+// image tokens (id imageID) are; it checks that they number sum(nVisual).
+func PlaceImages(tok Encoder, text string, imageID int, nVisual []int) (Prompt, error) {
+	pr, err := TokenizePrompt(tok, text, imageID)
+	if err != nil {
+		return Prompt{}, err
 	}
 	want := 0
 	for _, n := range nVisual {

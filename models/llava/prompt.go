@@ -128,15 +128,9 @@ func (p *prompter) build(user string, nVisual int) (models.Prompt, error) {
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(Expand(s, k.ImageToken, nVisual), true)
+	pr, err := models.TokenizePrompt(p.tok, Expand(s, k.ImageToken, nVisual), p.imageID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("llava: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("llava: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("llava: the prompt has %d %s tokens but the vision encoder gave %d features",

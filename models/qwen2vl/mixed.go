@@ -52,15 +52,9 @@ func (p *prompter) buildMixed(c models.Conversation, px []models.Pixels, nVisual
 	if s, err = ExpandVideo(s, vids, p.merge); err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(s, true)
+	pr, err := models.TokenizePrompt(p.tok, s, p.imageID, p.videoID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("qwen2vl: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID || id == p.videoID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %w", err)
 	}
 	// every input's tokens, in conversation order, are one run of its kind
 	want := 0
@@ -77,7 +71,7 @@ func (p *prompter) buildMixed(c models.Conversation, px []models.Pixels, nVisual
 			kind = p.videoID
 		}
 		for _, pos := range pr.ImagePos[at : at+n] {
-			if ids[pos] != kind {
+			if pr.IDs[pos] != kind {
 				return pr, fmt.Errorf("qwen2vl: input %d's tokens are not in conversation order in the rendered prompt", i)
 			}
 		}

@@ -97,15 +97,9 @@ func (p *prompter) build(user string, grids []Grid, nVisual int) (models.Prompt,
 	if s, err = Expand(s, grids, p.merge); err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(s, true)
+	pr, err := models.TokenizePrompt(p.tok, s, p.imageID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("qwen2vl: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("qwen2vl: the prompt has %d %s tokens but the vision encoder gave %d features",
@@ -198,15 +192,9 @@ func (p *prompter) buildVideo(user string, g Grid, nVisual int) (models.Prompt, 
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(s, true)
+	pr, err := models.TokenizePrompt(p.tok, s, p.videoID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("qwen2vl: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.videoID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("qwen2vl: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("qwen2vl: the video prompt has %d %s tokens but the vision encoder gave %d features",

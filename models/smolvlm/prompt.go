@@ -171,15 +171,9 @@ func (p *prompter) build(user string, px models.Pixels, nVisual int) (models.Pro
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(text, true)
+	pr, err := models.TokenizePrompt(p.tok, text, p.imageID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("smolvlm: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("smolvlm: the prompt has %d %s tokens (%d tiles × %d) but the vision encoder gave %d features",
@@ -214,15 +208,9 @@ func (p *prompter) buildImages(user string, n, nVisual int) (models.Prompt, erro
 		return models.Prompt{}, fmt.Errorf("smolvlm: the chat template rendered %d %s placeholders for %d images", c, imageToken, n)
 	}
 	text := strings.ReplaceAll(s, imageToken, expand(p.seqLen, 0, 0))
-	ids, err := p.tok.Encode(text, true)
+	pr, err := models.TokenizePrompt(p.tok, text, p.imageID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("smolvlm: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("smolvlm: the prompt has %d %s tokens (%d images × %d) but the vision encoder gave %d features",

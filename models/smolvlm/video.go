@@ -67,15 +67,9 @@ func (p *prompter) buildVideo(user string, v models.Video, nVisual int) (models.
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	ids, err := p.tok.Encode(text, true)
+	pr, err := models.TokenizePrompt(p.tok, text, p.imageID)
 	if err != nil {
-		return models.Prompt{}, fmt.Errorf("smolvlm: prompt: %w", err)
-	}
-	pr := models.Prompt{IDs: ids}
-	for i, id := range ids {
-		if id == p.imageID {
-			pr.ImagePos = append(pr.ImagePos, i)
-		}
+		return models.Prompt{}, fmt.Errorf("smolvlm: %w", err)
 	}
 	if len(pr.ImagePos) != nVisual {
 		return pr, fmt.Errorf("smolvlm: the video prompt has %d %s tokens (%d frames × %d) but the vision encoder gave %d features",
