@@ -282,25 +282,8 @@ func (v *Vision) EncodeBatch(pixels []float32, n int) (*pruning.Visual, error) {
 	}
 	outs := make([]ort.Value, len(v.outs))
 	defer destroyAll(outs)
-	// Float16 outputs go into buffers allocated here: onnxruntime_go
-	// v1.27 cannot convert a float16 output that ORT allocates (it copies
-	// one byte per value and leaves a typed nil pointer behind).
-	if err := v.allocHalf(outs, n); err != nil {
+	if err := v.runHalf(ins, outs, n); err != nil {
 		return nil, err
-	}
-	err = v.sess.Run(ins, outs)
-	for try := 0; err != nil && len(v.half) > 0 && try < len(v.half) && v.learnHalf(outs, n, err); try++ {
-		destroyAll(outs)
-		if err := v.allocHalf(outs, n); err != nil {
-			return nil, err
-		}
-		err = v.sess.Run(ins, outs)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	if len(v.half) > 0 {
-		v.rememberHalf(outs, n)
 	}
 	vis := &pruning.Visual{GridH: v.g.GridH, GridW: v.g.GridW}
 	for i, name := range v.outs {

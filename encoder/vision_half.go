@@ -13,6 +13,34 @@ import (
 	"github.com/vlmrun/vlmrun/internal/ortx"
 )
 
+// runHalf runs the session on ins into outs (which the caller destroys),
+// the float16 outputs in buffers allocated here for n (images, or tokens
+// for a patch graph): onnxruntime_go v1.27 cannot convert a float16 output
+// that ORT allocates (it copies one byte per value and leaves a typed nil
+// pointer behind). A run that fails on a wrong shape guess is retried
+// with the shapes its error reveals (learnHalf), at most once per float16
+// output, and the shapes that worked are remembered for n.
+func (v *Vision) runHalf(ins, outs []ort.Value, n int) error {
+	if err := v.allocHalf(outs, n); err != nil {
+		return err
+	}
+	err := v.sess.Run(ins, outs)
+	for try := 0; err != nil && len(v.half) > 0 && try < len(v.half) && v.learnHalf(outs, n, err); try++ {
+		destroyAll(outs)
+		if err := v.allocHalf(outs, n); err != nil {
+			return err
+		}
+		err = v.sess.Run(ins, outs)
+	}
+	if err != nil {
+		return fmt.Errorf("encoder: %w", err)
+	}
+	if len(v.half) > 0 {
+		v.rememberHalf(outs, n)
+	}
+	return nil
+}
+
 // allocHalf allocates the float16 outputs of a run of n images (the other
 // outputs stay nil, for ORT to allocate), in the shapes learned for n, or
 // else the declared shape with its first symbolic dimension set to n and

@@ -45,22 +45,8 @@ func (v *Vision) EncodePatches(patches []float32, dim int, grids [][3]int) (*pru
 	outs := make([]ort.Value, len(v.outs))
 	defer destroyAll(outs)
 	tokens := n / 4 // float16 buffers: a first guess (2×2 merge), corrected by learnHalf
-	if err := v.allocHalf(outs, tokens); err != nil {
+	if err := v.runHalf(ins, outs, tokens); err != nil {
 		return nil, err
-	}
-	err = v.sess.Run(ins, outs)
-	for try := 0; err != nil && len(v.half) > 0 && try < len(v.half) && v.learnHalf(outs, tokens, err); try++ {
-		destroyAll(outs)
-		if err := v.allocHalf(outs, tokens); err != nil {
-			return nil, err
-		}
-		err = v.sess.Run(ins, outs)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	if len(v.half) > 0 {
-		v.rememberHalf(outs, tokens)
 	}
 	vis := &pruning.Visual{}
 	for i, name := range v.outs {
