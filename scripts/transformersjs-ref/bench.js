@@ -22,9 +22,7 @@
 // the process), RSS after the first and the last measured run.
 'use strict';
 
-globalThis.fetch = async (url) => {
-  throw new Error(`network access attempted: ${url}`);
-};
+const offline = require('./offline'); // no network; transformers.js offline
 
 function parseArgs(argv) {
   const a = { threads: 0, warmup: 1, runs: 3, maxNew: 32, prompt: 'Can you describe this image?', dtype: 'fp32', pos: [] };
@@ -65,10 +63,7 @@ function median(xs) {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   const [modelDir, imagePath] = a.pos.map((p) => require('path').resolve(p));
-  const tjs = require('@huggingface/transformers');
-  tjs.env.allowRemoteModels = false;
-  tjs.env.useFSCache = false;
-  tjs.env.useBrowserCache = false;
+  const tjs = offline.transformers();
   const sessionOptions = {};
   if (a.threads > 0) sessionOptions.intraOpNumThreads = a.threads;
   const processor = await tjs.AutoProcessor.from_pretrained(modelDir);

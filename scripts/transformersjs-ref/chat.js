@@ -53,9 +53,7 @@
 const fs = require('fs');
 const path = require('path');
 
-globalThis.fetch = async (url) => {
-  throw new Error(`network access attempted: ${url}`);
-};
+const offline = require('./offline'); // no network; transformers.js offline
 
 async function main() {
   const [casesPath, outDir] = process.argv.slice(2);
@@ -63,20 +61,12 @@ async function main() {
     console.error('usage: node chat.js CASES.json OUT_DIR');
     process.exit(2);
   }
-  const tjs = require('@huggingface/transformers');
-  tjs.env.allowRemoteModels = false;
-  tjs.env.useFSCache = false;
-  tjs.env.useBrowserCache = false;
+  const tjs = offline.transformers();
   const cases = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
   fs.mkdirSync(outDir, { recursive: true });
-  const loaded = new Map();
+  const load = offline.modelLoader(tjs);
   for (const c of cases) {
-    if (!loaded.has(c.model)) {
-      const processor = await tjs.AutoProcessor.from_pretrained(c.model);
-      const model = await tjs.AutoModelForImageTextToText.from_pretrained(c.model, { dtype: 'fp32', device: 'cpu' });
-      loaded.set(c.model, { processor, model });
-    }
-    const { processor, model } = loaded.get(c.model);
+    const { processor, model } = await load(c.model);
     const opts = { add_generation_prompt: true };
     if (c.chat_template) opts.chat_template = c.chat_template;
     const images = await Promise.all((c.images || []).map((p) => tjs.RawImage.read(p)));

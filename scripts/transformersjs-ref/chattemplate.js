@@ -22,9 +22,7 @@ globalThis.Date = class extends RealDate {
   }
   static now() { return FIXED; }
 };
-globalThis.fetch = async (url) => {
-  throw new Error(`network access attempted: ${url}`);
-};
+require('./offline'); // no network
 
 function main() {
   const [casesPath, outPath] = process.argv.slice(2);

@@ -6,9 +6,7 @@
 // Usage: node frames.js MODEL_DIR MAX_NEW_TOKENS PROMPT IMAGE...
 // Prints {prompt_text, input_ids, generated_ids, pixel_shape} as JSON.
 'use strict';
-globalThis.fetch = async (url) => {
-  throw new Error(`network access attempted: ${url}`);
-};
+const offline = require('./offline'); // no network; transformers.js offline
 
 async function main() {
   const [model, maxNew, prompt, ...images] = process.argv.slice(2);
@@ -16,10 +14,7 @@ async function main() {
     console.error('usage: node frames.js MODEL_DIR MAX_NEW_TOKENS PROMPT IMAGE...');
     process.exit(2);
   }
-  const tjs = require('@huggingface/transformers');
-  tjs.env.allowRemoteModels = false;
-  tjs.env.useFSCache = false;
-  tjs.env.useBrowserCache = false;
+  const tjs = offline.transformers();
   const processor = await tjs.AutoProcessor.from_pretrained(model);
   const m = await tjs.AutoModelForImageTextToText.from_pretrained(model, { dtype: 'fp32', device: 'cpu' });
   const raw = await Promise.all(images.map((p) => tjs.RawImage.read(p)));

@@ -16,9 +16,7 @@
 const fs = require('fs');
 const path = require('path');
 
-globalThis.fetch = async (url) => {
-  throw new Error(`network access attempted: ${url}`);
-};
+const offline = require('./offline'); // no network; transformers.js offline
 
 // parseDType turns vlmrun's --dtype syntax into transformers.js's option:
 // "q4" stays a string; "fp32,decoder_model_merged=q8" (a default and
@@ -41,10 +39,7 @@ async function main() {
     console.error('usage: node run.js CASES.json OUT_DIR');
     process.exit(2);
   }
-  const tjs = require('@huggingface/transformers');
-  tjs.env.allowRemoteModels = false;
-  tjs.env.useFSCache = false;
-  tjs.env.useBrowserCache = false;
+  const tjs = offline.transformers();
   const cases = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
   fs.mkdirSync(outDir, { recursive: true });
   const loaded = new Map();
